@@ -1,0 +1,56 @@
+"""Timing and batching knobs of a Raft cluster (§5.2, §5.6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _check_range(name: str, value: object) -> tuple[float, float]:
+    if not (isinstance(value, tuple | list) and len(value) == 2):
+        raise ValueError(f"Config.{name} must be a pair (lo, hi) of milliseconds, got {value!r}")
+    lo, hi = value
+    for v in (lo, hi):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"Config.{name} must hold numbers, got {value!r}")
+    if lo < 0 or hi < 0:
+        raise ValueError(f"Config.{name} cannot be negative, got {value!r}")
+    if lo > hi:
+        raise ValueError(f"Config.{name} has lo > hi: {value!r}; write it as (lo, hi)")
+    return (float(lo), float(hi))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """How a cluster keeps time and batches entries.
+
+    - ``election_timeout_ms``: a follower that hears no leader for a time drawn uniformly
+      from this range starts an election (§5.2). Randomness breaks split votes.
+    - ``heartbeat_ms``: how often a leader sends AppendEntries when idle (§5.2). It must
+      be strictly below the lowest election timeout, or followers time out between
+      heartbeats and elections never settle (§5.6's timing requirement).
+    - ``delay_ms``: one-way network delay, drawn uniformly (the simulator's default).
+    - ``max_batch``: at most this many entries in one AppendEntries.
+    """
+
+    election_timeout_ms: tuple[float, float] = (150, 300)
+    heartbeat_ms: float = 50
+    delay_ms: tuple[float, float] = (2, 10)
+    max_batch: int = 64
+
+    def __post_init__(self) -> None:
+        et = _check_range("election_timeout_ms", self.election_timeout_ms)
+        dl = _check_range("delay_ms", self.delay_ms)
+        hb = self.heartbeat_ms
+        if isinstance(hb, bool) or not isinstance(hb, int | float) or hb <= 0:
+            raise ValueError(f"Config.heartbeat_ms must be a positive number, got {hb!r}")
+        if et[0] <= hb:
+            raise ValueError(
+                f"Config.election_timeout_ms's lowest value ({et[0]:g}) must be strictly above "
+                f"Config.heartbeat_ms ({hb:g}), or followers time out between heartbeats"
+            )
+        mb = self.max_batch
+        if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:
+            raise ValueError(f"Config.max_batch must be a whole number >= 1, got {mb!r}")
+        object.__setattr__(self, "election_timeout_ms", et)
+        object.__setattr__(self, "delay_ms", dl)
+        object.__setattr__(self, "heartbeat_ms", float(hb))

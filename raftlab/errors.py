@@ -1,0 +1,50 @@
+"""The errors raftlab raises.
+
+Two kinds, as in h11: *you* misused the API (``ValueError`` / ``TypeError`` with a
+sentence that says what to do), or the *cluster* could not do what you asked right now
+(a :class:`RaftLabError`).  A broken Raft safety property is neither: it is a
+:class:`SafetyViolation`, an ``AssertionError``, because it means the algorithm (or a
+planted bug) is wrong.
+"""
+
+from __future__ import annotations
+
+
+class RaftLabError(Exception):
+    """Base class of the errors a client of the cluster can expect and handle."""
+
+
+class NotLeader(RaftLabError):
+    """The node asked is down or not the leader.
+
+    ``leader_hint`` is the id of the node it believes leads, or ``None``.
+    """
+
+    def __init__(self, leader_hint: int | None = None, message: str | None = None):
+        self.leader_hint = leader_hint
+        if message is None:
+            if leader_hint is None:
+                message = "this node is not the leader and knows of no leader"
+            else:
+                message = f"this node is not the leader; try S{leader_hint}"
+        super().__init__(message)
+
+
+class LeadershipLost(RaftLabError):
+    """The entry can no longer commit: its leader crashed, stepped down or was overwritten."""
+
+
+class Timeout(RaftLabError):
+    """Simulated time ran out before the answer came."""
+
+
+class SafetyViolation(AssertionError):
+    """A Raft safety property (§5.2, §5.3, §5.4) does not hold.
+
+    The message names the invariant, the nodes, the index and the term.  ``invariant``
+    holds the invariant's name, e.g. ``"Election Safety"``.
+    """
+
+    def __init__(self, invariant: str, message: str):
+        self.invariant = invariant
+        super().__init__(f"{invariant} violated: {message}")

@@ -1,0 +1,88 @@
+"""The two RPCs of Raft and their replies, as in the paper's Figure 2 (§5).
+
+Messages are small frozen records.  Every one carries ``src``, ``dst`` and the sender's
+``term`` (§5.1: terms travel with every message, so stale ones can be recognised).  The
+node that makes them knows nothing of time: the network stamps ``sent_at`` and
+``deliver_at`` on the envelope it wraps around them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from raftlab.log import Entry
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVote:
+    """Sent by a candidate to gather votes (§5.2)."""
+
+    kind: ClassVar[str] = "RequestVote"
+    src: int
+    dst: int
+    term: int
+    candidate_id: int
+    last_log_index: int  # with last_log_term, lets voters refuse a candidate behind them (§5.4.1)
+    last_log_term: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestVoteReply:
+    kind: ClassVar[str] = "RequestVoteReply"
+    src: int
+    dst: int
+    term: int
+    vote_granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntries:
+    """Sent by the leader to replicate entries; with no entries it is a heartbeat (§5.3)."""
+
+    kind: ClassVar[str] = "AppendEntries"
+    src: int
+    dst: int
+    term: int
+    leader_id: int
+    prev_log_index: int  # the entry just before the new ones: the consistency check (§5.3)
+    prev_log_term: int
+    entries: tuple[Entry, ...]
+    leader_commit: int
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEntriesReply:
+    """The follower's answer.
+
+    On success, ``match_index`` is the last index the follower now shares with the leader
+    (the request's ``prev_log_index + len(entries)``, never the follower's log length: a
+    follower may hold extra entries the leader has not vouched for).  On failure,
+    ``rejected_index`` echoes the request's ``prev_log_index`` so the leader can ignore a
+    stale rejection, and ``conflict_term``/``conflict_index`` let it skip back a whole term
+    at a time (the "fast backup" of §5.3's last paragraphs).
+    """
+
+    kind: ClassVar[str] = "AppendEntriesReply"
+    src: int
+    dst: int
+    term: int
+    success: bool
+    match_index: int = 0
+    rejected_index: int = 0
+    conflict_term: int = 0  # 0: the follower's log is too short to hold rejected_index
+    conflict_index: int = 0
+
+
+Message = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply
+
+
+def describe(msg: Message) -> str:
+    """A short human label, e.g. ``"AE 3 entries"``, ``"vote granted"``, ``"heartbeat"``."""
+    if isinstance(msg, AppendEntries):
+        return f"AE {len(msg.entries)} entries" if msg.entries else "heartbeat"
+    if isinstance(msg, AppendEntriesReply):
+        return f"AE ok match={msg.match_index}" if msg.success else "AE rejected"
+    if isinstance(msg, RequestVote):
+        return "RequestVote"
+    return "vote granted" if msg.vote_granted else "vote denied"

@@ -1,0 +1,92 @@
+"""Immutable pictures of a cluster at one instant, cheap enough to take after every event.
+
+The pictures (`raftlab.viz`) and the dashboard's time slider draw from these, never from
+the live cluster, so the past can be shown exactly as it was.  Logs are shared, not copied,
+while they do not change (see `Log.version`), which keeps 10,000 snapshots small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from raftlab.log import Entry
+from raftlab.roles import Role
+from raftlab.trace import TraceEvent
+
+
+@dataclass(frozen=True, slots=True)
+class NodeView:
+    id: int
+    alive: bool
+    role: Role
+    current_term: int
+    voted_for: int | None
+    log: tuple[Entry, ...]
+    commit_index: int
+    last_applied: int
+    next_index: tuple[tuple[int, int], ...]  # (peer, index) pairs; meaningful on a leader
+    match_index: tuple[tuple[int, int], ...]
+    votes: frozenset[int]  # votes a candidate holds (itself included)
+    election_deadline: float | None  # when a follower/candidate times out; None on a leader
+    election_timeout: float  # the length of the timeout now running, for the timer arc
+
+    @property
+    def last_index(self) -> int:
+        return len(self.log)
+
+    @property
+    def last_term(self) -> int:
+        return self.log[-1].term if self.log else 0
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A message in flight, or (in ``ClusterSnapshot.message_log``) one that was sent."""
+
+    src: int
+    dst: int
+    kind: str  # "RequestVote", "RequestVoteReply", "AppendEntries", "AppendEntriesReply"
+    term: int
+    sent_at: float
+    deliver_at: float
+    label: str  # "heartbeat", "AE 3 entries", "vote granted", "AE rejected", ...
+    success: bool | None = None  # for replies: vote granted / append accepted
+    entries: int = 0  # entries carried by an AppendEntries
+    dropped: bool = False  # lost by the network (or because an end was down)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    time: float
+    event_index: int  # how many events the cluster had processed
+    nodes: tuple[NodeView, ...]  # in id order
+    in_flight: tuple[MessageView, ...]
+    groups: tuple[frozenset[int], ...]  # partition groups; one group when healed
+    cut_links: frozenset[tuple[int, int]]  # (a, b) with a < b that cannot talk
+    leader: int | None
+    _trace: Sequence[TraceEvent] = field(repr=False, compare=False, default=())
+    trace_len: int = 0
+    _message_log: Sequence[MessageView] = field(repr=False, compare=False, default=())
+    message_log_len: int = 0
+
+    @property
+    def ids(self) -> list[int]:
+        return [n.id for n in self.nodes]
+
+    @property
+    def alive(self) -> frozenset[int]:
+        return frozenset(n.id for n in self.nodes if n.alive)
+
+    def node(self, i: int) -> NodeView:
+        return self.nodes[i - 1]
+
+    @property
+    def trace(self) -> list[TraceEvent]:
+        """The trace up to this instant."""
+        return list(self._trace[: self.trace_len])
+
+    @property
+    def message_log(self) -> list[MessageView]:
+        """Every message sent up to this instant, with its fate (delivered or dropped)."""
+        return list(self._message_log[: self.message_log_len])

@@ -1,0 +1,147 @@
+"""The key-value state machine: what every replica does with each committed entry.
+
+Theory of operation
+-------------------
+Raft's promise (§5.4.3, State Machine Safety) is that every replica applies the same
+commands in the same order.  If ``apply`` is deterministic (it reads no clock, draws no
+random number and iterates nothing in hash order), replicas that applied the same prefix
+of the log hold exactly the same state.  ``KVStateMachine`` is such a function over a
+plain ``dict[str, str]``:
+
+==========  =========================================  ===================================
+command     effect                                     ``apply`` returns
+==========  =========================================  ===================================
+SET k v     ``data[k] = v``                            ``b""`` (as the seed: nothing)
+GET k       none                                       the value's UTF-8 bytes, or raises
+                                                       :class:`KeyNotFound`
+DELETE k    removes k if present                       ``b""`` (also when k was missing)
+CAS k e v   ``data[k] = v`` if ``data[k] == e``        ``b"true"``, or ``b"false"`` (also
+                                                       when k is missing)
+APPEND k v  ``data[k] = data.get(k, "") + v``          the new value's UTF-8 bytes
+==========  =========================================  ===================================
+
+Malformed bytes raise ``ValueError`` (from :func:`~raftlab.kv.commands.decode_command`)
+and change nothing; every replica raises the same error for the same entry.
+
+Exactly-once retries (§8 of the Raft paper, "Client interaction")
+-----------------------------------------------------------------
+A client that times out cannot tell whether its write was lost or committed, so it
+retries, and the log may then hold the same write twice.  For a SET that is harmless; for
+an APPEND or a CAS it is not.  So a command may carry a session ``(client_id, seq)``,
+and the state machine remembers, per client, the last ``seq`` it applied and the result
+(:class:`Session`).  Clients have one operation outstanding at a time and number them
+1, 2, 3, ..., which leaves three cases for an enveloped write:
+
+* ``seq`` is new (above the last one, or the client's first): apply it and remember.
+* ``seq`` equals the last one: a retry.  Change nothing; return the remembered result.
+* ``seq`` is below the last one: a very old duplicate that no client is waiting for.
+  Change nothing; return ``b""``.
+
+GETs read the current data every time and neither consult nor update the table: a read
+changes nothing, so applying one twice is harmless, and a client may number its reads
+with the same counter as its writes without disturbing the dedup of its writes.
+
+The table is replicated state like the data: it is built only by ``apply``, so every
+replica that applies the same log builds the same table, and a new leader still drops a
+retry of a write that its predecessor committed.  (It grows by one entry per client,
+forever; real systems expire sessions, which needs a deterministic notion of time.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from raftlab.errors import RaftLabError
+from raftlab.kv.commands import Command, Kind, decode_command
+
+__all__ = ["KVStateMachine", "KeyNotFound", "Session"]
+
+
+class KeyNotFound(KeyError, RaftLabError):
+    """A GET asked for a key the store does not hold.  ``key`` is that key."""
+
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(key)
+
+    def __str__(self) -> str:
+        # KeyError's own str() is just repr(key); say what happened instead.
+        return f"no key {self.key!r} in the store"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What the state machine remembers about one client: its last applied write."""
+
+    last_seq: int
+    result: bytes
+
+
+class KVStateMachine:
+    """A replicated ``dict[str, str]``; feed it committed entries with :meth:`apply`.
+
+    ``data`` is a read-only live view for pictures and tests; ``snapshot()`` is a copy.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, str] = {}
+        self._sessions: dict[int, Session] = {}
+        self.duplicates = 0  # enveloped writes not re-applied (retries and old duplicates)
+
+    @property
+    def data(self) -> Mapping[str, str]:
+        """The current key -> value mapping (read-only, changes as entries are applied)."""
+        return MappingProxyType(self._data)
+
+    @property
+    def sessions(self) -> Mapping[int, Session]:
+        """client id -> :class:`Session`: the exactly-once table (read-only view)."""
+        return MappingProxyType(self._sessions)
+
+    def snapshot(self) -> dict[str, str]:
+        """A plain copy of the data, safe to keep while more entries are applied."""
+        return dict(self._data)
+
+    def apply(self, command: bytes) -> bytes:
+        """Apply one committed entry and return its result (see the module docstring)."""
+        cmd = decode_command(command)
+        if cmd.kind is Kind.GET:
+            return self._get(cmd.key)
+        if cmd.in_session:
+            session = self._sessions.get(cmd.client_id)
+            if session is not None and cmd.seq <= session.last_seq:
+                self.duplicates += 1
+                return session.result if cmd.seq == session.last_seq else b""
+            result = self._write(cmd)
+            self._sessions[cmd.client_id] = Session(cmd.seq, result)
+            return result
+        return self._write(cmd)
+
+    def _get(self, key: str) -> bytes:
+        try:
+            return self._data[key].encode("utf-8")
+        except KeyError:
+            raise KeyNotFound(key) from None
+
+    def _write(self, cmd: Command) -> bytes:
+        data = self._data
+        if cmd.kind is Kind.SET:
+            data[cmd.key] = cmd.value
+            return b""
+        if cmd.kind is Kind.DELETE:
+            data.pop(cmd.key, None)
+            return b""
+        if cmd.kind is Kind.CAS:
+            if cmd.key in data and data[cmd.key] == cmd.expected:
+                data[cmd.key] = cmd.value
+                return b"true"
+            return b"false"
+        if cmd.kind is Kind.APPEND:
+            data[cmd.key] = data.get(cmd.key, "") + cmd.value
+            return data[cmd.key].encode("utf-8")
+        raise AssertionError(f"unhandled command kind {cmd.kind!r}")  # Kind is closed
+
+    def __repr__(self) -> str:
+        return f"KVStateMachine({len(self._data)} keys, {len(self._sessions)} clients)"

@@ -1,0 +1,18 @@
+"""Pictures of a Raft cluster, drawn from immutable snapshots.
+
+Start with ``draw_cluster(cluster)``: the servers, their roles and the messages on the wire.
+Then ``draw_logs`` (who holds which entry, what is committed), ``draw_timeline`` (terms,
+leaders, crashes and partitions over time), ``draw_messages`` (a space-time diagram of the
+messages) and ``draw_history`` (client operations, and what makes a history
+non-linearizable).  Every picture accepts a ``Cluster`` or a ``ClusterSnapshot``, takes
+``ax=None`` (a new figure) or Axes to draw into, and returns the Axes.
+"""
+
+from raftlab.viz.common import as_snapshot
+from raftlab.viz.graph import cluster_graph, draw_cluster
+
+__all__ = [
+    "as_snapshot",
+    "cluster_graph",
+    "draw_cluster",
+]

@@ -1,0 +1,410 @@
+"""The cluster as a graph: who is leader, who votes, what is on the wire, who is cut off.
+
+``cluster_graph`` gives the picture's facts as a ``networkx.DiGraph`` (handy for tests and
+for your own drawings); ``draw_cluster`` draws them: servers on a circle, shaped and
+coloured by role (§5.1), each with an election timer that empties as its deadline nears
+(§5.2), messages as arrows placed along their path by how far they have travelled, and
+partitions as cut links over shaded groups.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
+from matplotlib.patches import Circle, FancyArrowPatch, Patch, Polygon, RegularPolygon, Wedge
+
+from raftlab.roles import Role
+from raftlab.snapshot import MessageView, NodeView
+from raftlab.viz import palette
+from raftlab.viz.common import NOTEBOOK_WIDTH, as_snapshot, new_axes, progress
+
+
+def cluster_graph(x: object) -> nx.DiGraph:
+    """The cluster at one instant as a directed graph.
+
+    Nodes are server ids with attributes ``name`` ("S1"), ``role``, ``term``,
+    ``commit_index``, ``last_index``, ``alive``, ``voted_for`` and ``votes`` (a sorted
+    tuple of the ids a candidate has votes from).
+
+    Edges ``(src, dst)`` carry the messages in flight on that link, oldest first, in the
+    attribute ``messages`` (a list of dicts with ``kind``, ``style``, ``label``, ``term``,
+    ``sent_at``, ``deliver_at`` and ``progress`` from 0 just sent to 1 arriving).  The edge's
+    own ``kind``, ``label`` and ``progress`` are those of its oldest message.  A link cut by
+    a partition appears in both directions with ``cut=True`` and ``kind="cut"`` (a message
+    still in flight on it stays listed in ``messages``: it will be lost).
+    """
+    snap = as_snapshot(x)
+    g = nx.DiGraph(time=snap.time, leader=snap.leader, groups=snap.groups)
+    for n in snap.nodes:
+        g.add_node(
+            n.id,
+            name=f"S{n.id}",
+            role=n.role,
+            term=n.current_term,
+            commit_index=n.commit_index,
+            last_index=n.last_index,
+            alive=n.alive,
+            voted_for=n.voted_for,
+            votes=tuple(sorted(n.votes)),
+        )
+    for m in sorted(snap.in_flight, key=lambda m: (m.sent_at, m.src, m.dst)):
+        info = {
+            "kind": m.kind,
+            "style": palette.message_style_key(m),
+            "label": m.label,
+            "term": m.term,
+            "sent_at": m.sent_at,
+            "deliver_at": m.deliver_at,
+            "progress": progress(m, snap.time),
+        }
+        if g.has_edge(m.src, m.dst):
+            g.edges[m.src, m.dst]["messages"].append(info)
+        else:
+            g.add_edge(
+                m.src,
+                m.dst,
+                kind=m.kind,
+                label=m.label,
+                progress=info["progress"],
+                cut=False,
+                messages=[info],
+            )
+    for a, b in sorted(snap.cut_links):
+        for u, v in ((a, b), (b, a)):
+            if g.has_edge(u, v):
+                g.edges[u, v].update(kind="cut", cut=True)
+            else:
+                g.add_edge(u, v, kind="cut", label="cut", progress=None, cut=True, messages=[])
+    return g
+
+
+# ---------------------------------------------------------------------------------------
+# Geometry.  Servers sit on the unit circle, S1 at the top, then clockwise.
+
+
+def node_positions(ids: list[int]) -> dict[int, tuple[float, float]]:
+    n = len(ids)
+    return {
+        i: (
+            math.cos(math.pi / 2 - 2 * math.pi * k / n),
+            math.sin(math.pi / 2 - 2 * math.pi * k / n),
+        )
+        for k, i in enumerate(ids)
+    }
+
+
+def _node_radius(n: int) -> float:
+    if n <= 1:
+        return 0.22
+    chord = 2 * math.sin(math.pi / n)  # distance between neighbours on the unit circle
+    return min(0.22, 0.3 * chord)
+
+
+def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Convex hull (Andrew's monotone chain), counter-clockwise."""
+    pts = sorted(set(points))
+    if len(pts) <= 2:
+        return pts
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    upper: list[tuple[float, float]] = []
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return lower[:-1] + upper[:-1]
+
+
+def _padded_hull(centres: list[tuple[float, float]], pad: float) -> list[tuple[float, float]]:
+    samples = 24
+    pts = [
+        (
+            cx + pad * math.cos(2 * math.pi * s / samples),
+            cy + pad * math.sin(2 * math.pi * s / samples),
+        )
+        for cx, cy in centres
+        for s in range(samples)
+    ]
+    return _hull(pts)
+
+
+# ---------------------------------------------------------------------------------------
+# Drawing.
+
+
+def _node_patch(n: NodeView, xy: tuple[float, float], r: float):
+    if n.alive:
+        face, edge, ls, lw = palette.ROLE_COLORS[n.role], palette.ROLE_EDGE[n.role], "-", 2.0
+    else:
+        face, edge, ls, lw = palette.DEAD_FILL, palette.DEAD_EDGE, "--", 2.0
+    style = {"facecolor": face, "edgecolor": edge, "linestyle": ls, "linewidth": lw, "zorder": 5}
+    if n.role == Role.LEADER:
+        patch = RegularPolygon(xy, numVertices=6, radius=r * 1.1, orientation=math.pi / 6, **style)
+    elif n.role == Role.CANDIDATE:
+        patch = RegularPolygon(xy, numVertices=4, radius=r * 1.15, **style)
+    else:
+        patch = Circle(xy, r, **style)
+    patch.set_gid(f"node-S{n.id}")
+    return patch
+
+
+def _node_info(n: NodeView, cluster_size: int) -> str:
+    lines = [f"term {n.current_term}", f"commit {n.commit_index} · last {n.last_index}"]
+    if not n.alive:
+        lines.insert(0, "crashed")
+    elif n.role == Role.CANDIDATE:
+        who = ",".join(f"S{v}" for v in sorted(n.votes))
+        lines.append(f"votes {len(n.votes)}/{cluster_size}: {who}")
+    elif n.role == Role.FOLLOWER and n.voted_for is not None:
+        lines.append(f"voted for S{n.voted_for}")
+    return "\n".join(lines)
+
+
+def _timer_fraction(n: NodeView, now: float) -> float | None:
+    """Share of the election timeout still to run, or None when no timer is running."""
+    if not n.alive or n.election_deadline is None or n.election_timeout <= 0:
+        return None
+    return min(1.0, max(0.0, (n.election_deadline - now) / n.election_timeout))
+
+
+def _legend_handles() -> list:
+    handles: list = []
+    for role in (Role.LEADER, Role.CANDIDATE, Role.FOLLOWER):
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker=palette.ROLE_MARKERS[role],
+                markersize=11,
+                markerfacecolor=palette.ROLE_COLORS[role],
+                markeredgecolor=palette.ROLE_EDGE[role],
+                markeredgewidth=1.5,
+                label=role.value,
+            )
+        )
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            markersize=11,
+            markerfacecolor=palette.DEAD_FILL,
+            markeredgecolor=palette.DEAD_EDGE,
+            label="crashed",
+        )
+    )
+    handles.append(Line2D([], [], color=palette.TIMER_COLOR, lw=3, label="election timer left"))
+    for key in palette.MESSAGE_ORDER:
+        st = palette.MESSAGE_STYLES[key]
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=st["color"],
+                lw=st["lw"],
+                ls=st["ls"],
+                marker=">",
+                markevery=[1],
+                markersize=7,
+                label=st["label"],
+            )
+        )
+    handles.append(
+        Line2D([], [], color=palette.CUT_COLOR, lw=1.5, ls="--", marker="x", label="cut link")
+    )
+    handles.append(
+        Patch(facecolor=palette.GROUP_COLORS[0], edgecolor="#9AA5B1", label="partition group")
+    )
+    return handles
+
+
+def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> Axes:
+    """Draw the servers, their roles, timers and the messages on the wire at one instant.
+
+    - Shape and colour give the role (§5.1): hexagon leader, diamond candidate, circle
+      follower; a crashed server is grey with a dashed outline.
+    - Under each server: its term, commit index and last log index, and for a candidate
+      the votes it holds (§5.2).
+    - The ring around a follower or candidate is its election timer: it empties as the
+      deadline nears; when it is gone the server starts an election (§5.2).
+    - Arrows are messages in flight, drawn where they are along their way; each direction
+      has its own lane so a request and its reply do not hide each other.
+    - A cut link is a red dashed line with an X; during a partition each group that can
+      still talk is shaded.
+    """
+    snap = as_snapshot(x)
+    ax = new_axes(ax, (NOTEBOOK_WIDTH, 6.2))
+    ids = snap.ids
+    pos = node_positions(ids)
+    r = _node_radius(len(ids))
+    ring = r + 0.1  # the timer ring's outer radius
+    by_id = {n.id: n for n in snap.nodes}
+
+    # Partition groups, behind everything.
+    if len(snap.groups) > 1:
+        for k, group in enumerate(sorted(snap.groups, key=lambda g: min(g) if g else 0)):
+            centres = [pos[i] for i in sorted(group) if i in pos]
+            if not centres:
+                continue
+            poly = Polygon(
+                _padded_hull(centres, ring + 0.16),
+                closed=True,
+                facecolor=palette.GROUP_COLORS[k % len(palette.GROUP_COLORS)],
+                edgecolor="#9AA5B1",
+                linewidth=1.2,
+                zorder=0,
+            )
+            poly.set_gid("group")
+            ax.add_patch(poly)
+
+    # Links: faint when healthy, red dashed with an X when cut.
+    ok_links, cut_links, cut_marks = [], [], []
+    for a_i, a in enumerate(ids):
+        for b in ids[a_i + 1 :]:
+            seg = (pos[a], pos[b])
+            if (a, b) in snap.cut_links or (b, a) in snap.cut_links:
+                cut_links.append(seg)
+                cut_marks.append(((pos[a][0] + pos[b][0]) / 2, (pos[a][1] + pos[b][1]) / 2))
+            else:
+                ok_links.append(seg)
+    if ok_links:
+        ax.add_collection(
+            LineCollection(ok_links, colors=palette.LINK_COLOR, linewidths=1.0, zorder=1)
+        )
+    if cut_links:
+        lc = LineCollection(
+            cut_links, colors=palette.CUT_COLOR, linewidths=1.5, linestyles="--", zorder=1
+        )
+        lc.set_gid("cut-links")
+        ax.add_collection(lc)
+        xs, ys = zip(*cut_marks, strict=True)
+        ax.plot(xs, ys, ls="", marker="x", ms=9, mew=2.5, color=palette.CUT_COLOR, zorder=2)
+
+    # Messages in flight.
+    for m in sorted(snap.in_flight, key=lambda m: (m.sent_at, m.src, m.dst)):
+        arrow = _message_arrow(m, pos, ring, snap.time)
+        if arrow is not None:
+            ax.add_patch(arrow)
+
+    # Servers, timers and labels.
+    for i in ids:
+        n = by_id[i]
+        cx, cy = pos[i]
+        frac = _timer_fraction(n, snap.time)
+        if frac is not None:
+            ax.add_patch(
+                Wedge((cx, cy), ring, 0, 360, width=0.05, facecolor="#ECEFF1", lw=0, zorder=3)
+            )
+            if frac > 0:
+                color = palette.TIMER_COLOR if frac > 0.2 else palette.TIMER_LOW_COLOR
+                w = Wedge(
+                    (cx, cy),
+                    ring,
+                    90 - 360 * frac,
+                    90,
+                    width=0.05,
+                    facecolor=color,
+                    lw=0,
+                    zorder=4,
+                )
+                w.set_gid(f"timer-S{i}")
+                ax.add_patch(w)
+        ax.add_patch(_node_patch(n, (cx, cy), r))
+        text_color = palette.ROLE_TEXT[n.role] if n.alive else palette.DEAD_TEXT
+        ax.text(
+            cx,
+            cy,
+            f"S{i}",
+            ha="center",
+            va="center",
+            fontsize=13,
+            fontweight="bold",
+            color=text_color,
+            zorder=6,
+        )
+        # Facts about the server go outside the circle, away from the messages inside it.
+        d = math.hypot(cx, cy) or 1.0
+        ux, uy = cx / d, cy / d
+        lx, ly = cx + ux * (ring + 0.06), cy + uy * (ring + 0.06)
+        ha = "left" if ux > 0.35 else "right" if ux < -0.35 else "center"
+        va = "bottom" if uy > 0.35 else "top" if uy < -0.35 else "center"
+        ax.text(
+            lx,
+            ly,
+            _node_info(n, len(ids)),
+            ha=ha,
+            va=va,
+            fontsize=9.5,
+            linespacing=1.25,
+            color="#222" if n.alive else palette.DEAD_TEXT,
+            zorder=6,
+        )
+
+    ax.set_xlim(-2.1, 2.25)
+    ax.set_ylim(-1.75, 1.75)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if snap.leader is not None:
+        who = f"leader S{snap.leader}, term {by_id[snap.leader].current_term}"
+    else:
+        who = "no leader"
+    ax.set_title(f"t = {snap.time:.1f} ms · {who}", fontsize=12)
+    if legend:
+        ax.legend(
+            handles=_legend_handles(),
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=9,
+            frameon=False,
+            borderaxespad=0.0,
+            handlelength=2.4,
+        )
+    return ax
+
+
+def _message_arrow(
+    m: MessageView, pos: dict[int, tuple[float, float]], ring: float, now: float
+) -> FancyArrowPatch | None:
+    if m.src not in pos or m.dst not in pos or m.src == m.dst:
+        return None
+    (sx, sy), (dx, dy) = pos[m.src], pos[m.dst]
+    length = math.hypot(dx - sx, dy - sy)
+    ux, uy = (dx - sx) / length, (dy - sy) / length
+    # Each direction gets its own lane, to the right of travel, like traffic.
+    lane = 0.05
+    ox, oy = uy * lane, -ux * lane
+    start = ring + 0.04
+    travel = length - 2 * start
+    p = progress(m, now)
+    half = 0.09  # half the arrow's length
+    centre = start + half + p * max(0.0, travel - 2 * half)
+    ax_, ay_ = sx + ox + ux * (centre - half), sy + oy + uy * (centre - half)
+    bx_, by_ = sx + ox + ux * (centre + half), sy + oy + uy * (centre + half)
+    st = palette.MESSAGE_STYLES[palette.message_style_key(m)]
+    arrow = FancyArrowPatch(
+        (ax_, ay_),
+        (bx_, by_),
+        arrowstyle="-|>",
+        mutation_scale=14,
+        color=st["color"],
+        linewidth=st["lw"],
+        linestyle=st["ls"],
+        shrinkA=0,
+        shrinkB=0,
+        zorder=7,
+    )
+    arrow.set_gid("message")
+    return arrow

@@ -1,0 +1,448 @@
+"""What the clients asked, what they were told, and when: the input of the linearizability check.
+
+Start here
+----------
+An :class:`Operation` is one client call: its kind (``get``, ``set``, ``delete``, ``cas`` or
+``append``), its key and arguments, what it returned (``output``) and the interval of
+simulated time it spanned, from ``call`` to ``ret``.  A :class:`History` is the list of them,
+in the order they were called.  :func:`raftlab.linearizability.check` decides whether some
+single order of the operations, each placed between its call and its return, explains every
+output (Herlihy & Wing, "Linearizability", 1990).
+
+Meaning of the fields
+---------------------
+* ``ret is None``: the outcome is unknown (the client timed out, or the history ended while
+  it waited).  The operation may have taken effect at any moment after ``call``, or never;
+  ``output`` is then ``None`` and says nothing.
+* ``output``: the value read for ``get`` (``None`` for a missing key); ``True`` or ``False``
+  for ``cas``; ``None`` for ``set`` and ``delete``; for ``append`` either ``None`` or the new
+  value, which the check then holds it to.
+* ``relaxed=True`` marks a read served from one node's local copy; it is kept in the history
+  for pictures but left out of the check, since such reads are stale by design.
+* ``cas`` has ``expected`` (the old value it compared with) and ``value`` (the new value).
+
+Recording a history while clients run
+-------------------------------------
+A client knows its arguments when it calls and its result only when it returns, so a
+history is written in two steps::
+
+    i = cluster.history.call(client=1, op="set", key="x", value="5", time=now)
+    ...  # later, when the answer arrives
+    cluster.history.complete(i, output=None, time=now)
+
+:meth:`History.call` appends an operation with ``ret=None`` and returns its index;
+:meth:`History.complete` replaces that operation, in place, by the finished one
+(operations are frozen, so it is a replacement, never a mutation).  A call that never
+completes stays ``ret=None``: unknown outcome, exactly what a timed-out client should record.
+:meth:`History.append` adds an operation that is already finished.
+
+Files
+-----
+:meth:`History.to_json` / :meth:`History.from_json` round-trip raftlab's own format.
+:meth:`History.from_jepsen` reads Jepsen's etcd register logs and
+:meth:`History.from_porcupine_kv` reads Porcupine's key-value logs (both in
+``shared/data/linearizability``, whose README describes them); these use the line number of
+each event as its time.  :func:`load` guesses which of the three a text is.  Bad input
+raises ``ValueError`` naming the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any, overload
+
+OPS = ("get", "set", "delete", "cas", "append")
+
+#: ``History.initial`` when every key starts absent (the default).
+ABSENT = None
+
+_FORMAT = "raftlab-history"
+_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One client call.  See the module docstring for what each field means."""
+
+    client: Any
+    op: str
+    key: str
+    value: Any = None
+    expected: Any = None
+    output: Any = None
+    call: float = 0
+    ret: float | None = None
+    relaxed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"unknown operation {self.op!r}: use one of {', '.join(OPS)}")
+        if self.ret is not None and self.ret < self.call:
+            raise ValueError(
+                f"{self.op} on {self.key!r} returns at {self.ret} before it was called at "
+                f"{self.call}"
+            )
+        if self.relaxed and self.op != "get":
+            raise ValueError(f"only a get can be relaxed, not a {self.op}")
+        if self.op == "cas" and self.output not in (None, True, False):
+            raise ValueError(f"a cas outputs True or False, not {self.output!r}")
+        if self.ret is None and self.output is not None:
+            raise ValueError(
+                f"{self.op} on {self.key!r} has an output ({self.output!r}) but no return "
+                "time: an operation whose outcome is unknown has output None"
+            )
+
+    @property
+    def unknown(self) -> bool:
+        """True when nobody knows whether (or when) the operation took effect."""
+        return self.ret is None
+
+    def describe(self) -> str:
+        """A one-line, human-readable form: ``client 3: cas(x, 1 -> 2) = ok  [10, 12]``."""
+        k = self.key
+        if self.op == "get":
+            what = f"get({k})" + ("" if self.ret is None else f" -> {self.output!r}")
+            if self.relaxed:
+                what += " (relaxed)"
+        elif self.op == "set":
+            what = f"set({k}, {self.value!r})"
+        elif self.op == "delete":
+            what = f"delete({k})"
+        elif self.op == "cas":
+            what = f"cas({k}, {self.expected!r} -> {self.value!r})"
+            if self.ret is not None:
+                what += " = ok" if self.output else " = failed"
+        else:
+            what = f"append({k}, {self.value!r})"
+            if self.output is not None:
+                what += f" -> {self.output!r}"
+        if self.ret is None:
+            return f"client {self.client}: {what}, outcome unknown  [{self.call}, ...]"
+        return f"client {self.client}: {what}  [{self.call}, {self.ret}]"
+
+
+class History:
+    """The operations of a run, in call order, plus the value every key starts with.
+
+    ``initial`` is :data:`ABSENT` (``None``: keys start missing, registers empty) unless the
+    history says otherwise; Porcupine's key-value logs start every key at ``""``.
+    """
+
+    __slots__ = ("_ops", "initial")
+
+    def __init__(self, operations: Iterable[Operation] = (), initial: str | None = ABSENT):
+        self._ops: list[Operation] = []
+        self.initial = initial
+        for op in operations:
+            self.append(op)
+
+    # --- list-like ---------------------------------------------------------------------------
+
+    def append(self, operation: Operation) -> int:
+        """Add an operation (finished or not) and return its index."""
+        if not isinstance(operation, Operation):
+            raise TypeError(f"a History holds Operation records, not {type(operation).__name__}")
+        self._ops.append(operation)
+        return len(self._ops) - 1
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self._ops)
+
+    @overload
+    def __getitem__(self, index: int) -> Operation: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Operation]: ...
+    def __getitem__(self, index: int | slice) -> Operation | list[Operation]:
+        return self._ops[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, History):
+            return NotImplemented
+        return self.initial == other.initial and self._ops == other._ops
+
+    def __repr__(self) -> str:
+        start = "" if self.initial is ABSENT else f", initial={self.initial!r}"
+        return f"History({len(self._ops)} operations{start})"
+
+    # --- recording while clients run -----------------------------------------------------------
+
+    def call(
+        self,
+        client: Any,
+        op: str,
+        key: str,
+        value: Any = None,
+        expected: Any = None,
+        *,
+        time: float,
+        relaxed: bool = False,
+    ) -> int:
+        """Record that ``client`` called ``op`` at ``time``; return the index to complete."""
+        return self.append(Operation(client, op, key, value, expected, None, time, None, relaxed))
+
+    def complete(self, index: int, output: Any = None, *, time: float) -> Operation:
+        """Record that operation ``index`` returned ``output`` at ``time``; return it."""
+        try:
+            pending = self._ops[index]
+        except IndexError:
+            raise ValueError(
+                f"no operation {index} to complete: the history has {len(self._ops)}"
+            ) from None
+        if pending.ret is not None:
+            raise ValueError(f"operation {index} already returned at {pending.ret}")
+        done = replace(pending, output=output, ret=time)
+        self._ops[index] = done
+        return done
+
+    # --- raftlab's JSON ------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The history as JSON text that :meth:`from_json` reads back unchanged."""
+        doc = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "initial": self.initial,
+            "operations": [asdict(op) for op in self._ops],
+        }
+        return json.dumps(doc, indent=None, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        """Read what :meth:`to_json` wrote."""
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"line {e.lineno}: not valid JSON ({e.msg})") from None
+        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+            raise ValueError(f'line 1: not a raftlab history (no "format": "{_FORMAT}")')
+        if doc.get("version") != _VERSION:
+            raise ValueError(
+                f"line 1: history version {doc.get('version')!r} is not "
+                f"{_VERSION}, the one this raftlab reads"
+            )
+        ops = doc.get("operations")
+        if not isinstance(ops, list):
+            raise ValueError('line 1: "operations" must be a list')
+        initial = doc.get("initial")
+        if initial is not None and not isinstance(initial, str):
+            raise ValueError(f'line 1: "initial" must be a string or null, not {initial!r}')
+        fields = set(Operation.__dataclass_fields__)
+        history = cls(initial=initial)
+        for n, item in enumerate(ops):
+            where = f"operation {n}"
+            if not isinstance(item, dict):
+                raise ValueError(f"{where}: expected an object, got {item!r}")
+            unknown = set(item) - fields
+            missing = {"client", "op", "key", "call"} - set(item)
+            if unknown or missing:
+                problem = (
+                    f"unknown field {sorted(unknown)[0]!r}"
+                    if unknown
+                    else f"missing field {sorted(missing)[0]!r}"
+                )
+                raise ValueError(f"{where}: {problem}")
+            for t in ("call", "ret"):
+                v = item.get(t)
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                    raise ValueError(f"{where}: {t!r} must be a number, not {v!r}")
+            try:
+                history.append(Operation(**item))
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{where}: {e}") from None
+        return history
+
+    # --- Jepsen's etcd register logs -----------------------------------------------------------
+
+    @classmethod
+    def from_jepsen(cls, text: str, key: str = "x") -> History:
+        """Read a Jepsen log of a single compare-and-set register (the etcd corpus).
+
+        ``read`` becomes ``get``, ``write`` becomes ``set`` and ``cas [old new]`` becomes
+        ``cas`` (``expected=old, value=new``), all on ``key``.  ``:ok`` completes a call;
+        ``:fail :cas`` completes it with output ``False`` (it compared and did not swap);
+        any other ``:fail`` did nothing and constrains nothing, so it is dropped (this covers
+        ``:fail :read :timed-out``); ``:info``, and a call never answered, leave the
+        outcome unknown.  Times are line numbers.
+        """
+        ops: list[Operation | None] = []  # None marks a dropped call
+        pending: dict[str, tuple[int, int]] = {}  # process -> (index in ops, line)
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            m = _JEPSEN_LINE.match(line)
+            if m is None:
+                raise ValueError(
+                    f"line {lineno}: not a Jepsen event (expected 'INFO jepsen.util - "
+                    f"<process> <:invoke|:ok|:fail|:info> <:read|:write|:cas> <value>'): "
+                    f"{line.strip()[:80]!r}"
+                )
+            process, kind, f, raw = m.group("process", "type", "f", "value")
+            where = f"line {lineno}"
+            if kind == "invoke":
+                if process in pending:
+                    raise ValueError(
+                        f"{where}: process {process} invokes again while its call on line "
+                        f"{pending[process][1]} has not returned"
+                    )
+                if f == "read":
+                    op = Operation(int(process), "get", key, call=lineno)
+                elif f == "write":
+                    op = Operation(int(process), "set", key, _jepsen_value(raw, where), call=lineno)
+                else:
+                    old, new = _jepsen_pair(raw, where)
+                    op = Operation(int(process), "cas", key, new, old, call=lineno)
+                pending[process] = (len(ops), lineno)
+                ops.append(op)
+                continue
+            if process not in pending:
+                raise ValueError(
+                    f"{where}: process {process} reports :{kind} but has no call in progress"
+                )
+            index, _ = pending.pop(process)
+            op = ops[index]
+            assert op is not None
+            if f != _JEPSEN_F[op.op]:
+                raise ValueError(
+                    f"{where}: process {process} reports :{f} for its :{_JEPSEN_F[op.op]} call"
+                )
+            if kind == "info":
+                continue  # indeterminate: ret stays None
+            if kind == "fail" and op.op != "cas":
+                ops[index] = None
+                continue
+            if op.op == "get":
+                output = _jepsen_value(raw, where)
+            elif op.op == "cas":
+                if _jepsen_pair(raw, where) != (op.expected, op.value):
+                    raise ValueError(f"{where}: the cas result {raw} does not match its call")
+                output = kind == "ok"
+            else:
+                if _jepsen_value(raw, where) != op.value:
+                    raise ValueError(f"{where}: the write result {raw} does not match its call")
+                output = None
+            ops[index] = replace(op, output=output, ret=lineno)
+        return cls(op for op in ops if op is not None)
+
+    # --- Porcupine's key-value logs ------------------------------------------------------------
+
+    @classmethod
+    def from_porcupine_kv(cls, text: str) -> History:
+        """Read one of Porcupine's key-value logs (``{:process 0, :type :invoke, ...}``).
+
+        ``:get`` becomes ``get``, ``:put`` becomes ``set``, ``:append`` stays ``append``.
+        Every key starts as the empty string, as Porcupine's model says, so the history's
+        ``initial`` is ``""``.  ``:fail`` drops the call (it did nothing); ``:info``, and a
+        call never answered, leave the outcome unknown.  Times are line numbers.
+        """
+        ops: list[Operation | None] = []  # None marks a dropped call
+        pending: dict[str, tuple[int, int]] = {}  # process -> (index in ops, line)
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            m = _KV_LINE.match(line)
+            where = f"line {lineno}"
+            if m is None:
+                raise ValueError(
+                    f"{where}: not a Porcupine key-value event (expected '{{:process <n>, "
+                    f':type <:invoke|:ok|:fail|:info>, :f <:get|:put|:append>, :key "<k>", '
+                    f':value <"v"|nil>}}\'): {line.strip()[:80]!r}'
+                )
+            process, kind, f = m.group("process", "type", "f")
+            key = _clj_string(m.group("key"))
+            raw = m.group("value")
+            value = None if raw == "nil" else _clj_string(raw[1:-1])
+            op_name = {"get": "get", "put": "set", "append": "append"}[f]
+            if kind == "invoke":
+                if process in pending:
+                    raise ValueError(
+                        f"{where}: process {process} invokes again while its call on line "
+                        f"{pending[process][1]} has not returned"
+                    )
+                if op_name != "get" and value is None:
+                    raise ValueError(f"{where}: :{f} needs a string value, not nil")
+                op = Operation(
+                    int(process), op_name, key, None if op_name == "get" else value, call=lineno
+                )
+                pending[process] = (len(ops), lineno)
+                ops.append(op)
+                continue
+            if process not in pending:
+                raise ValueError(
+                    f"{where}: process {process} reports :{kind} but has no call in progress"
+                )
+            index, _ = pending.pop(process)
+            op = ops[index]
+            assert op is not None
+            if op.op != op_name or op.key != key:
+                raise ValueError(
+                    f"{where}: process {process} reports :{f} on {key!r} for "
+                    f"its {op.op} on {op.key!r}"
+                )
+            if kind == "info":
+                continue
+            if kind == "fail":
+                ops[index] = None
+                continue
+            if op_name == "get" and value is None:
+                raise ValueError(f"{where}: a :get that returns :ok needs the value it read")
+            output = value if op_name == "get" else None
+            ops[index] = replace(op, output=output, ret=lineno)
+        return cls((op for op in ops if op is not None), initial="")
+
+
+def load(text: str) -> History:
+    """Read a history in any of the three formats, telling them apart by their first line."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first:
+        raise ValueError("line 1: the file is empty: no operations to check")
+    stripped = first.lstrip()
+    if stripped.startswith("{:"):
+        return History.from_porcupine_kv(text)
+    if stripped.startswith("{") or stripped.startswith("["):
+        return History.from_json(text)
+    if "jepsen" in first:
+        return History.from_jepsen(text)
+    raise ValueError(
+        "line 1: not a history this tool reads (raftlab JSON, a Jepsen register log or a "
+        f"Porcupine key-value log): {first.strip()[:80]!r}"
+    )
+
+
+_JEPSEN_LINE = re.compile(
+    r"^\s*INFO\s+jepsen\.util\s+-\s+(?P<process>\d+)\s+:(?P<type>invoke|ok|fail|info)"
+    r"\s+:(?P<f>read|write|cas)\s+(?P<value>nil|:[\w-]+|-?\d+|\[\s*-?\d+\s+-?\d+\s*\])\s*$"
+)
+_JEPSEN_F = {"get": "read", "set": "write", "cas": "cas"}
+_KV_LINE = re.compile(
+    r"^\s*\{:process\s+(?P<process>\d+),\s*:type\s+:(?P<type>invoke|ok|fail|info),\s*"
+    r':f\s+:(?P<f>get|put|append),\s*:key\s+"(?P<key>(?:[^"\\]|\\.)*)",\s*'
+    r':value\s+(?P<value>nil|"(?:[^"\\]|\\.)*")\s*\}\s*$'
+)
+_CLJ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _jepsen_value(raw: str, where: str) -> int | None:
+    if raw == "nil":
+        return None
+    if raw.startswith(":") or raw.startswith("["):
+        raise ValueError(f"{where}: expected a number or nil, got {raw}")
+    return int(raw)
+
+
+def _jepsen_pair(raw: str, where: str) -> tuple[int, int]:
+    if not raw.startswith("["):
+        raise ValueError(f"{where}: a cas needs [old new], got {raw}")
+    old, new = raw[1:-1].split()
+    return int(old), int(new)
+
+
+def _clj_string(body: str) -> str:
+    if "\\" not in body:
+        return body
+    return re.sub(r"\\(.)", lambda m: _CLJ_ESCAPES.get(m.group(1), m.group(1)), body)

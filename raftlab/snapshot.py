@@ -67,8 +67,10 @@ class ClusterSnapshot:
     leader: int | None
     _trace: Sequence[TraceEvent] = field(repr=False, compare=False, default=())
     trace_len: int = 0
-    _message_log: Sequence[MessageView] = field(repr=False, compare=False, default=())
+    _message_log: Sequence = field(repr=False, compare=False, default=())
     message_log_len: int = 0
+    kernel_steps: int = 0  # for Cluster.fork: where in the run this picture was taken
+    calls_len: int = 0
 
     @property
     def ids(self) -> list[int]:
@@ -89,4 +91,5 @@ class ClusterSnapshot:
     @property
     def message_log(self) -> list[MessageView]:
         """Every message sent up to this instant, with its fate (delivered or dropped)."""
-        return list(self._message_log[: self.message_log_len])
+        return [m if isinstance(m, MessageView) else m.view()
+                for m in self._message_log[: self.message_log_len]]

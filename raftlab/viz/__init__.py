@@ -10,9 +10,11 @@ non-linearizable).  Every picture accepts a ``Cluster`` or a ``ClusterSnapshot``
 
 from raftlab.viz.common import as_snapshot
 from raftlab.viz.graph import cluster_graph, draw_cluster
+from raftlab.viz.logs import draw_logs
 
 __all__ = [
     "as_snapshot",
     "cluster_graph",
     "draw_cluster",
+    "draw_logs",
 ]

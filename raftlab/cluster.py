@@ -1,0 +1,539 @@
+"""Cluster: Raft nodes on a simulated network with simulated time.  Start reading here.
+
+Theory of operation
+-------------------
+A ``Cluster`` owns everything that is not Raft: the clock (a ``Kernel`` of timed events),
+the network (``Network``), each node's stable storage (``MemoryStorage``) and the one
+seeded ``random.Random`` every random choice comes from.  The nodes themselves
+(``raftlab.node.RaftNode``) only compute.
+
+There are two kinds of event: a message arrives, or a node's timer fires.  For either,
+the cluster hands the input to the node and then carries out its output in the order
+the node's docstring demands: persist, send, apply.  Then it writes the trace, settles
+client proposals and, unless ``check_invariants=False``, checks the safety properties
+(``raftlab.invariants``).  A node says when it next needs its timer
+(``next_deadline``), so an idle cluster jumps from heartbeat to heartbeat.
+
+Every call that changes the world (crash, restart, partition, a proposal, a network
+knob) is recorded with the moment it happened, so ``fork`` can replay the run up to any
+snapshot and let a different future unfold from there.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from raftlab.bugs import check_bugs
+from raftlab.config import Config
+from raftlab.errors import LeadershipLost, NotLeader, RaftLabError, Timeout
+from raftlab.invariants import SafetyChecker
+from raftlab.kernel import INF, Kernel
+from raftlab.log import Log
+from raftlab.network import Envelope, Network
+from raftlab.node import RaftNode
+from raftlab.proposal import ApplyResult, Proposal
+from raftlab.roles import Role
+from raftlab.snapshot import ClusterSnapshot, NodeView
+from raftlab.statemachine import CommandList
+from raftlab.storage import MemoryStorage
+from raftlab.trace import TraceEvent
+
+
+class Cluster:
+    """``n`` Raft nodes, ids ``1..n``, all followers in term 0 at time 0."""
+
+    def __init__(
+        self,
+        n: int = 5,
+        seed: int = 0,
+        *,
+        config: Config | None = None,
+        state_machine: Callable[[], Any] | None = None,
+        bugs: Iterable[str] = (),
+        check_invariants: bool = True,
+    ):
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 15:
+            raise ValueError(f"a cluster needs between 1 and 15 nodes, got {n!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be a whole number, got {seed!r}")
+        if config is None:
+            config = Config()
+        elif not isinstance(config, Config):
+            raise TypeError(f"config must be a raftlab.Config, got {type(config).__name__}")
+        if state_machine is not None and not callable(state_machine):
+            raise TypeError("state_machine must be a class or function that makes a state "
+                            "machine, e.g. KVStateMachine (not an instance of one)")
+        self.config = config
+        self.seed = seed
+        self.bugs = check_bugs(bugs)
+        self._make_state_machine = state_machine or CommandList
+        self.checking = bool(check_invariants)
+
+        self.rng = random.Random(seed)
+        self.kernel = Kernel()
+        self.ids: list[int] = list(range(1, n + 1))
+        self._alive: set[int] = set(self.ids)
+        self.network = Network(self.ids, self.kernel, self.rng, config.delay_ms,
+                               self._deliver, self._alive.__contains__, self._network_changed)
+        self.storage = {i: MemoryStorage() for i in self.ids}
+        self.trace: list[TraceEvent] = []
+        self.checker = SafetyChecker()
+        self.event_count = 0  # events processed (message arrivals and timers that acted)
+        self._pops = 0  # every kernel pop, stale timers included: what replay counts
+        self._timer_at = {i: INF for i in self.ids}
+        self._incarnation = {i: 0 for i in self.ids}
+        self._pending: dict[int, dict[int, Proposal]] = {i: {} for i in self.ids}
+        self._calls: list[tuple[int, float, str, tuple, dict]] = []
+        self._listeners: list[Callable[[Cluster], None]] = []
+        self._history = None
+        self._log_copies: dict[int, tuple[int, int, tuple]] = {}
+        self.nodes: dict[int, RaftNode] = {i: self._new_node(i) for i in self.ids}
+        for i in self.ids:
+            self._schedule_timer(i)
+
+    # ------------------------------------------------------------ looking inside
+
+    @property
+    def now(self) -> float:
+        return self.kernel.now
+
+    @property
+    def alive(self) -> frozenset[int]:
+        return frozenset(self._alive)
+
+    def leader(self) -> int | None:
+        """The live leader with the highest term, or ``None``."""
+        best = None
+        for i in self.ids:
+            n = self.nodes[i]
+            if n.role is Role.LEADER and i in self._alive and (
+                    best is None or n.current_term > self.nodes[best].current_term):
+                best = i
+        return best
+
+    @property
+    def history(self):
+        """Every client operation on this cluster (``raftlab.history.History``)."""
+        if self._history is None:
+            from raftlab.history import History
+
+            self._history = History()
+        return self._history
+
+    def check_invariants(self) -> None:
+        """Check every safety property from scratch now; raise ``SafetyViolation`` if broken."""
+        self.checker.check_all(self.nodes)
+
+    def subscribe(self, listener: Callable[[Cluster], None]) -> None:
+        """Call ``listener(cluster)`` after every event and every call that changes the world."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Cluster], None]) -> None:
+        self._listeners.remove(listener)
+
+    # ------------------------------------------------------------- running time
+
+    def step(self) -> TraceEvent | None:
+        """Process exactly the next event; return the last trace line it wrote, if any."""
+        mark = len(self.trace)
+        while self.kernel.peek() < INF:
+            if self._pop():
+                return self.trace[-1] if len(self.trace) > mark else None
+        return None
+
+    def run(self, ms: float) -> None:
+        """Process every event due at or before ``now + ms``; then ``now = now + ms``."""
+        end = self.now + _check_ms("ms", ms)
+        kernel = self.kernel
+        while kernel.peek() <= end:
+            self._pop()
+        kernel.now = end
+
+    def run_until(self, pred: Callable[[Cluster], bool], timeout_ms: float = 5000) -> bool:
+        """Run until ``pred(cluster)`` holds (``True``) or ``timeout_ms`` pass (``False``)."""
+        end = self.now + _check_ms("timeout_ms", timeout_ms)
+        if pred(self):
+            return True
+        kernel = self.kernel
+        while kernel.peek() <= end:
+            if self._pop() and pred(self):
+                return True
+        kernel.now = end
+        return False
+
+    def wait_for_leader(self, timeout_ms: float = 5000) -> int:
+        """Run until a leader exists and return its id; ``Timeout`` if none comes."""
+        if not self.run_until(lambda c: c.leader() is not None, timeout_ms):
+            raise Timeout(f"no leader was elected within {timeout_ms:g} ms "
+                          f"(alive: {sorted(self._alive)}, groups: "
+                          f"{[sorted(g) for g in self.network.groups]})")
+        leader = self.leader()
+        assert leader is not None
+        return leader
+
+    def _pop(self) -> bool:
+        _, callback, arg = self.kernel.pop()
+        self._pops += 1
+        if not callback(arg):
+            return False
+        self.event_count += 1
+        for listener in self._listeners:
+            listener(self)
+        return True
+
+    # ---------------------------------------------------------- driving a node
+
+    def _new_node(self, i: int) -> RaftNode:
+        hard_state, entries = self.storage[i].load()
+        return RaftNode(i, self.ids, config=self.config, rng=self.rng, now=self.now,
+                        hard_state=hard_state, log=Log(entries),
+                        state_machine=self._make_state_machine(), bugs=self.bugs)
+
+    def _deliver(self, env: Envelope) -> None:
+        node = self.nodes[env.msg.dst]
+        old_commit = node.commit_index
+        node.step(env.msg, self.kernel.now)
+        self._handle_ready(node, old_commit)
+
+    def _on_timer(self, arg: tuple[int, int, float]) -> bool:
+        i, incarnation, at = arg
+        if incarnation != self._incarnation[i] or at != self._timer_at[i]:
+            return False  # superseded by an earlier timer, or the node crashed since
+        self._timer_at[i] = INF
+        node = self.nodes[i]
+        now = self.kernel.now
+        if now < node.next_deadline:
+            self._schedule_timer(i)  # the deadline moved later meanwhile (e.g. a heartbeat)
+            return False
+        old_commit = node.commit_index
+        node.tick(now)
+        self._handle_ready(node, old_commit)
+        return True
+
+    def _schedule_timer(self, i: int) -> None:
+        deadline = self.nodes[i].next_deadline
+        # Timers are lazy: a deadline that moves later is noticed when the old timer fires,
+        # so a heartbeat does not cost a heap push per follower.
+        if deadline < self._timer_at[i]:
+            self._timer_at[i] = deadline
+            self.kernel.schedule(max(deadline, self.kernel.now), self._on_timer,
+                                 (i, self._incarnation[i], deadline))
+
+    def _handle_ready(self, node: RaftNode, old_commit: int) -> None:
+        """Carry out a node's output in the order ``raftlab.node`` demands."""
+        rd = node.ready()
+        i = node.id
+        if rd.hard_state is not None or rd.persist_from is not None:
+            self.storage[i].save(rd, node.log)  # 1. persist
+        send = self.network.send
+        for msg in rd.messages:  # 2. send
+            send(msg)
+        applied = node.apply_committed() if node.commit_index > node.last_applied else ()  # 3.
+        now = self.kernel.now
+        if rd.events:
+            self.trace.extend(TraceEvent(now, i, kind, detail) for kind, detail in rd.events)
+        pending = self._pending[i]
+        if pending:
+            for entry in rd.removed:
+                p = pending.pop(entry.index, None)
+                if p is not None:
+                    p._finish(error=LeadershipLost(
+                        f"S{i} lost entry {entry.index} of term {entry.term}: a newer leader "
+                        "overwrote it, so it will never commit"))
+            for a in applied:
+                p = pending.pop(a.entry.index, None)
+                if p is not None:
+                    if a.entry.term == p.term:
+                        p._finish(a.result, a.error, applied=True)
+                    else:
+                        p._finish(error=LeadershipLost(
+                            f"index {a.entry.index} committed an entry of term {a.entry.term}, "
+                            f"not the one proposed in term {p.term}"))
+        if self.checking:
+            self.checker.observe(node, rd, applied, self.nodes, old_commit)
+        self._schedule_timer(i)
+
+    # ------------------------------------------------------------------ faults
+
+    def crash(self, i: int) -> None:
+        """Stop node ``i``: messages to and from it are lost; only its persistent state
+        (term, vote, log) survives (§5, Figure 2)."""
+        self._check_id(i)
+        if i not in self._alive:
+            raise ValueError(f"S{i} is already crashed; restart it with cluster.restart({i})")
+        self._record("crash", (i,))
+        self._alive.discard(i)
+        self._incarnation[i] += 1
+        self._timer_at[i] = INF
+        self.network.drop_node(i)
+        pending, self._pending[i] = self._pending[i], {}
+        for p in pending.values():
+            p._finish(error=LeadershipLost(f"S{i} crashed before entry {p.index} was applied"))
+        self._note(i, "crash", f"term={self.nodes[i].current_term}")
+
+    def restart(self, i: int) -> None:
+        """Start a new incarnation of node ``i`` from its persistent state: a follower with
+        ``commit_index == last_applied == 0`` and a fresh state machine."""
+        self._check_id(i)
+        if i in self._alive:
+            raise ValueError(f"S{i} is running; crash it first with cluster.crash({i})")
+        self._record("restart", (i,))
+        self._incarnation[i] += 1
+        node = self.nodes[i] = self._new_node(i)
+        self._alive.add(i)
+        self._note(i, "restart", f"term={node.current_term} last={node.log.last_index}")
+        self._schedule_timer(i)
+
+    def partition(self, *groups: Iterable[int]) -> None:
+        """Only nodes in the same group can talk, e.g. ``partition([1, 2], [3, 4, 5])``."""
+        if len(groups) == 1 and groups[0] and not isinstance(next(iter(groups[0])), int):
+            groups = tuple(groups[0])  # partition([[1, 2], [3, 4, 5]]) works too
+        parts = [sorted(self._check_group(g)) for g in groups]
+        seen: dict[int, int] = {}
+        for k, g in enumerate(parts):
+            for i in g:
+                if i in seen:
+                    raise ValueError(f"S{i} is in two partition groups; every node must be in "
+                                     "exactly one")
+                seen[i] = k
+        missing = [i for i in self.ids if i not in seen]
+        if missing:
+            raise ValueError(f"partition groups must cover every node; missing "
+                             f"{', '.join(f'S{i}' for i in missing)}")
+        self._record("partition", tuple(tuple(g) for g in parts))
+        self.network.set_groups(parts)
+        self._note(None, "partition", " | ".join(" ".join(f"S{i}" for i in g) for g in parts))
+
+    def isolate(self, i: int) -> None:
+        """Cut every link of node ``i``: it can talk to nobody."""
+        self._check_id(i)
+        self._record("isolate", (i,))
+        for j in self.ids:
+            if j != i:
+                self.network.cut(i, j)
+        self._note(None, "isolate", f"S{i}")
+
+    def cut(self, a: int, b: int) -> None:
+        """Cut the single link between ``a`` and ``b`` (both ways)."""
+        self._check_link(a, b)
+        self._record("cut", (a, b))
+        self.network.cut(a, b)
+        self._note(None, "cut", f"S{a}-S{b}")
+
+    def connect(self, a: int, b: int) -> None:
+        """Restore the single link between ``a`` and ``b``."""
+        self._check_link(a, b)
+        self._record("connect", (a, b))
+        self.network.connect(a, b)
+        self._note(None, "connect", f"S{a}-S{b}")
+
+    def heal(self) -> None:
+        """Everyone can talk again."""
+        self._record("heal", ())
+        self.network.heal()
+        self._note(None, "heal", "")
+
+    def _network_changed(self, name: str, args: tuple) -> None:
+        self._record(f"_set_{name}", args)
+        value = args[0]
+        shown = f"({value[0]:g}, {value[1]:g})" if isinstance(value, tuple) else f"{value:g}"
+        self._note(None, "network", f"{name}={shown}")
+
+    def _set_drop_rate(self, p: float) -> None:
+        self.network.drop_rate = p
+
+    def _set_duplicate_rate(self, p: float) -> None:
+        self.network.duplicate_rate = p
+
+    def _set_delay_ms(self, d: tuple[float, float]) -> None:
+        self.network.delay_ms = d
+
+    # ----------------------------------------------------------------- clients
+
+    def submit(self, command: bytes, *, node: int | None = None) -> Proposal:
+        """Hand ``command`` to ``node`` (default: the leader).  Never raises for a cluster
+        condition: a node that is down or not the leader gives a proposal already done with
+        ``error=NotLeader(hint)``."""
+        command = _check_command(command)
+        target = self._target(node)
+        p = Proposal(command, target)
+        error = self._not_leader(target)
+        if error is not None:
+            p._finish(error=error)
+            return p
+        self._propose([p], target)
+        return p
+
+    def apply(self, commands: list[bytes], *, node: int | None = None,
+              timeout_ms: float = 5000) -> list[ApplyResult]:
+        """The seed's batched ``Apply``: append all commands together and run until every one
+        is applied.  Raises ``NotLeader``, ``LeadershipLost`` or ``Timeout``."""
+        if isinstance(commands, bytes | bytearray) or not isinstance(commands, list | tuple):
+            raise TypeError("apply takes a list of commands, e.g. cluster.apply([b'x'])")
+        commands = [_check_command(c) for c in commands]
+        _check_ms("timeout_ms", timeout_ms)
+        if not commands:
+            return []
+        target = self._target(node)
+        error = self._not_leader(target)
+        if error is not None:
+            raise error
+        proposals = [Proposal(c, target) for c in commands]
+        self._propose(proposals, target)
+        if not self.run_until(lambda c: all(p.done for p in proposals), timeout_ms):
+            raise Timeout(f"the {len(commands)} command(s) were not applied within "
+                          f"{timeout_ms:g} ms")
+        for p in proposals:
+            if isinstance(p.error, RaftLabError):
+                raise p.error
+        return [ApplyResult(p.result, p.error) for p in proposals]
+
+    def _target(self, node: int | None) -> int | None:
+        if node is None:
+            return self.leader()
+        self._check_id(node)
+        return node
+
+    def _not_leader(self, target: int | None) -> NotLeader | None:
+        if target is None:
+            return NotLeader(None, "no leader right now; run the cluster until one is elected")
+        if target not in self._alive:
+            return NotLeader(None, f"S{target} is down")
+        n = self.nodes[target]
+        if n.role is not Role.LEADER:
+            hint = n.leader_id if n.leader_id in self._alive else None
+            return NotLeader(hint)
+        return None
+
+    def _propose(self, proposals: list[Proposal], target: int) -> None:
+        self._record("_propose_raw", (tuple(p.command for p in proposals), target))
+        node = self.nodes[target]
+        old_commit = node.commit_index
+        first, term = node.propose([p.command for p in proposals], self.now)
+        pending = self._pending[target]
+        for k, p in enumerate(proposals):
+            p.index, p.term = first + k, term
+            pending[p.index] = p
+        self._handle_ready(node, old_commit)
+        self._notify()
+
+    def _propose_raw(self, commands: tuple[bytes, ...], target: int) -> None:
+        """Replay of a recorded proposal (see ``fork``)."""
+        self._propose([Proposal(c, target) for c in commands], target)
+
+    # ------------------------------------------------------- snapshots and forks
+
+    def snapshot(self) -> ClusterSnapshot:
+        """An immutable copy of what the pictures draw (cheap: logs are shared)."""
+        net = self.network
+        return ClusterSnapshot(
+            time=self.now,
+            event_index=self.event_count,
+            nodes=tuple(self._node_view(i) for i in self.ids),
+            in_flight=tuple(e.view() for e in net._in_flight.values()),
+            groups=net.groups,
+            cut_links=frozenset(net.cut_links),
+            leader=self.leader(),
+            _trace=self.trace,
+            trace_len=len(self.trace),
+            _message_log=net.log,
+            message_log_len=len(net.log),
+            kernel_steps=self._pops,
+            calls_len=len(self._calls),
+        )
+
+    def _node_view(self, i: int) -> NodeView:
+        n = self.nodes[i]
+        cached = self._log_copies.get(i)
+        key = (id(n.log), n.log.version)
+        if cached is None or cached[:2] != key:
+            cached = self._log_copies[i] = (*key, n.log.as_tuple())
+        leader = n.role is Role.LEADER
+        return NodeView(
+            id=i, alive=i in self._alive, role=n.role, current_term=n.current_term,
+            voted_for=n.voted_for, log=cached[2], commit_index=n.commit_index,
+            last_applied=n.last_applied,
+            next_index=tuple(sorted(n.next_index.items())) if leader else (),
+            match_index=tuple(sorted(n.match_index.items())) if leader else (),
+            votes=frozenset(n.votes),
+            election_deadline=None if leader else n.election_deadline,
+            election_timeout=n.election_timeout,
+        )
+
+    def fork(self, at: ClusterSnapshot | None = None) -> Cluster:
+        """A new cluster that replays this run up to ``at`` (default: now), exactly.
+
+        Acting on the fork changes only the fork: a different future from the same past.
+        """
+        steps = self._pops if at is None else at.kernel_steps
+        calls = len(self._calls) if at is None else at.calls_len
+        time = self.now if at is None else at.time
+        new = Cluster(len(self.ids), self.seed, config=self.config,
+                      state_machine=self._make_state_machine, bugs=self.bugs,
+                      check_invariants=self.checking)
+        for pops, t, name, args, kwargs in self._calls[:calls]:
+            new._replay_to(pops, t)
+            getattr(new, name)(*args, **kwargs)
+        new._replay_to(steps, time)
+        return new
+
+    def _replay_to(self, pops: int, time: float) -> None:
+        while self._pops < pops:
+            self._pop()
+        self.kernel.now = max(self.kernel.now, time)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _record(self, name: str, args: tuple, kwargs: dict | None = None) -> None:
+        self._calls.append((self._pops, self.now, name, args, kwargs or {}))
+
+    def _note(self, node: int | None, kind: str, detail: str) -> None:
+        self.trace.append(TraceEvent(self.now, node, kind, detail))
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener(self)
+
+    def _check_id(self, i: object) -> None:
+        if isinstance(i, bool) or not isinstance(i, int) or i not in self.storage:
+            raise ValueError(f"unknown node {i!r}; this cluster's nodes are "
+                             f"{', '.join(map(str, self.ids))}")
+
+    def _check_link(self, a: int, b: int) -> None:
+        self._check_id(a)
+        self._check_id(b)
+        if a == b:
+            raise ValueError(f"a link joins two different nodes; got S{a} twice")
+
+    def _check_group(self, group: Iterable[int]) -> list[int]:
+        if isinstance(group, int | str | bytes) or not isinstance(group, Iterable):
+            raise ValueError(f"each partition group must be a list of node ids, got {group!r}")
+        members = list(group)
+        if not members:
+            raise ValueError("a partition group cannot be empty")
+        for i in members:
+            self._check_id(i)
+        if len(set(members)) != len(members):
+            raise ValueError(f"partition group {members} names a node twice")
+        return members
+
+    def __repr__(self) -> str:
+        leader = self.leader()
+        return (f"Cluster({len(self.ids)} nodes, seed={self.seed}, now={self.now:.2f} ms, "
+                f"leader={'S%d' % leader if leader else None})")
+
+
+def _check_ms(name: str, ms: object) -> float:
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or ms != ms or ms < 0:
+        raise ValueError(f"{name} must be a number of milliseconds >= 0, got {ms!r}")
+    return float(ms)
+
+
+def _check_command(command: object) -> bytes:
+    if not isinstance(command, bytes | bytearray):
+        raise TypeError(f"a command is bytes, e.g. b'set x=1', got {type(command).__name__}; "
+                        "encode text with .encode()")
+    return bytes(command)

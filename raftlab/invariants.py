@@ -1,0 +1,235 @@
+"""The five safety properties of Raft (§5.2, §5.3, §5.4, Figure 3), checked as the run goes.
+
+Theory of operation
+-------------------
+Checking every pair of logs after every event would cost more than the simulation itself.
+Instead the checker watches what each node *reports* (its ``Ready``: role changes, log
+changes, commits, applies) and keeps a few ledgers that make each property an O(1) or
+O(changed entries) test:
+
+- ``leaders``: term -> the node that won it.  **Election Safety**: at most one leader per
+  term (§5.2).
+- ``links``: (index, term) -> (term of the previous entry, command), recorded the first
+  time any log holds that entry.  **Log Matching** (§5.3): if two logs hold an entry with
+  the same index and term, they agree on everything before it.  By induction it is enough
+  that every copy of an (index, term) entry has the same command and the same previous
+  term as the first copy.
+- A leader that deletes entries from its own log breaks **Leader Append-Only** (§5.3).
+- ``committed``: index -> entry, for every entry some node has marked committed.  **Leader
+  Completeness** (§5.4): a leader of a later term holds all of them.  Checked when a node
+  becomes leader and when a new entry is committed.  Deleting a committed entry from any
+  log is reported too: nothing committed may ever be lost.
+- ``applied``: index -> entry, for every entry any state machine has applied, surviving
+  crashes.  **State Machine Safety** (§5.4.3): no two servers apply different entries at
+  the same index.
+
+``check_all`` recomputes the properties that can be seen in the present state from
+scratch (every pair of logs), for tests and for ``Cluster.check_invariants()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from raftlab.errors import SafetyViolation
+from raftlab.log import Entry
+from raftlab.node import Applied, RaftNode, Ready
+from raftlab.roles import Role
+
+
+def _show(entry: Entry) -> str:
+    cmd = "no-op" if entry.command is None else repr(entry.command)
+    if len(cmd) > 40:
+        cmd = cmd[:37] + "..."
+    return f"(index {entry.index}, term {entry.term}, {cmd})"
+
+
+class SafetyChecker:
+    """Keeps the ledgers described in the module docstring."""
+
+    def __init__(self) -> None:
+        self.leaders: dict[int, int] = {}
+        self.links: dict[tuple[int, int], tuple[int, bytes | None]] = {}
+        self.committed: dict[int, Entry] = {}
+        self.applied: dict[int, tuple[int, Entry]] = {}  # index -> (first node, entry)
+        self.max_committed = 0
+
+    # ------------------------------------------------------------ incremental
+
+    def observe(self, node: RaftNode, ready: Ready, applied: list[Applied],
+                nodes: Mapping[int, RaftNode], old_commit: int) -> None:
+        """Check what one input changed at ``node``.  Raises ``SafetyViolation``."""
+        if ready.removed:
+            self._check_truncation(node, ready.removed)
+        if ready.persist_from is not None:
+            self._check_links(node, ready.persist_from)
+        for kind, _ in ready.events:
+            if kind == "leader":
+                self._check_new_leader(node)
+        if node.commit_index > old_commit:
+            self._check_commits(node, old_commit, nodes)
+        for a in applied:
+            self._check_applied(node, a.entry)
+
+    def _check_new_leader(self, node: RaftNode) -> None:
+        term = node.current_term
+        other = self.leaders.get(term)
+        if other is not None and other != node.id:
+            raise SafetyViolation(
+                "Election Safety",
+                f"S{other} and S{node.id} were both elected leader in term {term}; "
+                "at most one leader may be elected in a term (§5.2). "
+                "Did a server vote twice in that term?",
+            )
+        self.leaders[term] = node.id
+        self._check_has_committed(node)
+
+    def _check_has_committed(self, leader: RaftNode) -> None:
+        log = leader.log
+        for index in range(1, self.max_committed + 1):
+            entry = self.committed.get(index)
+            if entry is None or entry.term >= leader.current_term:
+                continue
+            if index > log.last_index or log.entry(index) != entry:
+                raise SafetyViolation(
+                    "Leader Completeness",
+                    f"S{leader.id} leads term {leader.current_term} but its log lacks the "
+                    f"committed entry {_show(entry)}; a leader must hold every entry committed "
+                    "in earlier terms (§5.4). Did a voter skip the up-to-date log check "
+                    "(§5.4.1), or was an old-term entry committed by counting replicas (§5.4.2)?",
+                )
+
+    def _check_truncation(self, node: RaftNode, removed: list[Entry]) -> None:
+        start = removed[0].index
+        if node.role is Role.LEADER:
+            raise SafetyViolation(
+                "Leader Append-Only",
+                f"leader S{node.id} (term {node.current_term}) deleted its own entries from "
+                f"index {start} on; a leader never overwrites or deletes its entries (§5.3)",
+            )
+        if start <= self.max_committed:
+            committed = self.committed
+            lost = next((e for e in removed if committed.get(e.index) == e), None)
+            if lost is not None:
+                raise SafetyViolation(
+                    "Leader Completeness",
+                    f"S{node.id} deleted entries from index {start} on, including the committed "
+                    f"entry {_show(lost)}; committed entries must never be lost. The leader of "
+                    f"term {node.current_term} that sent the overwrite lacked it (§5.4)",
+                )
+
+    def _check_links(self, node: RaftNode, start: int) -> None:
+        log = node.log
+        links = self.links
+        prev_term = log.term(start - 1)
+        for entry in log.entries(start):
+            key = (entry.index, entry.term)
+            link = (prev_term, entry.command)
+            seen = links.get(key)
+            if seen is None:
+                links[key] = link
+            elif seen != link:
+                what = ("a different command" if seen[1] != entry.command
+                        else f"a different previous entry (term {prev_term} at index "
+                             f"{entry.index - 1}, where others have term {seen[0]})")
+                raise SafetyViolation(
+                    "Log Matching",
+                    f"S{node.id} holds an entry at index {entry.index} with term {entry.term}, "
+                    f"like another log, but with {what}. Two logs with the same index and term "
+                    "must be identical up to there (§5.3). Did a follower skip the "
+                    "prevLogIndex/prevLogTerm check?",
+                )
+            prev_term = entry.term
+
+    def _check_commits(self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]) -> None:
+        committed = self.committed
+        log = node.log
+        for index in range(old_commit + 1, node.commit_index + 1):
+            entry = log.entry(index)
+            known = committed.get(index)
+            if known is None:
+                committed[index] = entry
+                if index > self.max_committed:
+                    self.max_committed = index
+                for other in nodes.values():
+                    if other.role is Role.LEADER and other.current_term > entry.term:
+                        o = other.log
+                        if index > o.last_index or o.entry(index) != entry:
+                            raise SafetyViolation(
+                                "Leader Completeness",
+                                f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
+                                f"of the later term {other.current_term}, does not hold it (§5.4)",
+                            )
+            elif known != entry:
+                raise SafetyViolation(
+                    "State Machine Safety",
+                    f"S{node.id} committed {_show(entry)} at index {index}, where "
+                    f"{_show(known)} was committed before; servers must never commit different "
+                    "entries at the same index (§5.4.3)",
+                )
+
+    def _check_applied(self, node: RaftNode, entry: Entry) -> None:
+        seen = self.applied.get(entry.index)
+        if seen is None:
+            self.applied[entry.index] = (node.id, entry)
+        elif seen[1] != entry:
+            raise SafetyViolation(
+                "State Machine Safety",
+                f"S{node.id} applied {_show(entry)} at index {entry.index}, but S{seen[0]} applied "
+                f"{_show(seen[1])} there; every state machine must apply the same command at "
+                "each index (§5.4.3)",
+            )
+
+    # --------------------------------------------------------------- full scan
+
+    def check_all(self, nodes: Mapping[int, RaftNode]) -> None:
+        """Recheck everything visible in the present state, from scratch."""
+        leaders_by_term: dict[int, int] = {}
+        for i in sorted(nodes):
+            n = nodes[i]
+            if n.role is Role.LEADER:
+                other = leaders_by_term.setdefault(n.current_term, i)
+                if other != i:
+                    raise SafetyViolation(
+                        "Election Safety",
+                        f"S{other} and S{i} are both leaders of term {n.current_term} (§5.2)",
+                    )
+        for term, leader in sorted(self.leaders.items()):
+            n = nodes[leader]
+            if n.role is Role.LEADER and n.current_term == term:
+                self._check_has_committed(n)
+        ids = sorted(nodes)
+        for a_pos, a in enumerate(ids):
+            for b in ids[a_pos + 1:]:
+                _check_pair(nodes[a], nodes[b])
+        for i in ids:
+            n = nodes[i]
+            for index in range(1, n.last_applied + 1):
+                entry = n.log.entry(index) if index <= n.log.last_index else None
+                seen = self.applied.get(index)
+                if entry is not None and seen is not None and seen[1] != entry:
+                    raise SafetyViolation(
+                        "State Machine Safety",
+                        f"S{i} applied {_show(entry)} but S{seen[0]} applied {_show(seen[1])} "
+                        "at the same index (§5.4.3)",
+                    )
+
+
+def _check_pair(a: RaftNode, b: RaftNode) -> None:
+    """Log Matching for one pair of logs: agree at an (index, term) => agree before it."""
+    la, lb = a.log, b.log
+    n = min(la.last_index, lb.last_index)
+    # The highest index where both hold the same term; everything up to it must match.
+    top = 0
+    for i in range(n, 0, -1):
+        if la.term(i) == lb.term(i):
+            top = i
+            break
+    for i in range(1, top + 1):
+        ea, eb = la.entry(i), lb.entry(i)
+        if ea != eb:
+            raise SafetyViolation(
+                "Log Matching",
+                f"S{a.id} and S{b.id} both hold an entry with index {top} and term "
+                f"{la.term(top)}, but differ at index {i}: {_show(ea)} vs {_show(eb)} (§5.3)",
+            )

@@ -1,0 +1,487 @@
+"""RaftNode: one Raft server as a pure state machine (the paper's Figure 2, §5 and §8).
+
+Theory of operation
+-------------------
+A ``RaftNode`` does no I/O.  It never reads a clock, touches a network or a disk, sleeps,
+or draws from the global ``random``; the caller owns all of those.  Three inputs drive it:
+
+- ``step(msg, now)``: a message from a peer arrived.
+- ``tick(now)``: time passed.  ``next_deadline`` says when the node next needs a tick
+  (its election timeout, or a leader's heartbeat), so a simulator can jump straight there
+  instead of ticking every millisecond.
+- ``propose(commands, now)``: a client asks the leader to append commands (§5.3).
+
+Each input may change the node and leaves its output waiting.  After every input the
+caller takes it with ``ready()`` and must handle it **in this order**:
+
+1. **Persist** ``ready.hard_state`` (``current_term``, ``voted_for``) and the log from
+   ``ready.persist_from`` onward, durably.  A vote or an acknowledgement that is sent
+   before it is on disk can be forgotten in a crash, and then a server votes twice in one
+   term or a leader counts an entry as stored that is not (§5, "Persistent state").
+2. **Send** ``ready.messages``.
+3. **Apply**: call ``apply_committed()``, which feeds newly committed entries to the
+   state machine in index order and returns their results (§5.3, "If commitIndex >
+   lastApplied").
+
+``ready.events`` lists what happened, in words, for the trace and the safety checks.
+
+Two rules for what may live in this file: only what the paper's Figure 2 and §5/§8 ask
+of a server, and nothing that knows what a simulator, a socket or a clock is.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from raftlab.config import Config
+from raftlab.errors import NotLeader
+from raftlab.log import Entry, Log
+from raftlab.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    Message,
+    RequestVote,
+    RequestVoteReply,
+)
+from raftlab.roles import Role
+
+#: The planted bugs a node knows how to commit (see ``raftlab.bugs``).
+NODE_BUGS = frozenset({"figure8", "forget_vote", "no_log_check", "no_prev_check"})
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What a server must remember across a crash besides its log (§5, Figure 2)."""
+
+    current_term: int = 0
+    voted_for: int | None = None
+
+
+@dataclass(slots=True)
+class Ready:
+    """The output of one input, to be handled in the order of the module docstring."""
+
+    hard_state: HardState | None = None  # set when term or vote changed: persist it first
+    persist_from: int | None = None  # the log changed from this index on: persist it
+    messages: list[Message] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail) for the trace
+    removed: list[Entry] = field(default_factory=list)  # deleted because of a conflict (§5.3)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """One entry fed to the state machine: its result, or the error it raised."""
+
+    entry: Entry
+    result: Any = None
+    error: Exception | None = None
+
+
+class RaftNode:
+    """One Raft server.  Read its fields freely; change it only through its inputs.
+
+    ``rng`` is the only source of randomness (the election timeouts of §5.2); the
+    simulator passes its seeded generator, so every run can be replayed.
+    ``state_machine`` is what committed commands are applied to; it needs an
+    ``apply(command: bytes)`` method.
+    """
+
+    def __init__(
+        self,
+        id: int,
+        peers: Iterable[int],
+        *,
+        config: Config | None = None,
+        rng: random.Random,
+        now: float = 0.0,
+        hard_state: HardState | None = None,
+        log: Log | None = None,
+        state_machine: Any = None,
+        bugs: Iterable[str] = (),
+    ):
+        self.id = id
+        self.peers: tuple[int, ...] = tuple(sorted(p for p in peers if p != id))
+        self.config = config or Config()
+        self._rng = rng
+        self.bugs = frozenset(bugs)
+        hs = hard_state or HardState()
+
+        # Persistent state on all servers (Figure 2): survives crashes.
+        self.current_term: int = hs.current_term  # latest term seen; only grows (§5.1)
+        self.voted_for: int | None = hs.voted_for  # whom we voted for in current_term (§5.2)
+        self.log: Log = log if log is not None else Log()
+
+        # Volatile state on all servers.
+        self.role: Role = Role.FOLLOWER
+        self.commit_index = 0  # highest index known committed; rebuilt after a restart
+        self.last_applied = 0  # highest index fed to the state machine
+        self.leader_id: int | None = None  # whom to redirect clients to (§5.1)
+        self.state_machine = state_machine
+
+        # Volatile state on candidates: who voted for us this term.
+        self.votes: set[int] = set()
+
+        # Volatile state on leaders (reinitialized after each election, Figure 2).
+        self.next_index: dict[int, int] = {}  # next entry to send each peer
+        self.match_index: dict[int, int] = {}  # highest entry known replicated on each peer
+        # Flow control: the last index of the one batch in flight to each peer (0: none),
+        # and the heartbeat round it left in, so a lost batch is resent a round later.
+        self._inflight: dict[int, int] = {}
+        self._inflight_round: dict[int, int] = {}
+        self._round = 0
+
+        # Timers, as absolute times handed in by the caller.
+        self.election_timeout = 0.0  # the length of the timeout now running (§5.2)
+        self.election_deadline = 0.0  # when a follower or candidate starts an election
+        self.heartbeat_deadline = float("inf")  # when a leader next sends heartbeats
+        self._reset_election_timer(now)
+
+        self._ready = Ready()
+        self._majority = (len(self.peers) + 1) // 2 + 1
+
+    # ------------------------------------------------------------------ inputs
+
+    @property
+    def next_deadline(self) -> float:
+        """The time at which this node next wants ``tick``."""
+        return self.heartbeat_deadline if self.role is Role.LEADER else self.election_deadline
+
+    def tick(self, now: float) -> None:
+        """Time passed: start an election (§5.2) or send heartbeats (§5.2, §5.3) if due."""
+        if self.role is Role.LEADER:
+            if now >= self.heartbeat_deadline:
+                self.heartbeat_deadline = now + self.config.heartbeat_ms
+                self._round += 1
+                self._broadcast_append(heartbeat=True)
+        elif now >= self.election_deadline:
+            self._become_candidate(now)
+
+    def step(self, msg: Message, now: float) -> None:
+        """A message arrived.  The rules common to every role run first (§5.1)."""
+        if msg.term > self.current_term:
+            # A newer term exists: whatever we were, we are now a follower in it (§5.1).
+            # Only an AppendEntries names the new leader; a vote request does not.
+            leader = msg.leader_id if isinstance(msg, AppendEntries) else None
+            self._become_follower(msg.term, leader, now)
+        if isinstance(msg, AppendEntries):
+            self._handle_append_entries(msg, now)
+        elif isinstance(msg, AppendEntriesReply):
+            self._handle_append_reply(msg)
+        elif isinstance(msg, RequestVote):
+            self._handle_request_vote(msg, now)
+        elif isinstance(msg, RequestVoteReply):
+            self._handle_vote_reply(msg, now)
+        else:
+            raise TypeError(f"RaftNode.step takes a Raft message, got {type(msg).__name__}")
+
+    def propose(self, commands: list[bytes], now: float) -> tuple[int, int]:
+        """Append client commands to the leader's log (§5.3); return ``(first_index, term)``.
+
+        Raises ``NotLeader`` (with a hint) on a follower or candidate: only the leader
+        accepts commands, the others redirect clients (§5.1, §8).
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        first = self.log.last_index + 1
+        term = self.current_term
+        self.log.append([Entry(first + k, term, c) for k, c in enumerate(commands)])
+        self._log_changed(first)
+        last = self.log.last_index
+        self._emit("propose", f"index={first}" if last == first else f"index={first}..{last}")
+        for peer in self.peers:
+            if not self._inflight[peer]:
+                self._send_append(peer)
+        self._advance_leader_commit()  # a one-node cluster commits at once
+        return first, term
+
+    def ready(self) -> Ready:
+        """Take the output waiting since the last call (see the module docstring)."""
+        rd, self._ready = self._ready, Ready()
+        return rd
+
+    def apply_committed(self) -> list[Applied]:
+        """Apply entries ``last_applied+1 .. commit_index`` in order (§5.3).
+
+        A new leader's no-op (§8) advances ``last_applied`` but never reaches the state
+        machine.  An exception from the state machine is that entry's result, not a crash.
+        """
+        out: list[Applied] = []
+        sm = self.state_machine
+        while self.last_applied < self.commit_index:
+            self.last_applied += 1
+            entry = self.log.entry(self.last_applied)
+            if entry.command is None or sm is None:
+                out.append(Applied(entry))
+                continue
+            try:
+                out.append(Applied(entry, sm.apply(entry.command)))
+            except Exception as exc:  # noqa: BLE001 - the state machine's error is the result
+                out.append(Applied(entry, None, exc))
+        return out
+
+    # ------------------------------------------------------------- role changes
+
+    def _become_follower(self, term: int, leader: int | None, now: float) -> None:
+        was = self.role
+        if term > self.current_term:
+            self.current_term = term
+            self.voted_for = None  # a new term: we have not voted in it yet
+            self._hard_state_changed()
+        self.role = Role.FOLLOWER
+        self.leader_id = leader
+        self.votes = set()
+        if was is Role.LEADER:
+            # A leader had no election timer running; start one.
+            self.heartbeat_deadline = float("inf")
+            self._reset_election_timer(now)
+        self._emit("follower", f"term={self.current_term}")
+
+    def _become_candidate(self, now: float) -> None:
+        """Election timeout: vote for yourself in a new term and ask everyone (§5.2)."""
+        self.role = Role.CANDIDATE
+        self.current_term += 1
+        self.voted_for = self.id
+        self.leader_id = None
+        self.votes = {self.id}
+        self._hard_state_changed()
+        self._reset_election_timer(now)  # if this election splits, the next one starts then
+        self._emit("candidate", f"term={self.current_term}")
+        if len(self.votes) >= self._majority:  # a cluster of one
+            self._become_leader(now)
+            return
+        last_index, last_term = self.log.last_index, self.log.last_term
+        for peer in self.peers:
+            self._send(RequestVote(self.id, peer, self.current_term, self.id, last_index, last_term))
+
+    def _become_leader(self, now: float) -> None:
+        """Won a majority: take charge, append a no-op (§8) and assert authority (§5.2)."""
+        self.role = Role.LEADER
+        self.leader_id = self.id
+        self.votes = set()
+        nxt = self.log.last_index + 1
+        self.next_index = {p: nxt for p in self.peers}
+        self.match_index = {p: 0 for p in self.peers}
+        self._inflight = {p: 0 for p in self.peers}
+        self._inflight_round = {p: 0 for p in self.peers}
+        self._round = 0
+        self.heartbeat_deadline = now + self.config.heartbeat_ms
+        self._emit("leader", f"term={self.current_term}")
+        # The no-op lets the leader commit, and so learn, everything before it at once:
+        # an entry of its own term, once on a majority, commits all earlier ones (§5.4.2, §8).
+        self.log.append([Entry(nxt, self.current_term, None)])
+        self._log_changed(nxt)
+        for peer in self.peers:
+            self._send_append(peer)
+        self._advance_leader_commit()
+
+    # ------------------------------------------------------------- RequestVote
+
+    def _handle_request_vote(self, msg: RequestVote, now: float) -> None:
+        """Grant at most one vote per term, and only to a candidate whose log is at
+        least as up-to-date as ours (§5.2, §5.4.1)."""
+        grant = False
+        if msg.term == self.current_term and self.voted_for in (None, msg.candidate_id):
+            grant = "no_log_check" in self.bugs or self._log_ok(msg)
+        if grant:
+            self.voted_for = msg.candidate_id
+            self._hard_state_changed()
+            # Granting a vote resets the timer (Figure 2); refusing one does not, or a
+            # candidate with a stale log could keep everyone from ever timing out.
+            self._reset_election_timer(now)
+            self._emit("vote", f"for=S{msg.candidate_id} term={self.current_term}")
+        self._send(RequestVoteReply(self.id, msg.src, self.current_term, grant))
+
+    def _log_ok(self, msg: RequestVote) -> bool:
+        """§5.4.1: the later last term wins; with equal last terms, the longer log wins."""
+        my_term = self.log.last_term
+        if msg.last_log_term != my_term:
+            return msg.last_log_term > my_term
+        return msg.last_log_index >= self.log.last_index
+
+    def _handle_vote_reply(self, msg: RequestVoteReply, now: float) -> None:
+        # A reply from an earlier election (an older term) must not count (§5.2).
+        if self.role is not Role.CANDIDATE or msg.term != self.current_term:
+            return
+        if msg.vote_granted:
+            self.votes.add(msg.src)
+            if len(self.votes) >= self._majority:
+                self._become_leader(now)
+
+    # ----------------------------------------------------------- AppendEntries
+
+    def _handle_append_entries(self, msg: AppendEntries, now: float) -> None:
+        if msg.term < self.current_term:
+            # A deposed leader: tell it the newer term so it steps down (§5.1).
+            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False,
+                                          rejected_index=msg.prev_log_index))
+            return
+        if self.role is not Role.FOLLOWER:
+            # Someone won this term's election: a candidate returns to follower (§5.2).
+            # (Two leaders in one term cannot happen; the safety checks would say so.)
+            self._become_follower(msg.term, msg.leader_id, now)
+        self.leader_id = msg.leader_id
+        self._reset_election_timer(now)  # heard from the current leader (§5.2)
+
+        prev = msg.prev_log_index
+        log = self.log
+        if prev > log.last_index:
+            # We lack the entry before the new ones: the leader must back up (§5.3).
+            # conflict_term 0 says "my log is too short; try conflict_index".
+            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False,
+                                          rejected_index=prev, conflict_index=log.last_index + 1))
+            return
+        if "no_prev_check" not in self.bugs and log.term(prev) != msg.prev_log_term:
+            # Same index, other term: our entry there conflicts.  Say which term and where
+            # it starts, so the leader can skip the whole term at once (§5.3).
+            term = log.term(prev)
+            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False,
+                                          rejected_index=prev, conflict_term=term,
+                                          conflict_index=log.first_index_of_term(prev)))
+            return
+
+        # The check passed.  Append what is new, deleting our entries only from the first
+        # real conflict on: a delayed, older AppendEntries must not cut off entries that a
+        # newer one already added (Students' Guide: "don't truncate on heartbeats").
+        entries = msg.entries
+        for k, entry in enumerate(entries):
+            index = prev + 1 + k
+            if index <= log.last_index:
+                if log.term(index) == entry.term:
+                    continue
+                self._truncate(index)
+            log.append(entries[k:])
+            self._log_changed(index)
+            break
+        match = prev + len(entries)
+        # Commit up to what the leader committed, but never past the last entry this
+        # message vouched for: beyond it our log may still differ from the leader's.
+        if msg.leader_commit > self.commit_index:
+            new_commit = min(msg.leader_commit, match)
+            if new_commit > self.commit_index:
+                self._set_commit_index(new_commit)
+        self._send(AppendEntriesReply(self.id, msg.src, self.current_term, True, match_index=match))
+
+    def _handle_append_reply(self, msg: AppendEntriesReply) -> None:
+        # Replies to a leadership we no longer hold carry an older term: ignore them.
+        if self.role is not Role.LEADER or msg.term != self.current_term:
+            return
+        peer = msg.src
+        if msg.success:
+            # Use what the reply vouches for; never move match_index backward, since
+            # replies can arrive out of order (Students' Guide, "term confusion").
+            if msg.match_index > self.match_index[peer]:
+                self.match_index[peer] = msg.match_index
+                self._advance_leader_commit()
+            self.next_index[peer] = max(self.next_index[peer], self.match_index[peer] + 1)
+            if self._inflight[peer] and msg.match_index >= self._inflight[peer]:
+                self._inflight[peer] = 0
+        else:
+            if msg.rejected_index != self.next_index[peer] - 1:
+                return  # a rejection of something we no longer send: stale
+            self.next_index[peer] = self._backed_up_next_index(msg)
+            self._inflight[peer] = 0
+        if not self._inflight[peer] and self.next_index[peer] <= self.log.last_index:
+            self._send_append(peer)
+
+    def _backed_up_next_index(self, msg: AppendEntriesReply) -> int:
+        """Where to retry after a rejection: skip a whole conflicting term (§5.3)."""
+        nxt = msg.conflict_index
+        if msg.conflict_term:
+            last_of_term = self.log.last_index_of_term(msg.conflict_term)
+            if last_of_term:
+                # We have that term too: our logs may agree up to its end.
+                nxt = last_of_term + 1
+        # Never behind what is known to match, never forward of where we were.
+        return max(self.match_index[msg.src] + 1, min(nxt, self.next_index[msg.src] - 1), 1)
+
+    # --------------------------------------------------------------- replication
+
+    def _broadcast_append(self, heartbeat: bool) -> None:
+        for peer in self.peers:
+            if heartbeat and self._inflight[peer] and self._inflight_round[peer] < self._round - 1:
+                self._inflight[peer] = 0  # a full heartbeat round without a reply: presume lost
+            if not self._inflight[peer] and self.next_index[peer] <= self.log.last_index:
+                self._send_append(peer)
+            else:
+                self._send_heartbeat(peer)
+
+    def _send_append(self, peer: int) -> None:
+        """Send one batch of at most ``max_batch`` entries starting at ``next_index``.
+
+        One batch at a time per follower (flow control): new proposals wait for the reply
+        and then travel together, instead of one AppendEntries per proposal.
+        """
+        nxt = self.next_index[peer]
+        entries = tuple(self.log.entries(nxt, nxt + self.config.max_batch))
+        prev = nxt - 1
+        self._send(AppendEntries(self.id, peer, self.current_term, self.id, prev,
+                                 self.log.term(prev), entries, self.commit_index))
+        if entries:
+            self._inflight[peer] = entries[-1].index
+            self._inflight_round[peer] = self._round
+
+    def _send_heartbeat(self, peer: int) -> None:
+        # While a batch is in flight, point at what is known to match, so the heartbeat
+        # cannot be rejected for entries the batch is still carrying.
+        prev = self.match_index[peer] if self._inflight[peer] else self.next_index[peer] - 1
+        self._send(AppendEntries(self.id, peer, self.current_term, self.id, prev,
+                                 self.log.term(prev), (), self.commit_index))
+
+    def _advance_leader_commit(self) -> None:
+        """§5.4.2: commit the highest index stored on a majority, *if it is of this term*.
+
+        An entry of an earlier term is never committed by counting replicas: the paper's
+        Figure 8 shows such an entry being overwritten later.  It commits indirectly, when
+        an entry of the current term after it does.
+        """
+        matches = sorted((*self.match_index.values(), self.log.last_index), reverse=True)
+        n = matches[self._majority - 1]
+        if n <= self.commit_index:
+            return
+        if self.log.term(n) != self.current_term and "figure8" not in self.bugs:
+            return
+        self._set_commit_index(n)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _set_commit_index(self, index: int) -> None:
+        self.commit_index = index
+        self._emit("commit", f"index={index}")
+
+    def _truncate(self, index: int) -> None:
+        removed = self.log.entries(index)
+        self.log.truncate(index)
+        self._log_changed(index)
+        self._ready.removed.extend(removed)
+        self._emit("truncate", f"from={index} removed={len(removed)}")
+
+    def _reset_election_timer(self, now: float) -> None:
+        lo, hi = self.config.election_timeout_ms
+        self.election_timeout = self._rng.uniform(lo, hi)  # random, so split votes are rare
+        self.election_deadline = now + self.election_timeout
+
+    def _hard_state_changed(self) -> None:
+        # forget_vote: the planted bug of not writing the vote to stable storage.
+        voted = None if "forget_vote" in self.bugs else self.voted_for
+        self._ready.hard_state = HardState(self.current_term, voted)
+
+    def _log_changed(self, index: int) -> None:
+        rd = self._ready
+        if rd.persist_from is None or index < rd.persist_from:
+            rd.persist_from = index
+
+    def _send(self, msg: Message) -> None:
+        self._ready.messages.append(msg)
+
+    def _emit(self, kind: str, detail: str) -> None:
+        self._ready.events.append((kind, detail))
+
+    def __repr__(self) -> str:
+        return (f"RaftNode(S{self.id}, {self.role.value}, term={self.current_term}, "
+                f"last={self.log.last_index}, commit={self.commit_index})")
+
+
+StateMachineFactory = Callable[[], Any]

@@ -1,0 +1,184 @@
+"""Every server's log side by side: which entries agree, which are committed (§5.3, §5.4).
+
+One row per server, one column per log index.  A cell's colour is the term the entry was
+created in, so the Log Matching property (§5.3) shows as columns of one colour, and a
+conflicting suffix a new leader will overwrite stands out.  Committed entries are solid,
+uncommitted ones hatched and paler; a black bar marks each server's commit index.  For
+the leader's followers, small triangles mark the leader's ``next_index`` (the next entry
+it will send) and ``match_index`` (the last entry it knows the follower holds).
+"""
+
+from __future__ import annotations
+
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.colors import to_rgb
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+
+from raftlab.roles import Role
+from raftlab.viz import palette
+from raftlab.viz.common import NOTEBOOK_WIDTH, as_snapshot, new_axes
+
+COMMITTED_HATCH = ""
+UNCOMMITTED_HATCH = "////"
+NOOP_MARK = "∅"
+
+
+def paler(color: str, amount: float = 0.5) -> tuple[float, float, float]:
+    """``color`` mixed with white: ``amount`` 0 keeps it, 1 gives white."""
+    r, g, b = to_rgb(color)
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
+def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bool = True) -> Axes:
+    """Draw each server's log as a row of cells coloured by term.
+
+    When the longest log has more than ``window`` entries, only the newest ``window``
+    indexes are shown, and the title says so.  A new leader's no-op entry (§8) is marked
+    with ``∅`` under its term.
+    """
+    if window < 1:
+        raise ValueError(f"window must be at least 1 log index, got {window}")
+    snap = as_snapshot(x)
+    nodes = snap.nodes
+    ax = new_axes(ax, (NOTEBOOK_WIDTH, 1.9 + 0.5 * len(nodes)))
+    leader = snap.node(snap.leader) if snap.leader is not None else None
+    nxt = dict(leader.next_index) if leader is not None else {}
+    match = dict(leader.match_index) if leader is not None else {}
+
+    longest = max((n.last_index for n in nodes), default=0)
+    hi = max(longest, 1)
+    lo = max(1, hi - window + 1)
+    right = hi + 1  # one spare column, where a nextIndex past the end is drawn
+
+    # A pale band behind each row shows where entries could be.
+    bands = [Rectangle((lo - 0.5, k - 0.46), right - lo + 1, 0.92) for k in range(len(nodes))]
+    ax.add_collection(
+        PatchCollection(
+            bands,
+            facecolors=["#F4F6F7" if n.alive else "#E3E3E3" for n in nodes],
+            edgecolors="none",
+            zorder=0,
+        )
+    )
+
+    solid, solid_colors, hatched, hatched_colors = [], [], [], []
+    commit_bars = []
+    for k, n in enumerate(nodes):
+        for e in n.log[lo - 1 :]:
+            cell = Rectangle((e.index - 0.45, k - 0.3), 0.9, 0.6)
+            if e.index <= n.commit_index:
+                solid.append(cell)
+                solid_colors.append(palette.term_color(e.term))
+            else:
+                hatched.append(cell)
+                hatched_colors.append(paler(palette.term_color(e.term)))
+            label = f"{e.term}\n{NOOP_MARK}" if e.command is None else str(e.term)
+            ax.text(
+                e.index,
+                k,
+                label,
+                ha="center",
+                va="center",
+                fontsize=8.5 if e.command is not None else 7.5,
+                linespacing=0.95,
+                color="#1A1A1A" if n.alive else "#555555",
+                zorder=3,
+            )
+        if n.commit_index >= lo - 1:
+            commit_bars.append([(n.commit_index + 0.5, k - 0.4), (n.commit_index + 0.5, k + 0.4)])
+    if solid:
+        pc = PatchCollection(
+            solid, facecolors=solid_colors, edgecolors="#4D4D4D", linewidths=0.6, zorder=2
+        )
+        pc.set_gid("log-committed")
+        ax.add_collection(pc)
+    if hatched:
+        pc = PatchCollection(
+            hatched,
+            facecolors=hatched_colors,
+            edgecolors="#7F7F7F",
+            linewidths=0.6,
+            hatch=UNCOMMITTED_HATCH,
+            zorder=2,
+        )
+        pc.set_gid("log-uncommitted")
+        ax.add_collection(pc)
+    if commit_bars:
+        lc = LineCollection(commit_bars, colors="#111111", linewidths=3.0, zorder=4)
+        lc.set_gid("commit-index")
+        ax.add_collection(lc)
+
+    # The leader's view of each follower (§5.3): nextIndex above the row, matchIndex below.
+    if leader is not None:
+        rows = {n.id: k for k, n in enumerate(nodes)}
+        nx_pts = [(i, rows[p] - 0.36) for p, i in sorted(nxt.items()) if p in rows and lo <= i <= right]
+        mt_pts = [
+            (i, rows[p] + 0.36) for p, i in sorted(match.items()) if p in rows and lo <= i <= right
+        ]
+        if nx_pts:
+            xs, ys = zip(*nx_pts, strict=True)
+            ax.plot(xs, ys, ls="", marker="v", ms=6, mfc="white", mec="#9A5B00", mew=1.6,
+                    zorder=5, gid="next-index")
+        if mt_pts:
+            xs, ys = zip(*mt_pts, strict=True)
+            ax.plot(xs, ys, ls="", marker="^", ms=6, color=palette.ROLE_EDGE[Role.LEADER],
+                    zorder=5, gid="match-index")
+
+    ax.set_xlim(lo - 0.6, right + 0.6)
+    ax.set_ylim(len(nodes) - 0.45, -0.55)  # S1 on top
+    ax.set_yticks(range(len(nodes)))
+    ax.set_yticklabels([_row_label(n) for n in nodes], fontsize=10)
+    for tick, n in zip(ax.get_yticklabels(), nodes, strict=True):
+        tick.set_color(palette.ROLE_EDGE[n.role] if n.alive else palette.DEAD_TEXT)
+    step = 1 if right - lo < 32 else 5
+    first = lo if step == 1 else ((lo + step - 1) // step) * step
+    ax.set_xticks(range(first, right + 1, step))
+    ax.tick_params(axis="x", labelsize=8.5, length=2)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlabel("log index", fontsize=10)
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    title = f"Logs at t = {snap.time:.1f} ms"
+    if lo > 1:
+        title += f" · newest {hi - lo + 1} of {hi} indexes shown"
+    ax.set_title(title, fontsize=12)
+    if longest == 0:
+        ax.text((lo + right) / 2, (len(nodes) - 1) / 2, "every log is empty", ha="center",
+                va="center", fontsize=11, color="#777777")
+    if legend:
+        ax.legend(
+            handles=_legend_handles(leader is not None),
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=9,
+            frameon=False,
+            borderaxespad=0.0,
+        )
+    return ax
+
+
+def _row_label(n) -> str:
+    if not n.alive:
+        return f"S{n.id} crashed"
+    return f"S{n.id} {n.role.value}"
+
+
+def _legend_handles(with_leader: bool) -> list:
+    sample = palette.TERM_COLORS[0]
+    handles = [
+        Patch(facecolor=sample, edgecolor="#4D4D4D", label="committed"),
+        Patch(facecolor=paler(sample), edgecolor="#7F7F7F", hatch=UNCOMMITTED_HATCH,
+              label="not committed"),
+        Line2D([], [], color="#111111", lw=3, label="commit index"),
+        Line2D([], [], ls="", marker="$∅$", ms=8, color="#1A1A1A", label="no-op (§8)"),
+    ]
+    if with_leader:
+        handles += [
+            Line2D([], [], ls="", marker="v", ms=6, mfc="white", mec="#9A5B00", mew=1.6,
+                   label="leader's nextIndex"),
+            Line2D([], [], ls="", marker="^", ms=6, color=palette.ROLE_EDGE[Role.LEADER],
+                   label="leader's matchIndex"),
+        ]
+    return handles

@@ -151,8 +151,11 @@ class SafetyChecker:
                 committed[index] = entry
                 if index > self.max_committed:
                     self.max_committed = index
+                # Committed no later than in node's current term: every leader of a later
+                # term must hold it.  (A stale leader of an older term need not: it is
+                # about to learn it has been deposed.)
                 for other in nodes.values():
-                    if other.role is Role.LEADER and other.current_term > entry.term:
+                    if other.role is Role.LEADER and other.current_term > node.current_term:
                         o = other.log
                         if index > o.last_index or o.entry(index) != entry:
                             raise SafetyViolation(

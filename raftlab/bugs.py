@@ -14,8 +14,7 @@ BUGS: dict[str, str] = {
     "forget_vote": "voted_for is not persisted, so a restarted server can vote twice in one "
     "term (§5.2)",
     "no_log_check": "votes are granted without the up-to-date log check (§5.4.1)",
-    "no_prev_check": "a follower appends entries without the prevLogIndex/prevLogTerm check "
-    "(§5.3)",
+    "no_prev_check": "a follower appends entries without the prevLogIndex/prevLogTerm check (§5.3)",
 }
 
 

@@ -63,8 +63,10 @@ class Cluster:
         elif not isinstance(config, Config):
             raise TypeError(f"config must be a raftlab.Config, got {type(config).__name__}")
         if state_machine is not None and not callable(state_machine):
-            raise TypeError("state_machine must be a class or function that makes a state "
-                            "machine, e.g. KVStateMachine (not an instance of one)")
+            raise TypeError(
+                "state_machine must be a class or function that makes a state "
+                "machine, e.g. KVStateMachine (not an instance of one)"
+            )
         self.config = config
         self.seed = seed
         self.bugs = check_bugs(bugs)
@@ -75,8 +77,15 @@ class Cluster:
         self.kernel = Kernel()
         self.ids: list[int] = list(range(1, n + 1))
         self._alive: set[int] = set(self.ids)
-        self.network = Network(self.ids, self.kernel, self.rng, config.delay_ms,
-                               self._deliver, self._alive.__contains__, self._network_changed)
+        self.network = Network(
+            self.ids,
+            self.kernel,
+            self.rng,
+            config.delay_ms,
+            self._deliver,
+            self._alive.__contains__,
+            self._network_changed,
+        )
         self.storage = {i: MemoryStorage() for i in self.ids}
         self.trace: list[TraceEvent] = []
         self.checker = SafetyChecker()
@@ -108,8 +117,11 @@ class Cluster:
         best = None
         for i in self.ids:
             n = self.nodes[i]
-            if n.role is Role.LEADER and i in self._alive and (
-                    best is None or n.current_term > self.nodes[best].current_term):
+            if (
+                n.role is Role.LEADER
+                and i in self._alive
+                and (best is None or n.current_term > self.nodes[best].current_term)
+            ):
                 best = i
         return best
 
@@ -166,9 +178,11 @@ class Cluster:
     def wait_for_leader(self, timeout_ms: float = 5000) -> int:
         """Run until a leader exists and return its id; ``Timeout`` if none comes."""
         if not self.run_until(lambda c: c.leader() is not None, timeout_ms):
-            raise Timeout(f"no leader was elected within {timeout_ms:g} ms "
-                          f"(alive: {sorted(self._alive)}, groups: "
-                          f"{[sorted(g) for g in self.network.groups]})")
+            raise Timeout(
+                f"no leader was elected within {timeout_ms:g} ms "
+                f"(alive: {sorted(self._alive)}, groups: "
+                f"{[sorted(g) for g in self.network.groups]})"
+            )
         leader = self.leader()
         assert leader is not None
         return leader
@@ -187,9 +201,17 @@ class Cluster:
 
     def _new_node(self, i: int) -> RaftNode:
         hard_state, entries = self.storage[i].load()
-        return RaftNode(i, self.ids, config=self.config, rng=self.rng, now=self.now,
-                        hard_state=hard_state, log=Log(entries),
-                        state_machine=self._make_state_machine(), bugs=self.bugs)
+        return RaftNode(
+            i,
+            self.ids,
+            config=self.config,
+            rng=self.rng,
+            now=self.now,
+            hard_state=hard_state,
+            log=Log(entries),
+            state_machine=self._make_state_machine(),
+            bugs=self.bugs,
+        )
 
     def _deliver(self, env: Envelope) -> None:
         node = self.nodes[env.msg.dst]
@@ -218,8 +240,9 @@ class Cluster:
         # so a heartbeat does not cost a heap push per follower.
         if deadline < self._timer_at[i]:
             self._timer_at[i] = deadline
-            self.kernel.schedule(max(deadline, self.kernel.now), self._on_timer,
-                                 (i, self._incarnation[i], deadline))
+            self.kernel.schedule(
+                max(deadline, self.kernel.now), self._on_timer, (i, self._incarnation[i], deadline)
+            )
 
     def _handle_ready(self, node: RaftNode, old_commit: int) -> None:
         """Carry out a node's output in the order ``raftlab.node`` demands."""
@@ -239,18 +262,24 @@ class Cluster:
             for entry in rd.removed:
                 p = pending.pop(entry.index, None)
                 if p is not None:
-                    p._finish(error=LeadershipLost(
-                        f"S{i} lost entry {entry.index} of term {entry.term}: a newer leader "
-                        "overwrote it, so it will never commit"))
+                    p._finish(
+                        error=LeadershipLost(
+                            f"S{i} lost entry {entry.index} of term {entry.term}: a newer leader "
+                            "overwrote it, so it will never commit"
+                        )
+                    )
             for a in applied:
                 p = pending.pop(a.entry.index, None)
                 if p is not None:
                     if a.entry.term == p.term:
                         p._finish(a.result, a.error, applied=True)
                     else:
-                        p._finish(error=LeadershipLost(
-                            f"index {a.entry.index} committed an entry of term {a.entry.term}, "
-                            f"not the one proposed in term {p.term}"))
+                        p._finish(
+                            error=LeadershipLost(
+                                f"index {a.entry.index} committed an entry of term {a.entry.term}, "
+                                f"not the one proposed in term {p.term}"
+                            )
+                        )
         if self.checking:
             self.checker.observe(node, rd, applied, self.nodes, old_commit)
         self._schedule_timer(i)
@@ -295,13 +324,16 @@ class Cluster:
         for k, g in enumerate(parts):
             for i in g:
                 if i in seen:
-                    raise ValueError(f"S{i} is in two partition groups; every node must be in "
-                                     "exactly one")
+                    raise ValueError(
+                        f"S{i} is in two partition groups; every node must be in exactly one"
+                    )
                 seen[i] = k
         missing = [i for i in self.ids if i not in seen]
         if missing:
-            raise ValueError(f"partition groups must cover every node; missing "
-                             f"{', '.join(f'S{i}' for i in missing)}")
+            raise ValueError(
+                f"partition groups must cover every node; missing "
+                f"{', '.join(f'S{i}' for i in missing)}"
+            )
         self._record("partition", tuple(tuple(g) for g in parts))
         self.network.set_groups(parts)
         self._note(None, "partition", " | ".join(" ".join(f"S{i}" for i in g) for g in parts))
@@ -366,8 +398,9 @@ class Cluster:
         self._propose([p], target)
         return p
 
-    def apply(self, commands: list[bytes], *, node: int | None = None,
-              timeout_ms: float = 5000) -> list[ApplyResult]:
+    def apply(
+        self, commands: list[bytes], *, node: int | None = None, timeout_ms: float = 5000
+    ) -> list[ApplyResult]:
         """The seed's batched ``Apply``: append all commands together and run until every one
         is applied.  Raises ``NotLeader``, ``LeadershipLost`` or ``Timeout``."""
         if isinstance(commands, bytes | bytearray) or not isinstance(commands, list | tuple):
@@ -383,8 +416,9 @@ class Cluster:
         proposals = [Proposal(c, target) for c in commands]
         self._propose(proposals, target)
         if not self.run_until(lambda c: all(p.done for p in proposals), timeout_ms):
-            raise Timeout(f"the {len(commands)} command(s) were not applied within "
-                          f"{timeout_ms:g} ms")
+            raise Timeout(
+                f"the {len(commands)} command(s) were not applied within {timeout_ms:g} ms"
+            )
         for p in proposals:
             if isinstance(p.error, RaftLabError):
                 raise p.error
@@ -452,8 +486,13 @@ class Cluster:
             cached = self._log_copies[i] = (*key, n.log.as_tuple())
         leader = n.role is Role.LEADER
         return NodeView(
-            id=i, alive=i in self._alive, role=n.role, current_term=n.current_term,
-            voted_for=n.voted_for, log=cached[2], commit_index=n.commit_index,
+            id=i,
+            alive=i in self._alive,
+            role=n.role,
+            current_term=n.current_term,
+            voted_for=n.voted_for,
+            log=cached[2],
+            commit_index=n.commit_index,
             last_applied=n.last_applied,
             next_index=tuple(sorted(n.next_index.items())) if leader else (),
             match_index=tuple(sorted(n.match_index.items())) if leader else (),
@@ -470,9 +509,14 @@ class Cluster:
         steps = self._pops if at is None else at.kernel_steps
         calls = len(self._calls) if at is None else at.calls_len
         time = self.now if at is None else at.time
-        new = Cluster(len(self.ids), self.seed, config=self.config,
-                      state_machine=self._make_state_machine, bugs=self.bugs,
-                      check_invariants=self.checking)
+        new = Cluster(
+            len(self.ids),
+            self.seed,
+            config=self.config,
+            state_machine=self._make_state_machine,
+            bugs=self.bugs,
+            check_invariants=self.checking,
+        )
         for pops, t, name, args, kwargs in self._calls[:calls]:
             new._replay_to(pops, t)
             getattr(new, name)(*args, **kwargs)
@@ -499,8 +543,9 @@ class Cluster:
 
     def _check_id(self, i: object) -> None:
         if isinstance(i, bool) or not isinstance(i, int) or i not in self.storage:
-            raise ValueError(f"unknown node {i!r}; this cluster's nodes are "
-                             f"{', '.join(map(str, self.ids))}")
+            raise ValueError(
+                f"unknown node {i!r}; this cluster's nodes are {', '.join(map(str, self.ids))}"
+            )
 
     def _check_link(self, a: int, b: int) -> None:
         self._check_id(a)
@@ -522,8 +567,10 @@ class Cluster:
 
     def __repr__(self) -> str:
         leader = self.leader()
-        return (f"Cluster({len(self.ids)} nodes, seed={self.seed}, now={self.now:.2f} ms, "
-                f"leader={'S%d' % leader if leader else None})")
+        return (
+            f"Cluster({len(self.ids)} nodes, seed={self.seed}, now={self.now:.2f} ms, "
+            f"leader={'S%d' % leader if leader else None})"
+        )
 
 
 def _check_ms(name: str, ms: object) -> float:
@@ -534,6 +581,8 @@ def _check_ms(name: str, ms: object) -> float:
 
 def _check_command(command: object) -> bytes:
     if not isinstance(command, bytes | bytearray):
-        raise TypeError(f"a command is bytes, e.g. b'set x=1', got {type(command).__name__}; "
-                        "encode text with .encode()")
+        raise TypeError(
+            f"a command is bytes, e.g. b'set x=1', got {type(command).__name__}; "
+            "encode text with .encode()"
+        )
     return bytes(command)

@@ -56,8 +56,14 @@ class SafetyChecker:
 
     # ------------------------------------------------------------ incremental
 
-    def observe(self, node: RaftNode, ready: Ready, applied: list[Applied],
-                nodes: Mapping[int, RaftNode], old_commit: int) -> None:
+    def observe(
+        self,
+        node: RaftNode,
+        ready: Ready,
+        applied: list[Applied],
+        nodes: Mapping[int, RaftNode],
+        old_commit: int,
+    ) -> None:
         """Check what one input changed at ``node``.  Raises ``SafetyViolation``."""
         if ready.removed:
             self._check_truncation(node, ready.removed)
@@ -129,9 +135,12 @@ class SafetyChecker:
             if seen is None:
                 links[key] = link
             elif seen != link:
-                what = ("a different command" if seen[1] != entry.command
-                        else f"a different previous entry (term {prev_term} at index "
-                             f"{entry.index - 1}, where others have term {seen[0]})")
+                what = (
+                    "a different command"
+                    if seen[1] != entry.command
+                    else f"a different previous entry (term {prev_term} at index "
+                    f"{entry.index - 1}, where others have term {seen[0]})"
+                )
                 raise SafetyViolation(
                     "Log Matching",
                     f"S{node.id} holds an entry at index {entry.index} with term {entry.term}, "
@@ -141,7 +150,9 @@ class SafetyChecker:
                 )
             prev_term = entry.term
 
-    def _check_commits(self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]) -> None:
+    def _check_commits(
+        self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]
+    ) -> None:
         committed = self.committed
         log = node.log
         for index in range(old_commit + 1, node.commit_index + 1):
@@ -203,7 +214,7 @@ class SafetyChecker:
                 self._check_has_committed(n)
         ids = sorted(nodes)
         for a_pos, a in enumerate(ids):
-            for b in ids[a_pos + 1:]:
+            for b in ids[a_pos + 1 :]:
                 _check_pair(nodes[a], nodes[b])
         for i in ids:
             n = nodes[i]

@@ -47,14 +47,24 @@ class Envelope:
             m = self.msg
             success = getattr(m, "success", getattr(m, "vote_granted", None))
             v = self._view = MessageView(
-                m.src, m.dst, m.kind, m.term, self.sent_at, self.deliver_at, describe(m),
-                success, len(getattr(m, "entries", ())), self.dropped,
+                m.src,
+                m.dst,
+                m.kind,
+                m.term,
+                self.sent_at,
+                self.deliver_at,
+                describe(m),
+                success,
+                len(getattr(m, "entries", ())),
+                self.dropped,
             )
         return v
 
     def __repr__(self) -> str:
-        return (f"<{self.msg.kind} S{self.msg.src}->S{self.msg.dst} term={self.msg.term} "
-                f"{self.sent_at:.2f}->{self.deliver_at:.2f}>")
+        return (
+            f"<{self.msg.kind} S{self.msg.src}->S{self.msg.dst} term={self.msg.term} "
+            f"{self.sent_at:.2f}->{self.deliver_at:.2f}>"
+        )
 
 
 def _check_rate(name: str, p: object) -> float:
@@ -65,8 +75,10 @@ def _check_rate(name: str, p: object) -> float:
 
 def check_delay(delay: object) -> tuple[float, float]:
     """Validate a ``(lo, hi)`` one-way delay in ms."""
-    ok = isinstance(delay, tuple | list) and len(delay) == 2 and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in delay
+    ok = (
+        isinstance(delay, tuple | list)
+        and len(delay) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in delay)
     )
     if not ok:
         raise ValueError(f"network.delay_ms must be a pair (lo, hi) of milliseconds, got {delay!r}")
@@ -84,10 +96,16 @@ class Network:
     ``dropped`` and ``duplicated`` messages.
     """
 
-    def __init__(self, ids: Iterable[int], kernel: Kernel, rng: random.Random,
-                 delay_ms: tuple[float, float], deliver: Callable[[Envelope], None],
-                 is_up: Callable[[int], bool],
-                 on_change: Callable[[str, tuple], None] | None = None):
+    def __init__(
+        self,
+        ids: Iterable[int],
+        kernel: Kernel,
+        rng: random.Random,
+        delay_ms: tuple[float, float],
+        deliver: Callable[[Envelope], None],
+        is_up: Callable[[int], bool],
+        on_change: Callable[[str, tuple], None] | None = None,
+    ):
         self.ids = tuple(ids)
         self._kernel = kernel
         self._rng = rng
@@ -144,8 +162,9 @@ class Network:
     def set_groups(self, groups: list[list[int]]) -> None:
         """Only nodes in the same group can talk (validated by the caller)."""
         group_of = {i: g for g, members in enumerate(groups) for i in members}
-        self.cut_links = {(a, b) for a in self.ids for b in self.ids
-                          if a < b and group_of[a] != group_of[b]}
+        self.cut_links = {
+            (a, b) for a in self.ids for b in self.ids if a < b and group_of[a] != group_of[b]
+        }
         self._drop_cut()
 
     def cut(self, a: int, b: int) -> None:
@@ -189,8 +208,11 @@ class Network:
         stats = self.stats
         stats["sent"] += 1
         rng = self._rng
-        if (not self._is_up(msg.dst) or not self.can_talk(msg.src, msg.dst)
-                or (self._drop_rate and rng.random() < self._drop_rate)):
+        if (
+            not self._is_up(msg.dst)
+            or not self.can_talk(msg.src, msg.dst)
+            or (self._drop_rate and rng.random() < self._drop_rate)
+        ):
             env = Envelope(msg, now, now)
             self._lose(env)
             return

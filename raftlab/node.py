@@ -254,7 +254,9 @@ class RaftNode:
             return
         last_index, last_term = self.log.last_index, self.log.last_term
         for peer in self.peers:
-            self._send(RequestVote(self.id, peer, self.current_term, self.id, last_index, last_term))
+            self._send(
+                RequestVote(self.id, peer, self.current_term, self.id, last_index, last_term)
+            )
 
     def _become_leader(self, now: float) -> None:
         """Won a majority: take charge, append a no-op (§8) and assert authority (§5.2)."""
@@ -315,8 +317,11 @@ class RaftNode:
     def _handle_append_entries(self, msg: AppendEntries, now: float) -> None:
         if msg.term < self.current_term:
             # A deposed leader: tell it the newer term so it steps down (§5.1).
-            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False,
-                                          rejected_index=msg.prev_log_index))
+            self._send(
+                AppendEntriesReply(
+                    self.id, msg.src, self.current_term, False, rejected_index=msg.prev_log_index
+                )
+            )
             return
         if self.role is not Role.FOLLOWER:
             # Someone won this term's election: a candidate returns to follower (§5.2).
@@ -330,16 +335,32 @@ class RaftNode:
         if prev > log.last_index:
             # We lack the entry before the new ones: the leader must back up (§5.3).
             # conflict_term 0 says "my log is too short; try conflict_index".
-            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False,
-                                          rejected_index=prev, conflict_index=log.last_index + 1))
+            self._send(
+                AppendEntriesReply(
+                    self.id,
+                    msg.src,
+                    self.current_term,
+                    False,
+                    rejected_index=prev,
+                    conflict_index=log.last_index + 1,
+                )
+            )
             return
         if "no_prev_check" not in self.bugs and log.term(prev) != msg.prev_log_term:
             # Same index, other term: our entry there conflicts.  Say which term and where
             # it starts, so the leader can skip the whole term at once (§5.3).
             term = log.term(prev)
-            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False,
-                                          rejected_index=prev, conflict_term=term,
-                                          conflict_index=log.first_index_of_term(prev)))
+            self._send(
+                AppendEntriesReply(
+                    self.id,
+                    msg.src,
+                    self.current_term,
+                    False,
+                    rejected_index=prev,
+                    conflict_term=term,
+                    conflict_index=log.first_index_of_term(prev),
+                )
+            )
             return
 
         # The check passed.  Append what is new, deleting our entries only from the first
@@ -417,8 +438,18 @@ class RaftNode:
         nxt = self.next_index[peer]
         entries = tuple(self.log.entries(nxt, nxt + self.config.max_batch))
         prev = nxt - 1
-        self._send(AppendEntries(self.id, peer, self.current_term, self.id, prev,
-                                 self.log.term(prev), entries, self.commit_index))
+        self._send(
+            AppendEntries(
+                self.id,
+                peer,
+                self.current_term,
+                self.id,
+                prev,
+                self.log.term(prev),
+                entries,
+                self.commit_index,
+            )
+        )
         if entries:
             self._inflight[peer] = entries[-1].index
             self._inflight_round[peer] = self._round
@@ -427,8 +458,18 @@ class RaftNode:
         # While a batch is in flight, point at what is known to match, so the heartbeat
         # cannot be rejected for entries the batch is still carrying.
         prev = self.match_index[peer] if self._inflight[peer] else self.next_index[peer] - 1
-        self._send(AppendEntries(self.id, peer, self.current_term, self.id, prev,
-                                 self.log.term(prev), (), self.commit_index))
+        self._send(
+            AppendEntries(
+                self.id,
+                peer,
+                self.current_term,
+                self.id,
+                prev,
+                self.log.term(prev),
+                (),
+                self.commit_index,
+            )
+        )
 
     def _advance_leader_commit(self) -> None:
         """§5.4.2: commit the highest index stored on a majority, *if it is of this term*.
@@ -480,8 +521,10 @@ class RaftNode:
         self._ready.events.append((kind, detail))
 
     def __repr__(self) -> str:
-        return (f"RaftNode(S{self.id}, {self.role.value}, term={self.current_term}, "
-                f"last={self.log.last_index}, commit={self.commit_index})")
+        return (
+            f"RaftNode(S{self.id}, {self.role.value}, term={self.current_term}, "
+            f"last={self.log.last_index}, commit={self.commit_index})"
+        )
 
 
 StateMachineFactory = Callable[[], Any]

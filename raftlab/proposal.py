@@ -24,8 +24,9 @@ class Proposal:
     result: Any = None
     error: Exception | None = None
 
-    def _finish(self, result: Any = None, error: Exception | None = None,
-                applied: bool = False) -> None:
+    def _finish(
+        self, result: Any = None, error: Exception | None = None, applied: bool = False
+    ) -> None:
         self.done = True
         self.ok = applied and error is None
         self.result = result

@@ -91,5 +91,7 @@ class ClusterSnapshot:
     @property
     def message_log(self) -> list[MessageView]:
         """Every message sent up to this instant, with its fate (delivered or dropped)."""
-        return [m if isinstance(m, MessageView) else m.view()
-                for m in self._message_log[: self.message_log_len]]
+        return [
+            m if isinstance(m, MessageView) else m.view()
+            for m in self._message_log[: self.message_log_len]
+        ]

@@ -569,7 +569,7 @@ class Cluster:
         leader = self.leader()
         return (
             f"Cluster({len(self.ids)} nodes, seed={self.seed}, now={self.now:.2f} ms, "
-            f"leader={'S%d' % leader if leader else None})"
+            f"leader={f'S{leader}' if leader else None})"
         )
 
 

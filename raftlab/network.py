@@ -92,8 +92,8 @@ class Network:
     """Carries messages between nodes on the kernel's clock.
 
     ``deliver(envelope)`` is the callback the cluster gives for arrivals; ``is_up(i)``
-    tells whether a node is running (a message to a node that is down is lost).  ``stats`` counts ``sent``, ``delivered``,
-    ``dropped`` and ``duplicated`` messages.
+    tells whether a node is running (a message to a node that is down is lost).
+    ``stats`` counts ``sent``, ``delivered``, ``dropped`` and ``duplicated`` messages.
     """
 
     def __init__(

@@ -256,7 +256,9 @@ class Cluster:
         applied = node.apply_committed() if node.commit_index > node.last_applied else ()  # 3.
         now = self.kernel.now
         if rd.events:
-            self.trace.extend(TraceEvent(now, i, kind, detail) for kind, detail in rd.events)
+            trace = self.trace
+            for kind, detail in rd.events:
+                trace.append(TraceEvent(now, i, kind, detail))
         pending = self._pending[i]
         if pending:
             for entry in rd.removed:
@@ -280,7 +282,8 @@ class Cluster:
                                 f"not the one proposed in term {p.term}"
                             )
                         )
-        if self.checking:
+        # Most inputs (a heartbeat and its reply) change nothing the checker watches.
+        if self.checking and (rd.events or rd.persist_from is not None or applied):
             self.checker.observe(node, rd, applied, self.nodes, old_commit)
         self._schedule_timer(i)
 

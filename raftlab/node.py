@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from raftlab.config import Config
@@ -60,15 +60,23 @@ class HardState:
     voted_for: int | None = None
 
 
-@dataclass(slots=True)
 class Ready:
     """The output of one input, to be handled in the order of the module docstring."""
 
-    hard_state: HardState | None = None  # set when term or vote changed: persist it first
-    persist_from: int | None = None  # the log changed from this index on: persist it
-    messages: list[Message] = field(default_factory=list)
-    events: list[tuple[str, str]] = field(default_factory=list)  # (kind, detail) for the trace
-    removed: list[Entry] = field(default_factory=list)  # deleted because of a conflict (§5.3)
+    __slots__ = ("hard_state", "persist_from", "messages", "events", "removed")
+
+    def __init__(self) -> None:
+        self.hard_state: HardState | None = None  # term or vote changed: persist it first
+        self.persist_from: int | None = None  # the log changed from this index on: persist it
+        self.messages: list[Message] = []
+        self.events: list[tuple[str, str]] = []  # (kind, detail) for the trace
+        self.removed: list[Entry] = []  # entries deleted because of a conflict (§5.3)
+
+    def __repr__(self) -> str:
+        return (
+            f"Ready(hard_state={self.hard_state}, persist_from={self.persist_from}, "
+            f"messages={self.messages}, events={self.events}, removed={self.removed})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ from raftlab.roles import Role
 #: The planted bugs a node knows how to commit (see ``raftlab.bugs``).
 NODE_BUGS = frozenset({"figure8", "forget_vote", "no_log_check", "no_prev_check"})
 
+_RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply)
+
 
 @dataclass(frozen=True, slots=True)
 class HardState:
@@ -169,6 +171,9 @@ class RaftNode:
 
     def step(self, msg: Message, now: float) -> None:
         """A message arrived.  The rules common to every role run first (§5.1)."""
+        if not isinstance(msg, _RAFT_MESSAGES):
+            # Checked before anything else, so a wrong input changes nothing.
+            raise TypeError(f"RaftNode.step takes a Raft message, got {type(msg).__name__}")
         if msg.term > self.current_term:
             # A newer term exists: whatever we were, we are now a follower in it (§5.1).
             # Only an AppendEntries names the new leader; a vote request does not.
@@ -180,10 +185,8 @@ class RaftNode:
             self._handle_append_reply(msg)
         elif isinstance(msg, RequestVote):
             self._handle_request_vote(msg, now)
-        elif isinstance(msg, RequestVoteReply):
-            self._handle_vote_reply(msg, now)
         else:
-            raise TypeError(f"RaftNode.step takes a Raft message, got {type(msg).__name__}")
+            self._handle_vote_reply(msg, now)
 
     def propose(self, commands: list[bytes], now: float) -> tuple[int, int]:
         """Append client commands to the leader's log (§5.3); return ``(first_index, term)``.

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.path import Path
+from matplotlib.textpath import TextPath
+from matplotlib.transforms import Affine2D, Bbox, ScaledTranslation, Transform
 
 from raftlab.snapshot import ClusterSnapshot, MessageView
 
@@ -31,17 +38,6 @@ def as_snapshot(x: object) -> ClusterSnapshot:
     )
 
 
-def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
-    """``ax`` cleared for a fresh drawing, or new Axes on a new figure of ``figsize`` inches."""
-    if ax is None:
-        import matplotlib.pyplot as plt  # late: importing pyplot picks a backend
-
-        _, ax = plt.subplots(figsize=figsize)
-        return ax
-    ax.clear()
-    return ax
-
-
 def progress(msg: MessageView, now: float) -> float:
     """How far along its path ``msg`` is at ``now``: 0 just sent, 1 about to arrive."""
     span = msg.deliver_at - msg.sent_at
@@ -57,3 +53,198 @@ def parse_term(detail: str) -> int | None:
     """The ``term=N`` in a trace event's detail, or ``None``."""
     m = _TERM_RE.search(detail)
     return int(m.group(1)) if m else None
+
+
+# Text drawn as markers.  Matplotlib lays out every Text artist anew on each draw (about half
+# a millisecond apiece on a modest CPU), while a Line2D renders its marker path once and
+# stamps it.  The pictures must redraw at 10 frames a second, so the many small labels (log
+# cells, server facts, legends) are markers spelling the text.  A marker path is scaled so
+# its largest coordinate fills the marker box: two invisible corner points at +-R keep every
+# label at its true size, whatever its width.
+_FONTS = {
+    False: FontProperties(family="DejaVu Sans"),
+    True: FontProperties(family="DejaVu Sans", weight="bold"),
+}
+_MARKER_CACHE: dict[tuple, tuple[Path, float, tuple[float, float, float, float]]] = {}
+_MARKER_CACHE_MAX = 4000
+
+
+def text_marker(
+    label: str, size: float = 9.0, *, bold: bool = False, ha: str = "center", va: str = "center"
+) -> tuple[Path, float]:
+    """A marker path spelling ``label`` (lines split on ``\\n``), and its markersize in points.
+
+    Pass both to ``ax.plot(x, y, marker=path, markersize=ms, markeredgewidth=0)``: the text
+    appears at ``size`` points, with its ``ha``/``va`` corner or side at the data point,
+    as for ``ax.text``.
+    """
+    path, ms, _ = _text_marker(label, size, bold, ha, va)
+    return path, ms
+
+
+def _text_marker(
+    label: str, size: float, bold: bool, ha: str, va: str
+) -> tuple[Path, float, tuple[float, float, float, float]]:
+    key = (label, size, bold, ha, va)
+    hit = _MARKER_CACHE.get(key)
+    if hit is not None:
+        return hit
+    if ha not in ("left", "center", "right") or va not in ("top", "center", "bottom"):
+        raise ValueError(
+            f"ha must be left, center or right and va top, center or bottom; "
+            f"got ha={ha!r}, va={va!r}"
+        )
+    lines = label.split("\n")
+    step = size * 1.22  # baseline to baseline
+    parts = []
+    for k, line in enumerate(lines):
+        if not line.strip():
+            continue
+        tp = TextPath((0, 0), line, size=size, prop=_FONTS[bold])
+        width = tp.get_extents().x1
+        dx = 0.0 if ha == "left" else -width / 2 if ha == "center" else -width
+        parts.append(tp.transformed(Affine2D().translate(dx, -k * step)))
+    top, bottom = 0.74 * size, -(len(lines) - 1) * step - 0.2 * size
+    dy = -top if va == "top" else -bottom if va == "bottom" else -(top + bottom) / 2
+    body = (
+        Path.make_compound_path(*parts).transformed(Affine2D().translate(0, dy))
+        if parts
+        else Path(np.zeros((0, 2)))
+    )
+    r = max(float(np.abs(body.vertices).max()) if len(body.vertices) else 0.0, size * 0.5)
+    corners = Path([(-r, -r), (r, r)], [Path.MOVETO, Path.MOVETO])
+    ext = body.get_extents() if len(body.vertices) else None
+    extents = (ext.x0, ext.y0, ext.x1, ext.y1) if ext is not None else (0.0, 0.0, 0.0, 0.0)
+    result = (Path.make_compound_path(body, corners), 2 * r, extents)
+    if len(_MARKER_CACHE) >= _MARKER_CACHE_MAX:
+        _MARKER_CACHE.clear()
+    _MARKER_CACHE[key] = result
+    return result
+
+
+def draw_text(
+    ax: Axes,
+    x: float,
+    y: float,
+    label: str,
+    size: float = 9.0,
+    *,
+    color: str = "#222222",
+    bold: bool = False,
+    ha: str = "center",
+    va: str = "center",
+    transform=None,
+    zorder: float = 6,
+    gid: str | None = None,
+):
+    """Draw ``label`` at ``(x, y)`` as a text marker; returns the Line2D.
+
+    The label is kept in the Line2D's ``label`` (with a leading ``_`` so that ``ax.legend``
+    skips it): ``line.get_label()[1:]`` gives the text back.
+    """
+    path, ms, extents = _text_marker(label, size, bold, ha, va)
+    line = TextLine(
+        [x],
+        [y],
+        extents,
+        ls="",
+        marker=path,
+        ms=ms,
+        mew=0,
+        color=color,
+        zorder=zorder,
+        label="_" + label,
+        gid=gid,
+        # Never clipped: labels often sit just outside the Axes (row names, a server's facts).
+        clip_on=False,
+    )
+    if transform is not None:
+        line.set_transform(transform)
+    ax.add_line(line)
+    return line
+
+
+class TextLine(Line2D):
+    """A Line2D of one text marker that reports the text's true extent for layout.
+
+    A plain Line2D counts a marker as a square as wide as the text, so a long label would
+    pad ``bbox_inches="tight"`` figures (Jupyter's default) with empty space above and below.
+    """
+
+    def __init__(self, xdata, ydata, extents: tuple[float, float, float, float], **kwargs):
+        super().__init__(xdata, ydata, **kwargs)
+        self._text_extents = extents
+
+    def get_window_extent(self, renderer=None) -> Bbox:
+        x, y = self.get_transform().transform((self.get_xdata()[0], self.get_ydata()[0]))
+        scale = self.get_figure(root=True).dpi / 72  # points to pixels
+        x0, y0, x1, y1 = self._text_extents
+        return Bbox([[x + x0 * scale, y + y0 * scale], [x + x1 * scale, y + y1 * scale]])
+
+
+def points_transform(ax: Axes, x: float, y: float) -> Transform:
+    """Coordinates in points, with (0, 0) at the point (x, y) in axes fraction."""
+    fig = ax.get_figure()
+    return Affine2D().scale(1 / 72) + fig.dpi_scale_trans + ScaledTranslation(x, y, ax.transAxes)
+
+
+def draw_key(
+    ax: Axes,
+    entries: list[tuple[str, str, dict]],
+    *,
+    x: float = 1.02,
+    y: float = 1.0,
+    size: float = 9.0,
+    row: float = 17.0,
+    title: str | None = None,
+) -> None:
+    """A legend drawn with markers, one row per entry, its top-left corner at axes (x, y).
+
+    Each entry is ``(label, kind, style)``: kind ``"marker"`` (style for ``ax.plot`` of one
+    marker), ``"line"`` (style for a short line; ``arrow=True`` adds a head) or ``"patch"``
+    (style for a small Rectangle).  Matplotlib's own legend is several times slower to draw.
+    """
+    t = points_transform(ax, x, y)
+    base = {"transform": t, "clip_on": False, "zorder": 10}
+    k0 = 0
+    if title:
+        draw_text(ax, 0, -row / 2, title, size, bold=True, ha="left", transform=t, gid="key")
+        k0 = 1
+    for k, (label, kind, style) in enumerate(entries, start=k0):
+        yk = -k * row - row / 2
+        style = dict(style)
+        if kind == "marker":
+            ax.plot([12], [yk], ls="", **base, **style, gid="key")
+        elif kind == "line":
+            arrow = style.pop("arrow", False)
+            if arrow:
+                style.update(marker=">", markevery=[1], ms=7)
+            ax.plot([0, 24], [yk, yk], **base, **style, gid="key")
+        elif kind == "patch":
+            ax.add_artist(Rectangle((1, yk - 6), 22, 12, **base, **style, gid="key"))
+        else:
+            raise ValueError(f"unknown key entry kind {kind!r}")
+        draw_text(ax, 31, yk, label, size, ha="left", transform=t, gid="key")
+
+
+def reset_axes(ax: Axes | None, figsize: tuple[float, float], picture: str) -> Axes:
+    """Axes ready for ``picture``: new ones on a new figure, or ``ax`` emptied.
+
+    Redrawing the same picture into the same Axes (the dashboard's animation) only removes
+    the previous drawing's artists, which is many times faster than ``ax.clear()``; any
+    other Axes is cleared fully.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt  # late: importing pyplot picks a backend
+
+        _, ax = plt.subplots(figsize=figsize)
+    elif getattr(ax, "_raftlab_picture", None) == picture:
+        for group in (ax.lines, ax.patches, ax.collections, ax.texts, ax.images, ax.artists):
+            for artist in list(group):
+                artist.remove()
+        if ax.legend_ is not None:
+            ax.legend_.remove()
+    else:
+        ax.clear()
+    ax._raftlab_picture = picture
+    return ax

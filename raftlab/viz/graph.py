@@ -14,13 +14,19 @@ import math
 import networkx as nx
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
-from matplotlib.lines import Line2D
-from matplotlib.patches import Circle, FancyArrowPatch, Patch, Polygon, RegularPolygon, Wedge
+from matplotlib.patches import Circle, FancyArrowPatch, Polygon, RegularPolygon, Wedge
 
 from raftlab.roles import Role
 from raftlab.snapshot import MessageView, NodeView
 from raftlab.viz import palette
-from raftlab.viz.common import NOTEBOOK_WIDTH, as_snapshot, new_axes, progress
+from raftlab.viz.common import (
+    NOTEBOOK_WIDTH,
+    as_snapshot,
+    draw_key,
+    draw_text,
+    progress,
+    reset_axes,
+)
 
 
 def cluster_graph(x: object) -> nx.DiGraph:
@@ -178,57 +184,59 @@ def _timer_fraction(n: NodeView, now: float) -> float | None:
     return min(1.0, max(0.0, (n.election_deadline - now) / n.election_timeout))
 
 
-def _legend_handles() -> list:
-    handles: list = []
+def _key_entries() -> list[tuple[str, str, dict]]:
+    entries: list[tuple[str, str, dict]] = []
     for role in (Role.LEADER, Role.CANDIDATE, Role.FOLLOWER):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                ls="",
-                marker=palette.ROLE_MARKERS[role],
-                markersize=11,
-                markerfacecolor=palette.ROLE_COLORS[role],
-                markeredgecolor=palette.ROLE_EDGE[role],
-                markeredgewidth=1.5,
-                label=role.value,
-            )
-        )
-    handles.append(
-        Line2D(
-            [],
-            [],
-            ls="",
-            marker="o",
-            markersize=11,
-            markerfacecolor=palette.DEAD_FILL,
-            markeredgecolor=palette.DEAD_EDGE,
-            label="crashed",
+        style = {
+            "marker": palette.ROLE_MARKERS[role],
+            "ms": 11,
+            "mfc": palette.ROLE_COLORS[role],
+            "mec": palette.ROLE_EDGE[role],
+            "mew": 1.5,
+        }
+        entries.append((role.value, "marker", style))
+    entries.append(
+        (
+            "crashed",
+            "marker",
+            {
+                "marker": "o",
+                "ms": 11,
+                "mfc": palette.DEAD_FILL,
+                "mec": palette.DEAD_EDGE,
+                "mew": 1.5,
+            },
         )
     )
-    handles.append(Line2D([], [], color=palette.TIMER_COLOR, lw=3, label="election timer left"))
+    entries.append(("election timer left", "line", {"color": palette.TIMER_COLOR, "lw": 3}))
     for key in palette.MESSAGE_ORDER:
         st = palette.MESSAGE_STYLES[key]
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color=st["color"],
-                lw=st["lw"],
-                ls=st["ls"],
-                marker=">",
-                markevery=[1],
-                markersize=7,
-                label=st["label"],
+        entries.append(
+            (
+                st["label"],
+                "line",
+                {"color": st["color"], "lw": st["lw"], "ls": st["ls"], "arrow": True},
             )
         )
-    handles.append(
-        Line2D([], [], color=palette.CUT_COLOR, lw=1.5, ls="--", marker="x", label="cut link")
+    entries.append(
+        (
+            "cut link",
+            "line",
+            {
+                "color": palette.CUT_COLOR,
+                "lw": 1.5,
+                "ls": "--",
+                "marker": "x",
+                "markevery": [1],
+                "ms": 7,
+                "mew": 2,
+            },
+        )
     )
-    handles.append(
-        Patch(facecolor=palette.GROUP_COLORS[0], edgecolor="#9AA5B1", label="partition group")
+    entries.append(
+        ("partition group", "patch", {"facecolor": palette.GROUP_COLORS[0], "edgecolor": "#9AA5B1"})
     )
-    return handles
+    return entries
 
 
 def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> Axes:
@@ -246,7 +254,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
       still talk is shaded.
     """
     snap = as_snapshot(x)
-    ax = new_axes(ax, (NOTEBOOK_WIDTH, 6.2))
+    ax = reset_axes(ax, (NOTEBOOK_WIDTH, 6.2), "cluster")
     ids = snap.ids
     pos = node_positions(ids)
     r = _node_radius(len(ids))
@@ -268,7 +276,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
                 zorder=0,
             )
             poly.set_gid("group")
-            ax.add_patch(poly)
+            ax.add_artist(poly)
 
     # Links: faint when healthy, red dashed with an X when cut.
     ok_links, cut_links, cut_marks = [], [], []
@@ -282,14 +290,15 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
                 ok_links.append(seg)
     if ok_links:
         ax.add_collection(
-            LineCollection(ok_links, colors=palette.LINK_COLOR, linewidths=1.0, zorder=1)
+            LineCollection(ok_links, colors=palette.LINK_COLOR, linewidths=1.0, zorder=1),
+            autolim=False,
         )
     if cut_links:
         lc = LineCollection(
             cut_links, colors=palette.CUT_COLOR, linewidths=1.5, linestyles="--", zorder=1
         )
         lc.set_gid("cut-links")
-        ax.add_collection(lc)
+        ax.add_collection(lc, autolim=False)
         xs, ys = zip(*cut_marks, strict=True)
         ax.plot(xs, ys, ls="", marker="x", ms=9, mew=2.5, color=palette.CUT_COLOR, zorder=2)
 
@@ -297,7 +306,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
     for m in sorted(snap.in_flight, key=lambda m: (m.sent_at, m.src, m.dst)):
         arrow = _message_arrow(m, pos, ring, snap.time)
         if arrow is not None:
-            ax.add_patch(arrow)
+            ax.add_artist(arrow)
 
     # Servers, timers and labels.
     for i in ids:
@@ -305,7 +314,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         cx, cy = pos[i]
         frac = _timer_fraction(n, snap.time)
         if frac is not None:
-            ax.add_patch(
+            ax.add_artist(
                 Wedge((cx, cy), ring, 0, 360, width=0.05, facecolor="#ECEFF1", lw=0, zorder=3)
             )
             if frac > 0:
@@ -321,36 +330,26 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
                     zorder=4,
                 )
                 w.set_gid(f"timer-S{i}")
-                ax.add_patch(w)
-        ax.add_patch(_node_patch(n, (cx, cy), r))
+                ax.add_artist(w)
+        ax.add_artist(_node_patch(n, (cx, cy), r))
         text_color = palette.ROLE_TEXT[n.role] if n.alive else palette.DEAD_TEXT
-        ax.text(
-            cx,
-            cy,
-            f"S{i}",
-            ha="center",
-            va="center",
-            fontsize=13,
-            fontweight="bold",
-            color=text_color,
-            zorder=6,
-        )
+        draw_text(ax, cx, cy, f"S{i}", 13, bold=True, color=text_color, gid=f"name-S{i}")
         # Facts about the server go outside the circle, away from the messages inside it.
         d = math.hypot(cx, cy) or 1.0
         ux, uy = cx / d, cy / d
         lx, ly = cx + ux * (ring + 0.06), cy + uy * (ring + 0.06)
         ha = "left" if ux > 0.35 else "right" if ux < -0.35 else "center"
         va = "bottom" if uy > 0.35 else "top" if uy < -0.35 else "center"
-        ax.text(
+        draw_text(
+            ax,
             lx,
             ly,
             _node_info(n, len(ids)),
+            9.5,
             ha=ha,
             va=va,
-            fontsize=9.5,
-            linespacing=1.25,
-            color="#222" if n.alive else palette.DEAD_TEXT,
-            zorder=6,
+            color="#222222" if n.alive else palette.DEAD_TEXT,
+            gid=f"info-S{i}",
         )
 
     ax.set_xlim(-2.1, 2.25)
@@ -361,17 +360,10 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         who = f"leader S{snap.leader}, term {by_id[snap.leader].current_term}"
     else:
         who = "no leader"
-    ax.set_title(f"t = {snap.time:.1f} ms · {who}", fontsize=12)
+    # A fixed title position spares matplotlib measuring tick labels on every frame.
+    ax.set_title(f"t = {snap.time:.1f} ms · {who}", fontsize=12, y=1.0)
     if legend:
-        ax.legend(
-            handles=_legend_handles(),
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=9,
-            frameon=False,
-            borderaxespad=0.0,
-            handlelength=2.4,
-        )
+        draw_key(ax, _key_entries(), x=1.0, y=0.98)
     return ax
 
 

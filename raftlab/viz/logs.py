@@ -13,12 +13,18 @@ from __future__ import annotations
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.colors import to_rgb
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Rectangle
 
 from raftlab.roles import Role
 from raftlab.viz import palette
-from raftlab.viz.common import NOTEBOOK_WIDTH, as_snapshot, new_axes
+from raftlab.viz.common import (
+    NOTEBOOK_WIDTH,
+    as_snapshot,
+    draw_key,
+    draw_text,
+    reset_axes,
+    text_marker,
+)
 
 COMMITTED_HATCH = ""
 UNCOMMITTED_HATCH = "////"
@@ -42,7 +48,7 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
         raise ValueError(f"window must be at least 1 log index, got {window}")
     snap = as_snapshot(x)
     nodes = snap.nodes
-    ax = new_axes(ax, (NOTEBOOK_WIDTH, 1.9 + 0.5 * len(nodes)))
+    ax = reset_axes(ax, (NOTEBOOK_WIDTH, 1.9 + 0.5 * len(nodes)), "logs")
     leader = snap.node(snap.leader) if snap.leader is not None else None
     nxt = dict(leader.next_index) if leader is not None else {}
     match = dict(leader.match_index) if leader is not None else {}
@@ -60,11 +66,13 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
             facecolors=["#F4F6F7" if n.alive else "#E3E3E3" for n in nodes],
             edgecolors="none",
             zorder=0,
-        )
+        ),
+        autolim=False,
     )
 
     solid, solid_colors, hatched, hatched_colors = [], [], [], []
     commit_bars = []
+    labels: dict[tuple[str, bool], list[tuple[int, int]]] = {}
     for k, n in enumerate(nodes):
         for e in n.log[lo - 1 :]:
             cell = Rectangle((e.index - 0.45, k - 0.3), 0.9, 0.6)
@@ -75,17 +83,7 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
                 hatched.append(cell)
                 hatched_colors.append(paler(palette.term_color(e.term)))
             label = f"{e.term}\n{NOOP_MARK}" if e.command is None else str(e.term)
-            ax.text(
-                e.index,
-                k,
-                label,
-                ha="center",
-                va="center",
-                fontsize=8.5 if e.command is not None else 7.5,
-                linespacing=0.95,
-                color="#1A1A1A" if n.alive else "#555555",
-                zorder=3,
-            )
+            labels.setdefault((label, n.alive), []).append((e.index, k))
         if n.commit_index >= lo - 1:
             commit_bars.append([(n.commit_index + 0.5, k - 0.4), (n.commit_index + 0.5, k + 0.4)])
     if solid:
@@ -93,7 +91,7 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
             solid, facecolors=solid_colors, edgecolors="#4D4D4D", linewidths=0.6, zorder=2
         )
         pc.set_gid("log-committed")
-        ax.add_collection(pc)
+        ax.add_collection(pc, autolim=False)
     if hatched:
         pc = PatchCollection(
             hatched,
@@ -104,58 +102,105 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
             zorder=2,
         )
         pc.set_gid("log-uncommitted")
-        ax.add_collection(pc)
+        ax.add_collection(pc, autolim=False)
+    # Each cell shows its term; one Line2D of text markers per distinct label keeps this fast.
+    for (label, alive), pts in sorted(labels.items()):
+        path, ms = text_marker(label, 8.5 if "\n" not in label else 7.5)
+        xs, ys = zip(*pts, strict=True)
+        ax.plot(
+            xs,
+            ys,
+            ls="",
+            marker=path,
+            ms=ms,
+            mew=0,
+            color="#1A1A1A" if alive else "#666666",
+            zorder=3,
+            label=f"_cell {label}",
+            gid="cell-labels",
+        )
     if commit_bars:
         lc = LineCollection(commit_bars, colors="#111111", linewidths=3.0, zorder=4)
         lc.set_gid("commit-index")
-        ax.add_collection(lc)
+        ax.add_collection(lc, autolim=False)
 
     # The leader's view of each follower (§5.3): nextIndex above the row, matchIndex below.
     if leader is not None:
         rows = {n.id: k for k, n in enumerate(nodes)}
-        nx_pts = [(i, rows[p] - 0.36) for p, i in sorted(nxt.items()) if p in rows and lo <= i <= right]
+        nx_pts = [
+            (i, rows[p] - 0.36) for p, i in sorted(nxt.items()) if p in rows and lo <= i <= right
+        ]
         mt_pts = [
             (i, rows[p] + 0.36) for p, i in sorted(match.items()) if p in rows and lo <= i <= right
         ]
         if nx_pts:
             xs, ys = zip(*nx_pts, strict=True)
-            ax.plot(xs, ys, ls="", marker="v", ms=6, mfc="white", mec="#9A5B00", mew=1.6,
-                    zorder=5, gid="next-index")
+            ax.plot(
+                xs,
+                ys,
+                ls="",
+                marker="v",
+                ms=6,
+                mfc="white",
+                mec="#9A5B00",
+                mew=1.6,
+                zorder=5,
+                gid="next-index",
+            )
         if mt_pts:
             xs, ys = zip(*mt_pts, strict=True)
-            ax.plot(xs, ys, ls="", marker="^", ms=6, color=palette.ROLE_EDGE[Role.LEADER],
-                    zorder=5, gid="match-index")
+            ax.plot(
+                xs,
+                ys,
+                ls="",
+                marker="^",
+                ms=6,
+                color=palette.ROLE_EDGE[Role.LEADER],
+                zorder=5,
+                gid="match-index",
+            )
 
+    # Labels are text markers and the axis is off: tick labels are slow to draw.
+    rows = len(nodes)
+    for k, n in enumerate(nodes):
+        color = palette.ROLE_EDGE[n.role] if n.alive else palette.DEAD_TEXT
+        draw_text(
+            ax,
+            lo - 0.75,
+            k,
+            _row_label(n),
+            10,
+            color=color,
+            ha="right",
+            bold=n.role == Role.LEADER and n.alive,
+            gid="row-label",
+        )
+    step = 1 if right - lo <= 40 else 5
+    for i in range(lo, right + 1):
+        if i % step == 0 or step == 1:
+            draw_text(ax, i, rows - 0.4, str(i), 8, color="#555555", va="top", gid="index-label")
+    draw_text(
+        ax,
+        lo - 0.75,
+        rows - 0.4,
+        "index",
+        8,
+        color="#555555",
+        ha="right",
+        va="top",
+        gid="index-label",
+    )
     ax.set_xlim(lo - 0.6, right + 0.6)
-    ax.set_ylim(len(nodes) - 0.45, -0.55)  # S1 on top
-    ax.set_yticks(range(len(nodes)))
-    ax.set_yticklabels([_row_label(n) for n in nodes], fontsize=10)
-    for tick, n in zip(ax.get_yticklabels(), nodes, strict=True):
-        tick.set_color(palette.ROLE_EDGE[n.role] if n.alive else palette.DEAD_TEXT)
-    step = 1 if right - lo < 32 else 5
-    first = lo if step == 1 else ((lo + step - 1) // step) * step
-    ax.set_xticks(range(first, right + 1, step))
-    ax.tick_params(axis="x", labelsize=8.5, length=2)
-    ax.tick_params(axis="y", length=0)
-    ax.set_xlabel("log index", fontsize=10)
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
+    ax.set_ylim(rows + 0.05, -0.55)  # S1 on top, index numbers below the last row
+    ax.set_axis_off()
     title = f"Logs at t = {snap.time:.1f} ms"
     if lo > 1:
         title += f" · newest {hi - lo + 1} of {hi} indexes shown"
-    ax.set_title(title, fontsize=12)
+    ax.set_title(title, fontsize=12, y=1.0)
     if longest == 0:
-        ax.text((lo + right) / 2, (len(nodes) - 1) / 2, "every log is empty", ha="center",
-                va="center", fontsize=11, color="#777777")
+        draw_text(ax, (lo + right) / 2, (rows - 1) / 2, "every log is empty", 11, color="#777777")
     if legend:
-        ax.legend(
-            handles=_legend_handles(leader is not None),
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=9,
-            frameon=False,
-            borderaxespad=0.0,
-        )
+        draw_key(ax, _key_entries(leader is not None), x=1.0, y=0.98)
     return ax
 
 
@@ -165,20 +210,42 @@ def _row_label(n) -> str:
     return f"S{n.id} {n.role.value}"
 
 
-def _legend_handles(with_leader: bool) -> list:
+def _key_entries(with_leader: bool) -> list[tuple[str, str, dict]]:
     sample = palette.TERM_COLORS[0]
-    handles = [
-        Patch(facecolor=sample, edgecolor="#4D4D4D", label="committed"),
-        Patch(facecolor=paler(sample), edgecolor="#7F7F7F", hatch=UNCOMMITTED_HATCH,
-              label="not committed"),
-        Line2D([], [], color="#111111", lw=3, label="commit index"),
-        Line2D([], [], ls="", marker="$∅$", ms=8, color="#1A1A1A", label="no-op (§8)"),
+    entries = [
+        ("committed", "patch", {"facecolor": sample, "edgecolor": "#4D4D4D", "lw": 0.6}),
+        (
+            "not committed",
+            "patch",
+            {
+                "facecolor": paler(sample),
+                "edgecolor": "#7F7F7F",
+                "hatch": UNCOMMITTED_HATCH,
+                "lw": 0.6,
+            },
+        ),
+        (
+            "cell colour, number: term",
+            "patch",
+            {"facecolor": "white", "edgecolor": "#7F7F7F", "lw": 0.6},
+        ),
+        ("commit index", "line", {"color": "#111111", "lw": 3}),
     ]
+    path, ms = text_marker(NOOP_MARK, 9)
+    entries.append(
+        ("no-op entry (§8)", "marker", {"marker": path, "ms": ms, "mew": 0, "color": "#1A1A1A"})
+    )
     if with_leader:
-        handles += [
-            Line2D([], [], ls="", marker="v", ms=6, mfc="white", mec="#9A5B00", mew=1.6,
-                   label="leader's nextIndex"),
-            Line2D([], [], ls="", marker="^", ms=6, color=palette.ROLE_EDGE[Role.LEADER],
-                   label="leader's matchIndex"),
+        entries += [
+            (
+                "leader's nextIndex",
+                "marker",
+                {"marker": "v", "ms": 7, "mfc": "white", "mec": "#9A5B00", "mew": 1.6},
+            ),
+            (
+                "leader's matchIndex",
+                "marker",
+                {"marker": "^", "ms": 7, "color": palette.ROLE_EDGE[Role.LEADER]},
+            ),
         ]
-    return handles
+    return entries

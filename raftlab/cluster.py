@@ -27,7 +27,7 @@ from typing import Any
 
 from raftlab.bugs import check_bugs
 from raftlab.config import Config
-from raftlab.errors import LeadershipLost, NotLeader, RaftLabError, Timeout
+from raftlab.errors import LeadershipLost, NotLeader, Timeout
 from raftlab.invariants import SafetyChecker
 from raftlab.kernel import INF, Kernel
 from raftlab.log import Log
@@ -423,7 +423,9 @@ class Cluster:
                 f"the {len(commands)} command(s) were not applied within {timeout_ms:g} ms"
             )
         for p in proposals:
-            if isinstance(p.error, RaftLabError):
+            # Only the cluster's own errors are raised.  What a state machine raised is
+            # that command's result, even a RaftLabError such as the kv store's KeyNotFound.
+            if isinstance(p.error, NotLeader | LeadershipLost | Timeout):
                 raise p.error
         return [ApplyResult(p.result, p.error) for p in proposals]
 

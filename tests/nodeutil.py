@@ -89,6 +89,21 @@ def time_out(node: RaftNode) -> Ready:
     return node.ready()
 
 
+def win_election(node: RaftNode) -> Ready:
+    """Time ``node`` out and hand it votes from its lowest peers until it leads.
+
+    Returns the Ready of the moment it won: its no-op (§8) and first AppendEntries.
+    """
+    now = node.election_deadline
+    time_out(node)
+    for peer in node.peers:
+        node.step(vote(peer, node.id, node.current_term), now)
+        if node.role is Role.LEADER:
+            break
+    assert node.role is Role.LEADER, "the node did not win its election"
+    return node.ready()
+
+
 def make_leader(id: int = 1, n: int = 3, *, term: int = 1, **kw: object) -> RaftNode:
     """A node that has just won the election of ``term`` (votes from its lowest peers).
 
@@ -96,15 +111,16 @@ def make_leader(id: int = 1, n: int = 3, *, term: int = 1, **kw: object) -> Raft
     so the test starts from a quiet leader whose first batch (the no-op) is in flight.
     """
     node = make_node(id, n, term=term - 1, **kw)  # type: ignore[arg-type]
-    now = node.election_deadline
-    time_out(node)
-    for peer in node.peers:
-        if node.role is Role.LEADER:
-            break
-        node.step(vote(peer, id, term), now)
-    assert node.role is Role.LEADER and node.current_term == term
-    node.ready()
+    win_election(node)
+    assert node.current_term == term
     return node
+
+
+def all_acknowledge(leader: RaftNode, now: float) -> None:
+    """Every follower acknowledges the leader's whole log; the leader's output is taken."""
+    for peer in leader.peers:
+        leader.step(ack(peer, leader.id, leader.current_term, leader.log.last_index), now)
+    leader.ready()
 
 
 # ------------------------------------------------------------------ messages

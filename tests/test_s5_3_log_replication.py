@@ -1,0 +1,320 @@
+"""§5.3 Log replication: appending, the consistency check, repairing logs, committing,
+and the flow control raftlab adds (one batch in flight, ``max_batch`` entries at most).
+
+One test per sentence of the paper's §5.3 and the AppendEntries box of Figure 2.
+"""
+
+from __future__ import annotations
+
+from nodeutil import (
+    ack,
+    all_acknowledge,
+    append,
+    deliver,
+    entries,
+    kinds,
+    make_leader,
+    make_node,
+    only,
+    sent,
+    terms_of,
+    win_election,
+)
+
+from raftlab.config import Config
+from raftlab.log import Entry
+from raftlab.messages import AppendEntries, AppendEntriesReply
+from raftlab.statemachine import CommandList
+
+# ------------------------------------------------------------------ the leader appends
+
+
+def test_s5_3_leader_appends_the_command_to_its_log():
+    """ "The leader appends the command to its log as a new entry" (§5.3), in its own term,
+    and asks the caller to persist it."""
+    leader = make_leader(term=2, log=(1,))  # log: 1, then the no-op of term 2
+    first, term = leader.propose([b"a", b"b"], 300)
+    rd = leader.ready()
+    assert (first, term) == (3, 2)
+    assert leader.log.entries(3) == [Entry(3, 2, b"a"), Entry(4, 2, b"b")]
+    assert rd.persist_from == 3
+    assert ("propose", "index=3..4") in rd.events
+
+
+def test_s5_3_leader_sends_new_entries_to_every_follower():
+    """ "... then issues AppendEntries RPCs in parallel to each of the other servers to
+    replicate the entry" (§5.3), with the index and term of the entry before them."""
+    leader = make_leader(term=2, log=(1,))
+    all_acknowledge(leader, 300)
+    leader.propose([b"a"], 301)
+    rd = leader.ready()
+    for m in sent(rd, AppendEntries):
+        assert (m.prev_log_index, m.prev_log_term) == (2, 2)
+        assert m.entries == (Entry(3, 2, b"a"),)
+        assert m.leader_commit == 2
+    assert [m.dst for m in sent(rd, AppendEntries)] == [2, 3]
+
+
+# ------------------------------------------------------------- the follower's side
+
+
+def test_s5_3_follower_appends_entries_and_replies_with_what_it_now_shares():
+    """A follower that passes the check appends the entries, persists them, and replies
+    success with match_index = prevLogIndex + len(entries)."""
+    node = make_node(term=2, log=(1,))
+    node.step(append(2, 1, 2, prev=1, prev_term=1, ents=entries(2, 2, 2)), 10)
+    rd = node.ready()
+    assert terms_of(node.log) == [1, 2, 2]
+    assert rd.persist_from == 2
+    reply = only(rd, AppendEntriesReply)
+    assert (reply.success, reply.match_index, reply.term) == (True, 3, 2)
+
+
+def test_s5_3_consistency_check_rejects_a_different_term_at_prev_log_index():
+    """ "If the follower does not find an entry in its log with the same index and term,
+    then it refuses the new entries" (§5.3)."""
+    node = make_node(term=3, log=(1, 1, 1))
+    node.step(append(2, 1, 3, prev=3, prev_term=2, ents=entries(4, 3)), 10)
+    rd = node.ready()
+    assert only(rd, AppendEntriesReply).success is False
+    assert terms_of(node.log) == [1, 1, 1]
+    assert rd.persist_from is None
+
+
+def test_s5_3_consistency_check_rejects_a_missing_entry_at_prev_log_index():
+    """A follower whose log ends before prevLogIndex has no such entry: it refuses too,
+    and says where its log ends (conflict_term 0)."""
+    node = make_node(term=3, log=(1,))
+    node.step(append(2, 1, 3, prev=3, prev_term=1, ents=entries(4, 3)), 10)
+    reply = only(node.ready(), AppendEntriesReply)
+    assert (reply.success, reply.rejected_index) == (False, 3)
+    assert (reply.conflict_term, reply.conflict_index) == (0, 2)
+    assert node.log.last_index == 1
+
+
+def test_s5_3_empty_log_accepts_the_first_entry():
+    """Index 0 stands for the empty prefix (term 0), which every log shares."""
+    node = make_node(term=1)
+    node.step(append(2, 1, 1, prev=0, prev_term=0, ents=entries(1, 1)), 10)
+    assert only(node.ready(), AppendEntriesReply).success
+    assert terms_of(node.log) == [1]
+
+
+def test_s5_3_conflicting_entry_and_all_that_follow_are_deleted():
+    """ "If an existing entry conflicts with a new one (same index but different terms),
+    delete the existing entry and all that follow it" (Figure 2).  The deleted entries
+    are reported in ready.removed and the log persisted from the cut."""
+    node = make_node(term=3, log=(1, 1, 2, 2))
+    node.step(append(2, 1, 3, prev=2, prev_term=1, ents=entries(3, 3)), 10)
+    rd = node.ready()
+    assert terms_of(node.log) == [1, 1, 3]
+    assert [(e.index, e.term) for e in rd.removed] == [(3, 2), (4, 2)]
+    assert rd.persist_from == 3
+    assert "truncate" in kinds(rd)
+
+
+def test_s5_3_entries_already_present_are_not_rewritten():
+    """ "Append any new entries not already in the log" (Figure 2): the follower keeps
+    what matches, and only the new entries need persisting."""
+    node = make_node(term=1, log=(1, 1))
+    node.step(append(2, 1, 1, prev=0, prev_term=0, ents=entries(1, 1, 1, 1)), 10)
+    rd = node.ready()
+    assert terms_of(node.log) == [1, 1, 1]
+    assert rd.persist_from == 3 and rd.removed == []
+
+
+# ------------------------------------------------------- the leader repairs a log
+
+
+def test_s5_3_leader_backs_up_after_a_rejection_and_retries():
+    """ "After a rejection, the leader decrements nextIndex and retries the AppendEntries
+    RPC" (§5.3); here the follower's short log lets it jump straight to its end."""
+    leader = make_leader(term=3, log=(1, 1, 2))  # no-op at 4; next_index starts at 4
+    reject = AppendEntriesReply(2, 1, 3, False, rejected_index=3, conflict_index=3)
+    leader.step(reject, 300)
+    retry = only(leader.ready(), AppendEntries, dst=2)
+    assert (retry.prev_log_index, retry.prev_log_term) == (2, 1)
+    assert [e.index for e in retry.entries] == [3, 4]
+    assert leader.next_index[2] == 3
+
+
+def test_s5_3_fast_backup_skips_a_whole_term_the_leader_lacks():
+    """§5.3's optimisation: the follower names the conflicting term and its first index;
+    a leader without that term skips all of it in one round trip."""
+    leader = make_leader(term=5, log=(1, 1, 4, 4))  # no-op at 5
+    follower = make_node(2, term=5, log=(1, 1, 2, 2, 2, 3))
+    follower.step(append(1, 2, 5, prev=4, prev_term=4), 300)
+    reply = only(follower.ready(), AppendEntriesReply)
+    assert (reply.conflict_term, reply.conflict_index) == (2, 3)
+    leader.step(reply, 301)
+    retry = only(leader.ready(), AppendEntries, dst=2)
+    assert retry.prev_log_index == 2  # not 3: term 2 skipped whole
+
+
+def test_s5_3_fast_backup_to_the_end_of_a_term_both_logs_hold():
+    """When the leader does hold the conflicting term, the logs may agree up to the end
+    of the leader's entries of that term: it retries from just after them."""
+    leader = make_leader(term=4, log=(1, 2, 2, 3))  # no-op at 5
+    reply = AppendEntriesReply(
+        2, 1, 4, False, rejected_index=4, conflict_term=2, conflict_index=2
+    )  # the follower holds 1 2 2 2 2: term 2 where the leader has 3
+    leader.step(reply, 300)
+    retry = only(leader.ready(), AppendEntries, dst=2)
+    assert (retry.prev_log_index, retry.prev_log_term) == (3, 2)
+    assert [e.term for e in retry.entries] == [3, 4]
+
+
+def test_s5_3_stale_rejection_is_ignored():
+    """A rejection of an AppendEntries the leader no longer sends (its prevLogIndex is
+    not nextIndex - 1) tells nothing new: it must not move nextIndex again."""
+    leader = make_leader(term=3, log=(1, 1, 2))
+    reject = AppendEntriesReply(2, 1, 3, False, rejected_index=3, conflict_index=3)
+    leader.step(reject, 300)
+    leader.ready()
+    leader.step(reject, 301)  # the same rejection, duplicated by the network
+    assert leader.ready().messages == []
+    assert leader.next_index[2] == 3
+
+
+def test_s5_3_leader_repairs_a_divergent_follower_until_logs_match():
+    """ "Eventually nextIndex will reach a point where the leader and follower logs match
+    ... and the follower's log is consistent with the leader's" (§5.3): the Log Matching
+    Property, after conflicts, extra entries and small batches."""
+    config = Config(max_batch=2)
+    leader = make_node(1, 3, term=3, log=(1, 1, 2, 3, 3), config=config)
+    follower = make_node(2, 3, term=3, log=(1, 1, 2, 2, 2, 2, 2, 2), config=config)
+    first = win_election(leader)
+    now = leader.heartbeat_deadline
+    deliver({1: leader, 2: follower}, sent(first, AppendEntries, dst=2), now)
+    assert follower.log.as_tuple() == leader.log.as_tuple()
+    assert leader.match_index[2] == leader.next_index[2] - 1 == leader.log.last_index
+
+
+# ------------------------------------------------------------------- committing
+
+
+def test_s5_3_entry_commits_once_a_majority_stores_it():
+    """ "A log entry is committed once the leader that created the entry has replicated it
+    on a majority of the servers" (§5.3): 3 of 5, the leader included."""
+    leader = make_leader(1, 5, term=1)  # the no-op at index 1
+    leader.step(ack(2, 1, 1, 1), 300)
+    assert leader.commit_index == 0
+    leader.step(ack(3, 1, 1, 1), 301)
+    assert leader.commit_index == 1
+    assert ("commit", "index=1") in leader.ready().events
+
+
+def test_s5_3_commit_index_is_the_highest_index_a_majority_stores():
+    """Figure 2: "a majority of matchIndex[i] >= N": the leader commits the median match."""
+    leader = make_leader(1, 5, term=1)
+    leader.propose([b"a", b"b", b"c", b"d"], 300)  # indexes 2..5
+    for peer, match in ((2, 5), (3, 3), (4, 2)):
+        leader.step(ack(peer, 1, 1, match), 301)
+    assert leader.commit_index == 3  # stored on S1, S2, S3
+
+
+def test_s5_3_leader_commit_travels_in_the_next_append_entries():
+    """ "The leader keeps track of the highest index it knows to be committed, and it
+    includes that index in future AppendEntries RPCs (including heartbeats)" (§5.3)."""
+    leader = make_leader(term=1)
+    all_acknowledge(leader, 300)
+    leader.tick(leader.heartbeat_deadline)
+    assert {m.leader_commit for m in sent(leader.ready(), AppendEntries)} == {1}
+
+
+def test_s5_3_follower_commits_up_to_the_last_new_entry_only():
+    """ "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last
+    new entry)" (Figure 2): past that index the follower's log may still differ."""
+    node = make_node(term=2, log=(1, 1, 1, 1, 1))
+    node.step(append(2, 1, 2, prev=1, prev_term=1, ents=entries(2, 1), commit=5), 10)
+    assert node.commit_index == 2
+    node.step(append(2, 1, 2, prev=3, prev_term=1, commit=5), 20)  # a heartbeat
+    assert node.commit_index == 3
+
+
+def test_s5_3_follower_commit_index_never_goes_back():
+    """Committed stays committed: an older, lower leaderCommit changes nothing."""
+    node = make_node(term=1, log=(1, 1, 1))
+    node.step(append(2, 1, 1, prev=3, prev_term=1, commit=3), 10)
+    node.step(append(2, 1, 1, prev=3, prev_term=1, commit=1), 20)
+    assert node.commit_index == 3
+
+
+def test_s5_3_follower_applies_committed_entries_in_log_order():
+    """ "Once a follower learns that a log entry is committed, it applies the entry to its
+    local state machine (in log order)" (§5.3); uncommitted entries wait."""
+    sm = CommandList()
+    node = make_node(term=1, state_machine=sm)
+    node.step(append(2, 1, 1, ents=entries(1, 1, 1, 1), commit=2), 10)
+    applied = node.apply_committed()
+    assert [a.entry.index for a in applied] == [1, 2]
+    assert sm.commands == [e.command for e in node.log.entries(1, 3)]
+    assert node.last_applied == 2
+
+
+# ------------------------------------------------------------------ flow control
+
+
+def test_s5_3_one_batch_in_flight_per_follower():
+    """Flow control: while a batch is unanswered, new proposals wait, then travel together
+    in one AppendEntries when the reply comes."""
+    leader = make_leader(term=1)
+    all_acknowledge(leader, 300)
+    leader.propose([b"a"], 301)
+    assert len(sent(leader.ready(), AppendEntries)) == 2  # index 2, to S2 and S3
+    leader.propose([b"b"], 302)
+    leader.propose([b"c"], 303)
+    assert leader.ready().messages == []  # waiting for the replies
+    leader.step(ack(2, 1, 1, 2), 304)
+    batch = only(leader.ready(), AppendEntries, dst=2)
+    assert [e.command for e in batch.entries] == [b"b", b"c"]
+
+
+def test_s5_3_at_most_max_batch_entries_per_append_entries():
+    """No AppendEntries carries more than ``max_batch`` entries; the rest follow as the
+    replies come back."""
+    leader = make_leader(term=1, config=Config(max_batch=3))
+    all_acknowledge(leader, 300)
+    leader.propose([b"c%d" % i for i in range(7)], 301)  # indexes 2..8
+    sizes = []
+    batch = only(leader.ready(), AppendEntries, dst=2)
+    while batch is not None:
+        sizes.append(len(batch.entries))
+        leader.step(ack(2, 1, 1, batch.entries[-1].index), 302)
+        found = sent(leader.ready(), AppendEntries, dst=2)
+        batch = found[0] if found else None
+    assert sizes == [3, 3, 1]
+    assert leader.match_index[2] == 8
+
+
+def test_s5_3_heartbeat_during_a_batch_points_at_what_is_known_to_match():
+    """A heartbeat sent while a batch is in flight carries no entries, and its
+    prevLogIndex is matchIndex, so it cannot be refused for what the batch carries."""
+    leader = make_leader(term=2, log=(1, 1))  # no-op at 3 in flight, match_index 0
+    leader.tick(leader.heartbeat_deadline)
+    for m in sent(leader.ready(), AppendEntries):
+        assert m.entries == ()
+        assert (m.prev_log_index, m.prev_log_term) == (0, 0)
+
+
+def test_s5_3_heartbeat_to_an_up_to_date_follower_carries_no_entries():
+    leader = make_leader(term=2, log=(1, 1))
+    all_acknowledge(leader, 300)
+    leader.tick(leader.heartbeat_deadline)
+    for m in sent(leader.ready(), AppendEntries):
+        assert (m.entries, m.prev_log_index, m.prev_log_term) == ((), 3, 2)
+
+
+def test_s5_3_lost_batch_is_resent_after_a_heartbeat_round():
+    """ "If followers crash or run slowly, or if network packets are lost, the leader
+    retries AppendEntries RPCs indefinitely" (§5.3): a batch with no reply for a whole
+    heartbeat round is presumed lost and sent again."""
+    leader = make_leader(term=1)
+    all_acknowledge(leader, 300)
+    leader.propose([b"a"], 301)
+    leader.ready()  # the batch is lost
+    leader.tick(leader.heartbeat_deadline)
+    assert all(m.entries == () for m in sent(leader.ready(), AppendEntries))
+    leader.tick(leader.heartbeat_deadline)
+    for m in sent(leader.ready(), AppendEntries):
+        assert m.entries == (Entry(2, 1, b"a"),)

@@ -11,10 +11,24 @@ non-linearizable).  Every picture accepts a ``Cluster`` or a ``ClusterSnapshot``
 from raftlab.viz.common import as_snapshot
 from raftlab.viz.graph import cluster_graph, draw_cluster
 from raftlab.viz.logs import draw_logs
+from raftlab.viz.timeline import (
+    draw_messages,
+    draw_timeline,
+    fault_periods,
+    leader_periods,
+    role_segments,
+    stale_leadership,
+)
 
 __all__ = [
     "as_snapshot",
     "cluster_graph",
     "draw_cluster",
     "draw_logs",
+    "draw_messages",
+    "draw_timeline",
+    "fault_periods",
+    "leader_periods",
+    "role_segments",
+    "stale_leadership",
 ]

@@ -34,6 +34,7 @@ ROLE_MARKERS: dict[str, str] = {
     Role.LEADER: "h",
 }
 DEAD_FILL = "#D9D9D9"
+STALE_LEADER = "#B8E0D2"  # a leader deposed by a newer term that has not heard of it
 DEAD_EDGE = "#7F7F7F"
 DEAD_TEXT = "#6B6B6B"
 
@@ -44,8 +45,8 @@ MESSAGE_STYLES: dict[str, dict] = {
     "vote_granted": {"color": "#009E73", "lw": 2.2, "ls": "-", "label": "vote granted"},
     "vote_denied": {"color": "#D55E00", "lw": 2.2, "ls": "--", "label": "vote denied"},
     "append": {"color": "#0072B2", "lw": 3.0, "ls": "-", "label": "AppendEntries (entries)"},
-    "heartbeat": {"color": "#7A9CC6", "lw": 1.4, "ls": "-", "label": "heartbeat (no entries)"},
-    "append_ok": {"color": "#56B4E9", "lw": 2.0, "ls": "-", "label": "AE reply: success"},
+    "heartbeat": {"color": "#97A3B0", "lw": 1.4, "ls": "-", "label": "heartbeat (no entries)"},
+    "append_ok": {"color": "#22A6C4", "lw": 2.0, "ls": "-", "label": "AE reply: success"},
     "append_rejected": {"color": "#CC79A7", "lw": 2.0, "ls": "--", "label": "AE reply: rejected"},
 }
 MESSAGE_ORDER = (
@@ -67,18 +68,18 @@ DROPPED_COLOR = "#C0392B"
 # Twelve term colours, light enough for black text, then they cycle.  Neighbouring terms
 # get contrasting hues, since adjacent terms are the ones a learner compares.
 TERM_COLORS: tuple[str, ...] = (
-    "#8DB6E0",  # blue
-    "#FDB863",  # orange
-    "#93D3A2",  # green
+    "#C7AEE6",  # lavender: the first terms avoid the role colours (blue, orange, green)
     "#F4A3A8",  # rose
-    "#C7AEE6",  # lavender
-    "#E3C16F",  # ochre
     "#80D4DC",  # cyan
+    "#E3C16F",  # ochre
     "#F7B6DA",  # pink
     "#C9D86A",  # olive
     "#B5A48F",  # taupe
     "#A3AEF2",  # periwinkle
     "#F59E7C",  # coral
+    "#8DB6E0",  # blue
+    "#FDB863",  # orange
+    "#93D3A2",  # green
 )
 
 # Pale backgrounds for partition groups.

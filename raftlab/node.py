@@ -194,6 +194,12 @@ class RaftNode:
         Raises ``NotLeader`` (with a hint) on a follower or candidate: only the leader
         accepts commands, the others redirect clients (§5.1, §8).
         """
+        # Misuse is refused before anything changes: a bare bytes object would become one
+        # entry per byte, and an empty list would return an index that holds no entry.
+        if isinstance(commands, bytes | bytearray | str):
+            raise TypeError("propose takes a list of commands, e.g. node.propose([b'x'], now)")
+        if not commands:
+            raise ValueError("propose needs at least one command")
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
         first = self.log.last_index + 1

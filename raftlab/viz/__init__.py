@@ -10,6 +10,7 @@ non-linearizable).  Every picture accepts a ``Cluster`` or a ``ClusterSnapshot``
 
 from raftlab.viz.common import as_snapshot
 from raftlab.viz.graph import cluster_graph, draw_cluster
+from raftlab.viz.history import draw_history, op_label
 from raftlab.viz.logs import draw_logs
 from raftlab.viz.timeline import (
     draw_messages,
@@ -24,11 +25,13 @@ __all__ = [
     "as_snapshot",
     "cluster_graph",
     "draw_cluster",
+    "draw_history",
     "draw_logs",
     "draw_messages",
     "draw_timeline",
     "fault_periods",
     "leader_periods",
+    "op_label",
     "role_segments",
     "stale_leadership",
 ]

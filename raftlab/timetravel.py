@@ -271,13 +271,16 @@ class Outcome:
 
     ``kind`` is ``"ok"``, ``"error"`` (the action could not be done: the message says why)
     or ``"violation"`` (a safety property broke: the run is paused there).  ``answer`` is a
-    client read's value; ``forked`` says the action started a new future from the past.
+    client read's value (``None`` for a missing key); ``reply`` is what a client got, in a
+    word or two (``'1'``, ``no such key``, ``ok``); ``forked`` says the action started a new
+    future from the past.
     """
 
     kind: str
     message: str
     forked: bool = False
     answer: str | None = None
+    reply: str | None = None
     violation: SafetyViolation | None = None
 
     @property
@@ -462,8 +465,8 @@ class Session:
                 raise RaftLabError(f"S{node} is down: a relaxed read gets no answer")
             value = sm.data.get(key)
             self._answer = value
-            shown = "no such key" if value is None else repr(value)
-            return f"relaxed get {key} at S{node} -> {shown} (its local copy, maybe stale)"
+            self._reply = "no such key" if value is None else repr(value)
+            return f"relaxed get {key} at S{node} -> {self._reply} (its local copy, maybe stale)"
 
         return self._act(go)
 
@@ -484,13 +487,16 @@ class Session:
                 )
             if p.error is not None:
                 if isinstance(p.error, KeyError):
-                    self._answer = None
+                    self._answer, self._reply = None, "no such key"
                     return f"{what} -> no such key (index {p.index}, term {p.term})"
                 raise RaftLabError(f"{what} failed: {type(p.error).__name__}: {p.error}")
-            self._answer = p.result.decode() if p.result else ""
-            got = f" -> {self._answer!r}" if command.kind is Kind.GET else " -> ok"
+            if command.kind is Kind.GET:
+                self._answer = p.result.decode()
+                self._reply = repr(self._answer)
+            else:
+                self._reply = "ok"
             return (
-                f"{what}{got} (committed at index {p.index}, term {p.term}, "
+                f"{what} -> {self._reply} (committed at index {p.index}, term {p.term}, "
                 f"in {cluster.now - start:.2f} ms)"
             )
 
@@ -531,9 +537,10 @@ class Session:
             start = self.position
             self.recorder.branch(start)
             self.violation = None
-        self._answer = None
+        self._answer = self._reply = None
         try:
-            outcome = Outcome("ok", action(), answer=self._answer)
+            message = action()
+            outcome = Outcome("ok", message, answer=self._answer, reply=self._reply)
         except SafetyViolation as v:
             self.violation = v
             outcome = Outcome(

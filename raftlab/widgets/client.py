@@ -1,0 +1,62 @@
+"""The dashboard's client row: set key=value, a consensus get, a relaxed get at one server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+import ipywidgets as w
+
+from raftlab.timetravel import Outcome, Session
+from raftlab.widgets.controls import Act, button, node_choice, title
+
+
+class ClientControls(w.HBox):
+    """A key-value client: set key=value, a consensus get, a relaxed get at one server."""
+
+    def __init__(self, act: Act, session: Session):
+        ids = session.cluster.ids
+        self.key = w.Text(value="x", description="key", layout=w.Layout(width="140px"))
+        self.value = w.Text(value="1", description="value", layout=w.Layout(width="140px"))
+        self.set = button("Set", "write key=value through the leader's log", "primary")
+        self.get = button(
+            "Get", "read through the log: linearizable, waits for a commit", "primary"
+        )
+        self.node = node_choice(ids, ids[0], "at")
+        self.node.layout.width = "110px"
+        self.relaxed = button("Relaxed get", "read this server's local copy: fast, maybe stale")
+        self.answer = w.HTML(layout=w.Layout(margin="0 0 0 8px"))
+
+        def ask(call: Callable[[], Outcome]) -> None:
+            self.show(act(call))
+
+        self.set.on_click(
+            lambda _: ask(lambda: session.client_set(self.key.value, self.value.value))
+        )
+        self.get.on_click(lambda _: ask(lambda: session.client_get(self.key.value)))
+        self.relaxed.on_click(
+            lambda _: ask(lambda: session.relaxed_get(self.key.value, self.node.value))
+        )
+        self.key.style.description_width = self.value.style.description_width = "36px"
+        self.node.style.description_width = "18px"
+        super().__init__(
+            [
+                title("Client"),
+                self.key,
+                self.value,
+                self.set,
+                self.get,
+                self.node,
+                self.relaxed,
+                self.answer,
+            ],
+            layout=w.Layout(flex_flow="row wrap", align_items="center"),
+        )
+
+    def show(self, outcome: Outcome) -> None:
+        """The answer in short next to the buttons (the full message is shown below)."""
+        if not outcome.ok:
+            text = f"<span style='color:#B03A2E'>{escape(outcome.kind)}</span>"
+        else:
+            text = f"&rarr; <code>{escape(outcome.reply or '')}</code>"
+        self.answer.value = text

@@ -1,0 +1,377 @@
+"""Small helpers for the notebook course (``notebooks/00-04``).
+
+Where to start
+--------------
+- ``explain_step(cluster)`` processes exactly one event, like ``cluster.step()``, and says
+  in words what it was: which message arrived (with its Figure 2 fields) or whose timer
+  fired, what the node wrote in the trace, and what it sent in answer.
+  ``explain_until(cluster, pred)`` does that until ``pred(cluster)`` holds.
+- ``first_election(seed, config)`` runs a fresh cluster until its first leader and says how
+  many terms that took: the split-vote experiment of §9.3 in one line.
+- ``command_bytes(kind, key, value, expected)`` is the text the byte editor shows.
+
+Three focused widgets sit on top (each only wires controls to the functions above and to
+``raftlab.viz``): ``ByteEditor`` (chapter 1), ``Stepper`` (chapter 2, event by event) and
+``PartitionLab`` (chapter 4).  Nothing here changes how Raft behaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from raftlab.cluster import Cluster
+from raftlab.config import Config
+from raftlab.errors import Timeout
+from raftlab.kv.commands import Command, Kind, bytes_table, encode_command
+from raftlab.messages import AppendEntries, AppendEntriesReply, Message, RequestVote
+from raftlab.trace import TraceEvent
+
+__all__ = [
+    "ByteEditor",
+    "Election",
+    "PartitionLab",
+    "Step",
+    "Stepper",
+    "Won",
+    "command_bytes",
+    "describe_message",
+    "elections_won",
+    "explain_step",
+    "explain_until",
+    "first_election",
+]
+
+
+# --------------------------------------------------------------------- narrating events
+
+
+def _fields(msg: Message) -> str:
+    """The Figure 2 fields of a message that matter to a reader, in words."""
+    if isinstance(msg, RequestVote):
+        return f"lastLogIndex={msg.last_log_index} lastLogTerm={msg.last_log_term}"
+    if isinstance(msg, AppendEntries):
+        if msg.entries:
+            first, last = msg.entries[0].index, msg.entries[-1].index
+            what = f"entries=[{first}]" if first == last else f"entries=[{first}..{last}]"
+        else:
+            what = "entries=[] (heartbeat)"
+        return (
+            f"prevLogIndex={msg.prev_log_index} prevLogTerm={msg.prev_log_term} {what} "
+            f"leaderCommit={msg.leader_commit}"
+        )
+    if isinstance(msg, AppendEntriesReply):
+        if msg.success:
+            return f"success matchIndex={msg.match_index}"
+        if msg.conflict_term:
+            return f"rejected conflictTerm={msg.conflict_term} conflictIndex={msg.conflict_index}"
+        if msg.conflict_index:
+            return f"rejected (log too short) conflictIndex={msg.conflict_index}"
+        return "rejected (stale term)"
+    return "granted" if msg.vote_granted else "refused"
+
+
+def describe_message(msg: Message) -> str:
+    """One line naming a message and the Figure 2 fields that matter for it."""
+    return f"{msg.kind} S{msg.src}→S{msg.dst} term={msg.term} {_fields(msg)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One event, in words: what happened, the trace lines it wrote, the messages it sent."""
+
+    time: float
+    what: str
+    trace: tuple[TraceEvent, ...]
+    sent: tuple[str, ...]
+
+    def __str__(self) -> str:
+        lines = [f"{self.time:8.2f}  {self.what}"]
+        lines += [
+            f"          trace: {str(e).strip()[len(f'{e.time:.2f}') :].strip()}" for e in self.trace
+        ]
+        lines += [f"          sends: {s}" for s in self.sent]
+        return "\n".join(lines)
+
+
+def _sent_summary(msgs: list[Message]) -> tuple[str, ...]:
+    """Group what one event sent: 'RequestVote term=1 lastLogIndex=0 ... to S1 S3 S4 S5'."""
+    groups: dict[str, list[int]] = {}
+    for m in msgs:
+        groups.setdefault(f"{m.kind} term={m.term} {_fields(m)}", []).append(m.dst)
+    return tuple(
+        f"{what} to {' '.join(f'S{d}' for d in sorted(dsts))}" for what, dsts in groups.items()
+    )
+
+
+def explain_step(cluster: Cluster) -> Step | None:
+    """Process exactly the next event (as ``cluster.step()``) and describe it.
+
+    ``None`` when nothing is left to happen.
+    """
+    net = cluster.network
+    log_mark, trace_mark = len(net.log), len(cluster.trace)
+    before = {id(e) for e in net.in_flight}
+    if (
+        cluster.step() is None
+        and len(cluster.trace) == trace_mark
+        and len(net.log) == log_mark
+        and {id(e) for e in net.in_flight} == before
+    ):
+        return None
+    now = cluster.now
+    arrived = [e for e in net.log[log_mark:] if not e.dropped]
+    sent = [e.msg for e in net.in_flight if id(e) not in before]
+    sent += [
+        e.msg for e in net.log[log_mark:] if e.dropped and e.sent_at == now and e.deliver_at == now
+    ]  # lost the moment they were sent (a crashed peer)
+    trace = tuple(cluster.trace[trace_mark:])
+    if arrived:
+        what = describe_message(arrived[0].msg) + " arrives"
+    else:
+        who = sent[0].src if sent else trace[0].node if trace else None
+        kind = "heartbeat" if sent and isinstance(sent[0], AppendEntries) else "election"
+        what = f"S{who}'s {kind} timer fires" if who is not None else "a timer fires"
+    return Step(now, what, trace, _sent_summary(sent))
+
+
+def explain_until(
+    cluster: Cluster, pred: Callable[[Cluster], bool], max_steps: int = 500
+) -> list[Step]:
+    """``explain_step`` until ``pred(cluster)`` holds; ``Timeout`` after ``max_steps``."""
+    out: list[Step] = []
+    while not pred(cluster):
+        if len(out) >= max_steps:
+            raise Timeout(f"the condition did not hold within {max_steps} events")
+        step = explain_step(cluster)
+        if step is None:
+            raise Timeout("nothing is left to happen and the condition does not hold")
+        out.append(step)
+    return out
+
+
+# ------------------------------------------------------------------------- elections
+
+
+@dataclass(frozen=True, slots=True)
+class Election:
+    """How a cluster's first election went: ``leader is None`` if none was elected."""
+
+    leader: int | None
+    term: int
+    time: float
+
+
+def first_election(
+    seed: int, config: Config | None = None, n: int = 5, timeout_ms: float = 10_000
+) -> Election:
+    """Run a fresh cluster until its first leader; the term it won and when (§5.2, §9.3).
+
+    Every term above 1 is an election that failed, nearly always a split vote.  Without a
+    leader within ``timeout_ms``, ``leader`` is ``None`` and ``term`` is the highest reached.
+    """
+    cluster = Cluster(n, seed=seed, config=config, check_invariants=False)
+    try:
+        leader = cluster.wait_for_leader(timeout_ms)
+    except Timeout:
+        return Election(None, max(x.current_term for x in cluster.nodes.values()), cluster.now)
+    return Election(leader, cluster.nodes[leader].current_term, cluster.now)
+
+
+@dataclass(frozen=True, slots=True)
+class Won:
+    """One election won: the term, the winner, when, and who had granted it a vote by then."""
+
+    term: int
+    leader: int
+    time: float
+    voters: frozenset[int]  # the leader's own vote included
+
+
+def elections_won(cluster: Cluster) -> list[Won]:
+    """Every election won so far, in order, read from ``cluster.trace`` (§5.2).
+
+    Two entries with the same term would break Election Safety; each ``voters`` should
+    hold a majority.  Reading the trace, not the nodes, makes this a check of what
+    happened rather than of how the nodes count.
+    """
+    votes: dict[tuple[int, int], set[int]] = {}
+    out = []
+    for e in cluster.trace:
+        if e.kind == "vote":
+            fields = dict(part.split("=") for part in e.detail.split())
+            votes.setdefault((int(fields["term"]), int(fields["for"][1:])), set()).add(e.node)
+        elif e.kind == "leader":
+            term = int(e.detail.split("=")[1])
+            voters = votes.get((term, e.node), set()) | {e.node}
+            out.append(Won(term, e.node, e.time, frozenset(voters)))
+    return out
+
+
+# ------------------------------------------------------------------------ byte editor
+
+
+def command_bytes(kind: str | Kind, key: str, value: str = "", expected: str | None = None) -> str:
+    """The bytes of a key-value command, field by field, then as one hex line.
+
+    A command that cannot exist (a GET with a value, a CAS without ``expected``) gives
+    the sentence explaining why, instead of raising: this is what the editor shows.
+    """
+    try:
+        kind = Kind[kind] if isinstance(kind, str) else Kind(kind)
+        if kind is not Kind.CAS:
+            expected = None
+        if kind in (Kind.GET, Kind.DELETE):
+            value = ""
+        data = encode_command(Command(kind, key, value, expected))
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"not a command: {exc}"
+    return f"{bytes_table(data)}\n\n{len(data)} bytes: {data.hex(' ')}"
+
+
+# ---------------------------------------------------------------------------- widgets
+# Widgets and pyplot are imported late: the functions above work without a display.
+
+
+def _show(out, draw: Callable[[], object]) -> None:
+    """Redraw a matplotlib picture inside an ``ipywidgets.Output``."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    with out:
+        out.clear_output(wait=True)
+        fig = draw()
+        display(fig)
+        plt.close(fig)
+
+
+def ByteEditor(kind: str = "SET", key: str = "x", value: str = "1", expected: str = ""):
+    """Edit a command; see its bytes at once (chapter 1)."""
+    import ipywidgets as w
+
+    kind_w = w.Dropdown(options=[k.name for k in Kind], value=kind, description="kind")
+    key_w = w.Text(value=key, description="key")
+    value_w = w.Text(value=value, description="value")
+    exp_w = w.Text(value=expected, description="expected")
+    shown = w.HTML()
+
+    def update(_=None) -> None:
+        exp_w.disabled = kind_w.value != "CAS"
+        value_w.disabled = kind_w.value in ("GET", "DELETE")
+        text = command_bytes(
+            kind_w.value, key_w.value, value_w.value, exp_w.value if kind_w.value == "CAS" else None
+        )
+        from html import escape
+
+        shown.value = f"<pre style='line-height:1.3'>{escape(text)}</pre>"
+
+    for control in (kind_w, key_w, value_w, exp_w):
+        control.observe(update, names="value")
+    update()
+    return w.VBox([w.HBox([kind_w, key_w]), w.HBox([value_w, exp_w]), shown])
+
+
+def _cluster_figure(cluster: Cluster, logs: bool):
+    import matplotlib.pyplot as plt
+
+    from raftlab.viz import draw_cluster, draw_logs
+
+    snap = cluster.snapshot()
+    if not logs:
+        fig, ax = plt.subplots(figsize=(9.5, 5.6))
+        draw_cluster(snap, ax=ax)
+        return fig
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), width_ratios=[1, 1.15])
+    draw_cluster(snap, ax=a, legend=False)
+    draw_logs(snap, ax=b, legend=False, window=12)
+    fig.tight_layout()
+    return fig
+
+
+def Stepper(cluster: Cluster, logs: bool = False):
+    """Step a cluster one event at a time, with each event explained (chapter 2)."""
+    import ipywidgets as w
+
+    step_b = w.Button(description="step one event")
+    trace_b = w.Button(description="step to next trace line")
+    run_b = w.Button(description="run 50 ms")
+    text, picture = w.Output(), w.Output()
+
+    def refresh(lines: list[str]) -> None:
+        with text:
+            text.clear_output(wait=True)
+            print("\n".join(lines[-12:]) if lines else f"t = {cluster.now:.2f} ms: nothing yet")
+        _show(picture, lambda: _cluster_figure(cluster, logs))
+
+    def on_step(_) -> None:
+        s = explain_step(cluster)
+        refresh([str(s)] if s else ["nothing left to happen"])
+
+    def on_trace(_) -> None:
+        mark = len(cluster.trace)
+        refresh([str(s) for s in explain_until(cluster, lambda c: len(c.trace) > mark)])
+
+    def on_run(_) -> None:
+        mark = len(cluster.trace)
+        cluster.run(50)
+        refresh([str(e) for e in cluster.trace[mark:]] or [f"t = {cluster.now:.2f} ms: quiet"])
+
+    step_b.on_click(on_step)
+    trace_b.on_click(on_trace)
+    run_b.on_click(on_run)
+    refresh([])
+    return w.VBox([w.HBox([step_b, trace_b, run_b]), text, picture])
+
+
+def PartitionLab(cluster: Cluster):
+    """Split the cluster into groups, propose commands, heal, and watch (chapter 4)."""
+    import ipywidgets as w
+
+    groups = {
+        i: w.ToggleButtons(
+            options=["A", "B", "C"], value="A", description=f"S{i}", style={"button_width": "32px"}
+        )
+        for i in cluster.ids
+    }
+    apply_b = w.Button(description="partition")
+    heal_b = w.Button(description="heal")
+    propose_b = w.Button(description="propose to each leader")
+    run_b = w.Button(description="run 200 ms")
+    text, picture = w.Output(), w.Output()
+    counter = [0]
+
+    def refresh(mark: int) -> None:
+        with text:
+            text.clear_output(wait=True)
+            for e in cluster.trace[mark:][-10:]:
+                print(e)
+        _show(picture, lambda: _cluster_figure(cluster, logs=True))
+
+    def act(fn: Callable[[], None]) -> Callable[[object], None]:
+        def handler(_) -> None:
+            mark = len(cluster.trace)
+            fn()
+            refresh(mark)
+
+        return handler
+
+    def partition() -> None:
+        by = {}
+        for i, g in groups.items():
+            by.setdefault(g.value, []).append(i)
+        cluster.partition(*[by[k] for k in sorted(by)])
+
+    def propose() -> None:
+        from raftlab.roles import Role
+
+        for i in cluster.ids:  # every node that believes it leads, stale ones included
+            if i in cluster.alive and cluster.nodes[i].role is Role.LEADER:
+                counter[0] += 1
+                cluster.submit(f"cmd{counter[0]}".encode(), node=i)
+
+    apply_b.on_click(act(partition))
+    heal_b.on_click(act(cluster.heal))
+    propose_b.on_click(act(propose))
+    run_b.on_click(act(lambda: cluster.run(200)))
+    refresh(len(cluster.trace))
+    return w.VBox([*groups.values(), w.HBox([apply_b, heal_b, propose_b, run_b]), text, picture])

@@ -51,6 +51,10 @@ class SafetyChecker:
         self.leaders: dict[int, int] = {}
         self.links: dict[tuple[int, int], tuple[int, bytes | None]] = {}
         self.committed: dict[int, Entry] = {}
+        # index -> the term in which it was first seen committed (the committing leader's).
+        # Leader Completeness binds only leaders of later terms: a stale leader of an older
+        # term may lack an entry that a newer leader committed later (Figure 8 (d)).
+        self.commit_terms: dict[int, int] = {}
         self.applied: dict[int, tuple[int, Entry]] = {}  # index -> (first node, entry)
         self.max_committed = 0
 
@@ -94,7 +98,7 @@ class SafetyChecker:
         log = leader.log
         for index in range(1, self.max_committed + 1):
             entry = self.committed.get(index)
-            if entry is None or entry.term >= leader.current_term:
+            if entry is None or self.commit_terms[index] >= leader.current_term:
                 continue
             if index > log.last_index or log.entry(index) != entry:
                 raise SafetyViolation(
@@ -160,6 +164,7 @@ class SafetyChecker:
             known = committed.get(index)
             if known is None:
                 committed[index] = entry
+                self.commit_terms[index] = node.current_term
                 if index > self.max_committed:
                     self.max_committed = index
                 # Committed no later than in node's current term: every leader of a later

@@ -70,7 +70,13 @@ _MARKER_CACHE_MAX = 4000
 
 
 def text_marker(
-    label: str, size: float = 9.0, *, bold: bool = False, ha: str = "center", va: str = "center"
+    label: str,
+    size: float = 9.0,
+    *,
+    bold: bool = False,
+    ha: str = "center",
+    va: str = "center",
+    spacing: float | None = None,
 ) -> tuple[Path, float]:
     """A marker path spelling ``label`` (lines split on ``\\n``), and its markersize in points.
 
@@ -78,34 +84,36 @@ def text_marker(
     appears at ``size`` points, with its ``ha``/``va`` corner or side at the data point,
     as for ``ax.text``.
     """
-    path, ms, _ = _text_marker(label, size, bold, ha, va)
+    path, ms, _ = _text_marker(label, size, bold, ha, va, spacing)
     return path, ms
 
 
 def _text_marker(
-    label: str, size: float, bold: bool, ha: str, va: str
+    label: str, size: float, bold: bool, ha: str, va: str, spacing: float | None = None
 ) -> tuple[Path, float, tuple[float, float, float, float]]:
-    key = (label, size, bold, ha, va)
+    key = (label, size, bold, ha, va, spacing)
     hit = _MARKER_CACHE.get(key)
     if hit is not None:
         return hit
-    if ha not in ("left", "center", "right") or va not in ("top", "center", "bottom"):
+    if ha not in ("left", "center", "right") or va not in ("top", "center", "bottom", "baseline"):
         raise ValueError(
             f"ha must be left, center or right and va top, center or bottom; "
             f"got ha={ha!r}, va={va!r}"
         )
     lines = label.split("\n")
-    step = size * 1.22  # baseline to baseline
+    step = size * 1.22 if spacing is None else spacing  # baseline to baseline
     parts = []
     for k, line in enumerate(lines):
         if not line.strip():
             continue
         tp = TextPath((0, 0), line, size=size, prop=_FONTS[bold])
-        width = tp.get_extents().x1
+        # Bounds from the control points: Path.get_extents solves Bezier extrema, which
+        # costs milliseconds per label; control points bound the curve closely enough.
+        width = float(tp.vertices[:, 0].max()) if len(tp.vertices) else 0.0
         dx = 0.0 if ha == "left" else -width / 2 if ha == "center" else -width
         parts.append(tp.transformed(Affine2D().translate(dx, -k * step)))
     top, bottom = 0.74 * size, -(len(lines) - 1) * step - 0.2 * size
-    dy = -top if va == "top" else -bottom if va == "bottom" else -(top + bottom) / 2
+    dy = {"top": -top, "bottom": -bottom, "center": -(top + bottom) / 2, "baseline": 0.0}[va]
     body = (
         Path.make_compound_path(*parts).transformed(Affine2D().translate(0, dy))
         if parts
@@ -113,8 +121,11 @@ def _text_marker(
     )
     r = max(float(np.abs(body.vertices).max()) if len(body.vertices) else 0.0, size * 0.5)
     corners = Path([(-r, -r), (r, r)], [Path.MOVETO, Path.MOVETO])
-    ext = body.get_extents() if len(body.vertices) else None
-    extents = (ext.x0, ext.y0, ext.x1, ext.y1) if ext is not None else (0.0, 0.0, 0.0, 0.0)
+    if len(body.vertices):
+        (x0, y0), (x1, y1) = body.vertices.min(axis=0), body.vertices.max(axis=0)
+        extents = (float(x0), float(y0), float(x1), float(y1))
+    else:
+        extents = (0.0, 0.0, 0.0, 0.0)
     result = (Path.make_compound_path(body, corners), 2 * r, extents)
     if len(_MARKER_CACHE) >= _MARKER_CACHE_MAX:
         _MARKER_CACHE.clear()
@@ -136,13 +147,14 @@ def draw_text(
     transform=None,
     zorder: float = 6,
     gid: str | None = None,
+    spacing: float | None = None,
 ):
     """Draw ``label`` at ``(x, y)`` as a text marker; returns the Line2D.
 
     The label is kept in the Line2D's ``label`` (with a leading ``_`` so that ``ax.legend``
     skips it): ``line.get_label()[1:]`` gives the text back.
     """
-    path, ms, extents = _text_marker(label, size, bold, ha, va)
+    path, ms, extents = _text_marker(label, size, bold, ha, va, spacing)
     line = TextLine(
         [x],
         [y],
@@ -190,61 +202,95 @@ def points_transform(ax: Axes, x: float, y: float) -> Transform:
 
 def draw_key(
     ax: Axes,
-    entries: list[tuple[str, str, dict]],
+    entries: list[tuple[str, str, dict]] | None,
     *,
     x: float = 1.02,
     y: float = 1.0,
     size: float = 9.0,
     row: float = 17.0,
-    title: str | None = None,
 ) -> None:
     """A legend drawn with markers, one row per entry, its top-left corner at axes (x, y).
 
     Each entry is ``(label, kind, style)``: kind ``"marker"`` (style for ``ax.plot`` of one
     marker), ``"line"`` (style for a short line; ``arrow=True`` adds a head) or ``"patch"``
-    (style for a small Rectangle).  Matplotlib's own legend is several times slower to draw.
+    (style for a small Rectangle).  ``entries=None`` removes the key.
+
+    Matplotlib's own legend is several times slower to draw, and an animation redraws
+    every frame, so: all labels form one text marker, and a key identical to the one
+    already in ``ax`` (kept by ``reset_axes``) is left as it is.
     """
+    signature = None if entries is None else repr((entries, x, y, size, row))
+    old = getattr(ax, "_raftlab_key", None)
+    if old is not None:
+        old_signature, artists = old
+        present = set(map(id, ax.get_children()))
+        if old_signature == signature and all(id(a) in present for a in artists):
+            return
+        for a in artists:
+            if id(a) in present:
+                a.remove()
+        ax._raftlab_key = None
+    if entries is None:
+        return
     t = points_transform(ax, x, y)
     base = {"transform": t, "clip_on": False, "zorder": 10}
-    k0 = 0
-    if title:
-        draw_text(ax, 0, -row / 2, title, size, bold=True, ha="left", transform=t, gid="key")
-        k0 = 1
-    for k, (label, kind, style) in enumerate(entries, start=k0):
+    artists = []
+    for k, (_, kind, style) in enumerate(entries):
         yk = -k * row - row / 2
         style = dict(style)
         if kind == "marker":
-            ax.plot([12], [yk], ls="", **base, **style, gid="key")
+            artists += ax.plot([12], [yk], ls="", **base, **style, gid="key")
         elif kind == "line":
-            arrow = style.pop("arrow", False)
-            if arrow:
+            if style.pop("arrow", False):
                 style.update(marker=">", markevery=[1], ms=7)
-            ax.plot([0, 24], [yk, yk], **base, **style, gid="key")
+            artists += ax.plot([0, 24], [yk, yk], **base, **style, gid="key")
         elif kind == "patch":
-            ax.add_artist(Rectangle((1, yk - 6), 22, 12, **base, **style, gid="key"))
+            artists.append(
+                ax.add_artist(Rectangle((1, yk - 6), 22, 12, **base, **style, gid="key"))
+            )
         else:
             raise ValueError(f"unknown key entry kind {kind!r}")
-        draw_text(ax, 31, yk, label, size, ha="left", transform=t, gid="key")
+    text = "\n".join(label for label, _, _ in entries)
+    # One marker for every label: baselines ``row`` apart, each centred on its handle.
+    artists.append(
+        draw_text(
+            ax,
+            31,
+            -row / 2 - 0.36 * size,
+            text,
+            size,
+            ha="left",
+            va="baseline",
+            spacing=row,
+            transform=t,
+            gid="key-labels",
+        )
+    )
+    ax._raftlab_key = (signature, artists)
 
 
 def reset_axes(ax: Axes | None, figsize: tuple[float, float], picture: str) -> Axes:
     """Axes ready for ``picture``: new ones on a new figure, or ``ax`` emptied.
 
     Redrawing the same picture into the same Axes (the dashboard's animation) only removes
-    the previous drawing's artists, which is many times faster than ``ax.clear()``; any
-    other Axes is cleared fully.
+    the previous drawing's artists, which is many times faster than ``ax.clear()``, and
+    keeps its key for ``draw_key`` to reuse; any other Axes is cleared fully.
     """
     if ax is None:
         import matplotlib.pyplot as plt  # late: importing pyplot picks a backend
 
         _, ax = plt.subplots(figsize=figsize)
     elif getattr(ax, "_raftlab_picture", None) == picture:
+        key = getattr(ax, "_raftlab_key", None)
+        keep = set(map(id, key[1])) if key else set()
         for group in (ax.lines, ax.patches, ax.collections, ax.texts, ax.images, ax.artists):
             for artist in list(group):
-                artist.remove()
+                if id(artist) not in keep:
+                    artist.remove()
         if ax.legend_ is not None:
             ax.legend_.remove()
     else:
         ax.clear()
+        ax._raftlab_key = None
     ax._raftlab_picture = picture
     return ax

@@ -175,7 +175,7 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
             bold=n.role == Role.LEADER and n.alive,
             gid="row-label",
         )
-    step = 1 if right - lo <= 40 else 5
+    step = 1 if right - lo <= 20 else 5
     for i in range(lo, right + 1):
         if i % step == 0 or step == 1:
             draw_text(ax, i, rows - 0.4, str(i), 8, color="#555555", va="top", gid="index-label")

@@ -72,6 +72,7 @@ class Recorder:
         # node id -> (line, the log tuple last seen, the (line, length) ref for it)
         self._lines: dict[int, tuple[list[Entry], tuple[Entry, ...], tuple]] = {}
         self._cache: tuple[int, _Frame, ClusterSnapshot] | None = None
+        self._made: dict[int, tuple[tuple, tuple[Entry, ...]]] = {}  # id(ref) -> (ref, log)
         self._undo: tuple[Cluster, list[_Frame]] | None = None
         cluster.subscribe(self._on_change)
         self.capture()
@@ -161,11 +162,16 @@ class Recorder:
         frame = self._frames[k]
         if self._cache is not None and self._cache[0] == k and self._cache[1] is frame:
             return self._cache[2]
-        nodes = tuple(
-            replace(v, log=tuple(line[:n]))
-            for v, (line, n) in zip(frame.snap.nodes, frame.logs, strict=True)
-        )
-        snap = replace(frame.snap, nodes=nodes)
+        # Neighbouring frames mostly share (line, length) refs: reuse the tuples made last time.
+        made = self._made
+        self._made = {}
+        views = []
+        for v, ref in zip(frame.snap.nodes, frame.logs, strict=True):
+            known = made.get(id(ref))
+            log = known[1] if known is not None and known[0] is ref else tuple(ref[0][: ref[1]])
+            self._made[id(ref)] = (ref, log)
+            views.append(replace(v, log=log))
+        snap = replace(frame.snap, nodes=tuple(views))
         self._cache = (k, frame, snap)
         return snap
 

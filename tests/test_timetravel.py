@@ -57,6 +57,11 @@ def test_every_frame_is_exactly_the_snapshot_of_its_moment_even_across_truncatio
             assert frame == by_moment[_moment(frame)]
             compared += 1
     assert compared == len(snaps)  # every notified moment was recorded
+    # Backwards and jumping about too (at() reuses the log tuples it made last time).
+    for k in [*range(len(rec) - 1, -1, -1), *range(0, len(rec), 7), *range(len(rec) - 1, 0, -13)]:
+        frame = rec.at(k)
+        if _moment(frame) in by_moment:
+            assert frame == by_moment[_moment(frame)]
 
 
 def test_frames_share_unchanged_node_views_instead_of_copying_them():

@@ -32,6 +32,8 @@ Commands (``ID`` is a node number, ``3`` or ``S3``; ``leader`` means the current
     wait-leader [timeout=MS]                        run until a leader exists
     wait-commit INDEX [nodes=1,2] [timeout=MS]      run until those nodes (default: the
                                                     live ones) have committed INDEX
+    wait-match LEADER PEER INDEX [timeout=MS]       run until LEADER knows that PEER holds
+                                                    INDEX (its match_index, Figure 2)
     elect ID voters=ID,ID [term=T]                  a predictable election (see ``elect``)
     crash ID | restart ID | isolate ID | heal
     cut A B | connect A B                           one link, both ways
@@ -418,6 +420,22 @@ class Script:
 
         if not self.cluster.run_until(done, self._timeout(opts, 5000)):
             return [f"error: index {index} was not committed everywhere in time"]
+        return ["ok"]
+
+    def _do_wait_match(self, args, opts):
+        usage = "wait-match LEADER PEER INDEX [timeout=MS]"
+        self._need(args, 3, usage)
+        self._only(opts, {"timeout"}, usage)
+        leader, peer = self._node(args[0]), self._node(args[1])
+        index = int(self._number(args[2], "INDEX"))
+        self.cluster._check_link(leader, peer)
+
+        def known(c: Cluster) -> bool:
+            n = c.nodes[leader]
+            return n.role is Role.LEADER and n.match_index.get(peer, 0) >= index
+
+        if not self.cluster.run_until(known, self._timeout(opts, 5000)):
+            return [f"error: S{leader} did not learn that S{peer} holds index {index} in time"]
         return ["ok"]
 
     def _do_elect(self, args, opts):

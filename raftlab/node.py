@@ -219,15 +219,20 @@ class RaftNode:
         rd, self._ready = self._ready, Ready()
         return rd
 
-    def apply_committed(self) -> list[Applied]:
+    def apply_committed(self, limit: int | None = None) -> list[Applied]:
         """Apply entries ``last_applied+1 .. commit_index`` in order (§5.3).
 
         A new leader's no-op (§8) advances ``last_applied`` but never reaches the state
         machine.  An exception from the state machine is that entry's result, not a crash.
+        ``limit`` caps how many entries this call applies; the rest wait for the next
+        call.  A real server uses it to keep answering its peers while it applies a long
+        catch-up (``raftlab.server.runtime``); the simulator applies everything at once.
         """
         out: list[Applied] = []
         sm = self.state_machine
-        while self.last_applied < self.commit_index:
+        stop = self.commit_index if limit is None else min(self.commit_index,
+                                                             self.last_applied + limit)
+        while self.last_applied < stop:
             self.last_applied += 1
             entry = self.log.entry(self.last_applied)
             if entry.command is None or sm is None:

@@ -269,17 +269,25 @@ def draw_key(
     ax._raftlab_key = (signature, artists)
 
 
-def reset_axes(ax: Axes | None, figsize: tuple[float, float], picture: str) -> Axes:
+def reset_axes(
+    ax: Axes | None,
+    figsize: tuple[float, float],
+    picture: str,
+    margins: dict[str, float] | None = None,
+) -> Axes:
     """Axes ready for ``picture``: new ones on a new figure, or ``ax`` emptied.
 
-    Redrawing the same picture into the same Axes (the dashboard's animation) only removes
-    the previous drawing's artists, which is many times faster than ``ax.clear()``, and
-    keeps its key for ``draw_key`` to reuse; any other Axes is cleared fully.
+    A new figure gets ``margins`` (``subplots_adjust`` arguments), e.g. room for a key on
+    the right.  Redrawing the same picture into the same Axes (the dashboard's animation)
+    only removes the previous drawing's artists, which is many times faster than
+    ``ax.clear()``, and keeps its key for ``draw_key`` to reuse; any other Axes is cleared.
     """
     if ax is None:
         import matplotlib.pyplot as plt  # late: importing pyplot picks a backend
 
-        _, ax = plt.subplots(figsize=figsize)
+        fig, ax = plt.subplots(figsize=figsize)
+        if margins:
+            fig.subplots_adjust(**margins)
     elif getattr(ax, "_raftlab_picture", None) == picture:
         key = getattr(ax, "_raftlab_key", None)
         keep = set(map(id, key[1])) if key else set()

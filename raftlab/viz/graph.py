@@ -107,7 +107,7 @@ def _node_radius(n: int) -> float:
     if n <= 1:
         return 0.22
     chord = 2 * math.sin(math.pi / n)  # distance between neighbours on the unit circle
-    return min(0.22, 0.3 * chord)
+    return min(0.22, 0.2 * chord)
 
 
 def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -254,7 +254,12 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
       still talk is shaded.
     """
     snap = as_snapshot(x)
-    ax = reset_axes(ax, (NOTEBOOK_WIDTH, 6.2), "cluster")
+    ax = reset_axes(
+        ax,
+        (NOTEBOOK_WIDTH, 6.2),
+        "cluster",
+        {"left": 0.01, "right": 0.74, "bottom": 0.01, "top": 0.93},
+    )
     ids = snap.ids
     pos = node_positions(ids)
     r = _node_radius(len(ids))
@@ -302,13 +307,29 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         xs, ys = zip(*cut_marks, strict=True)
         ax.plot(xs, ys, ls="", marker="x", ms=9, mew=2.5, color=palette.CUT_COLOR, zorder=2)
 
-    # Messages in flight.
+    # Messages in flight; an AppendEntries carrying entries says how many.
     for m in sorted(snap.in_flight, key=lambda m: (m.sent_at, m.src, m.dst)):
         arrow = _message_arrow(m, pos, ring, snap.time)
-        if arrow is not None:
-            ax.add_artist(arrow)
+        if arrow is None:
+            continue
+        ax.add_artist(arrow)
+        if m.kind == "AppendEntries" and m.entries:
+            (x0, y0), (x1, y1) = arrow._posA_posB
+            d = math.hypot(x1 - x0, y1 - y0) or 1.0
+            nx_, ny_ = (y1 - y0) / d, -(x1 - x0) / d  # to the right of travel
+            draw_text(
+                ax,
+                (x0 + x1) / 2 + nx_ * 0.1,
+                (y0 + y1) / 2 + ny_ * 0.1,
+                f"+{m.entries}",
+                8.5,
+                bold=True,
+                color=arrow.get_edgecolor(),
+                gid="entries-label",
+            )
 
     # Servers, timers and labels.
+    labels: list[tuple[float, float, tuple[float, float, float, float]]] = []
     for i in ids:
         n = by_id[i]
         cx, cy = pos[i]
@@ -340,7 +361,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         lx, ly = cx + ux * (ring + 0.06), cy + uy * (ring + 0.06)
         ha = "left" if ux > 0.35 else "right" if ux < -0.35 else "center"
         va = "bottom" if uy > 0.35 else "top" if uy < -0.35 else "center"
-        draw_text(
+        info = draw_text(
             ax,
             lx,
             ly,
@@ -351,20 +372,49 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
             color="#222222" if n.alive else palette.DEAD_TEXT,
             gid=f"info-S{i}",
         )
+        labels.append((lx, ly, info._text_extents))
 
-    ax.set_xlim(-2.1, 2.25)
-    ax.set_ylim(-1.75, 1.75)
-    ax.set_aspect("equal")
+    _fit_limits(ax, labels, 1 + ring + 0.18)
     ax.set_axis_off()
     if snap.leader is not None:
         who = f"leader S{snap.leader}, term {by_id[snap.leader].current_term}"
     else:
         who = "no leader"
+    deposed = [n for n in snap.nodes if n.alive and n.role == Role.LEADER and n.id != snap.leader]
+    if deposed:
+        # A leader cut off from the majority keeps believing it leads (§5.1, §6).
+        who += "; " + ", ".join(f"S{n.id}" for n in deposed) + " still thinks it leads"
     # A fixed title position spares matplotlib measuring tick labels on every frame.
     ax.set_title(f"t = {snap.time:.1f} ms · {who}", fontsize=12, y=1.0)
     if legend:
         draw_key(ax, _key_entries(), x=1.0, y=0.98)
     return ax
+
+
+def _fit_limits(
+    ax: Axes, labels: list[tuple[float, float, tuple[float, float, float, float]]], radius: float
+) -> None:
+    """Set equal-scale limits so the circle of servers and every label fit the Axes box.
+
+    Labels are sized in points and the circle in data units, so the room labels need
+    depends on the Axes' size: find the smallest scale ``s`` (data units per inch) at which
+    each label's far edge stays inside, with the picture centred on the circle.
+    """
+    fig = ax.get_figure()
+    box = ax.get_position()
+    w = box.width * fig.get_figwidth() / 2  # half-sizes in inches
+    h = box.height * fig.get_figheight() / 2
+    s = max(radius / w, radius / h)
+    for x, y, (x0, y0, x1, y1) in labels:
+        for pos, reach, half in ((x, x1, w), (-x, -x0, w), (y, y1, h), (-y, -y0, h)):
+            room = half - reach / 72  # inches left for the data part
+            if pos > 0 and room > 0.05:
+                s = max(s, pos / room)
+    s *= 1.03
+    ax.set_xlim(-w * s, w * s)
+    ax.set_ylim(-h * s, h * s)
+    # Keep circles round if the figure is resized later.
+    ax.set_aspect("equal", adjustable="datalim")
 
 
 def _message_arrow(
@@ -376,12 +426,12 @@ def _message_arrow(
     length = math.hypot(dx - sx, dy - sy)
     ux, uy = (dx - sx) / length, (dy - sy) / length
     # Each direction gets its own lane, to the right of travel, like traffic.
-    lane = 0.05
+    lane = 0.06
     ox, oy = uy * lane, -ux * lane
     start = ring + 0.04
     travel = length - 2 * start
     p = progress(m, now)
-    half = 0.09  # half the arrow's length
+    half = 0.1  # half the arrow's length
     centre = start + half + p * max(0.0, travel - 2 * half)
     ax_, ay_ = sx + ox + ux * (centre - half), sy + oy + uy * (centre - half)
     bx_, by_ = sx + ox + ux * (centre + half), sy + oy + uy * (centre + half)
@@ -390,7 +440,7 @@ def _message_arrow(
         (ax_, ay_),
         (bx_, by_),
         arrowstyle="-|>",
-        mutation_scale=14,
+        mutation_scale=16,
         color=st["color"],
         linewidth=st["lw"],
         linestyle=st["ls"],

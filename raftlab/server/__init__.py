@@ -1,0 +1,16 @@
+"""Real servers: the same ``RaftNode`` as the simulator, driven by a clock, a disk and HTTP.
+
+Where to start
+--------------
+- :mod:`raftlab.server.runtime`: ``NodeRuntime``, the simulator's persist/send/apply loop
+  with real time (``loop.time()``), a real disk and a real network.  Read it next to
+  ``raftlab.cluster``.
+- :mod:`raftlab.server.storage`: ``DiskStorage``, term, vote and log in one append-only
+  file with a checksum per record, synced once per round (group commit).
+- :mod:`raftlab.server.transport`: messages to peers, one kept-alive HTTP connection each.
+- :mod:`raftlab.server.http` and :mod:`raftlab.server.kvapi`: the key-value API and the
+  ``python -m raftlab kvapi`` command.
+- :mod:`raftlab.server.client` (``Client``) and :mod:`raftlab.server.local`
+  (``LocalCluster``, processes on this machine): what notebooks, tests and
+  ``python -m raftlab stress`` use.
+"""

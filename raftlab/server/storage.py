@@ -1,0 +1,302 @@
+"""Durable storage for a real server: one append-only file with a checksum per record.
+
+What must survive a crash (§5, Figure 2: "Persistent state on all servers, updated on
+stable storage before responding to RPCs") is ``current_term``, ``voted_for`` and the
+log.  ``DiskStorage`` keeps all three in one file, ``DIR/raft.log``, and implements the
+same two-method interface as the simulator's ``MemoryStorage`` (``raftlab.storage``):
+``save(ready, log)`` and ``load()``.
+
+Why an append-only file and not SQLite
+--------------------------------------
+Raft only ever appends to its log, or cuts a suffix off and appends again (§5.3), and it
+rewrites two small numbers.  So every change is a *record appended to one file*:
+
+- ``H``: a new hard state (term, vote).  The last one in the file wins.
+- ``E``: entries from index ``first`` on.  Replaying it first deletes whatever the log
+  held from ``first`` on, so a truncation and the entries that replace it are one record.
+
+One ``save`` (one ``Ready``, which the runtime builds from every input that arrived since
+the last one) becomes one ``write`` and one ``fdatasync``: group commit comes for free,
+whatever the number of entries.  SQLite in WAL mode with ``synchronous=FULL`` would also
+make one sync per transaction, but it adds a B-tree per entry, a page cache and a second
+file, and when its pages are damaged it says "database disk image is malformed" without
+saying where.  Here every record carries a CRC-32 of its header and of its payload, so a
+damaged file is reported with its name and the byte offset of the bad record.
+
+``fdatasync`` rather than ``fsync``: it flushes the data and the file size (what is needed
+to read the data back) and skips timestamps; that is what a log append needs.  The file's
+creation is made durable once, by syncing the directory too.
+
+Layout (integers little-endian)::
+
+    file header  "raftlab log\\n" | version u32 | node id u64 | crc32 of those 24 bytes u32
+    record       payload length u64 | crc32(payload) u32 | crc32(first 12 bytes) u32 | payload
+    payload H    b"H" | term u64 | voted_for u64 (0: nobody; node ids are never 0)
+    payload E    b"E" | first index u64 | count u64 | entries (raftlab.server.codec)
+
+The header names the node, so node 2 refuses to start on node 1's directory.
+
+What start-up does with damage
+------------------------------
+A record whose checksum fails, or a record that leaves a gap in the log, stops the node
+with :class:`CorruptLog` naming the file and the offset: the record may hold entries that
+are committed, and silently dropping them could lose an acknowledged write.  A record cut
+short at the very end of the file (a write interrupted by a crash, so never synced, so
+never acknowledged) is reported the same way; ``truncate_torn_tail=True`` (the command
+line's ``--truncate-torn-tail``) drops exactly that incomplete record and nothing else.
+
+The file is never compacted (raftlab has no snapshots, §7), so it grows with the log.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+import zlib
+from pathlib import Path
+
+from raftlab.log import Entry, Log
+from raftlab.node import HardState, Ready
+from raftlab.server.codec import EntryCache, decode_entries, encode_entries
+
+FILE_NAME = "raft.log"
+MAGIC = b"raftlab log\n"
+VERSION = 1
+
+_FILE_HEADER = struct.Struct("<12sIQI")
+_RECORD = struct.Struct("<QII")
+_HARD = struct.Struct("<cQQ")
+_ENTRIES = struct.Struct("<cQQ")
+
+_sync = getattr(os, "fdatasync", os.fsync)
+
+
+class CorruptLog(ValueError):  # noqa: N818 - named like the condition, as in raftlab.errors
+    """The log file is damaged; ``path`` and ``offset`` say where."""
+
+    def __init__(self, path: Path, offset: int, reason: str, torn: bool = False):
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+        self.torn = torn
+        if torn:
+            advice = (
+                "It ends with a record cut short, as a crash in the middle of a write "
+                "leaves it; such a record was never synced, so never acknowledged. "
+                "Restart with --truncate-torn-tail to drop that one record."
+            )
+        else:
+            advice = (
+                "The node refuses to start rather than drop entries that may be "
+                "committed. If this disk is damaged, move the directory away and start "
+                "the node empty: the leader sends it the whole log again (it also "
+                "forgets its vote, so do this for one node at a time)."
+            )
+        super().__init__(f"{path} is damaged at byte offset {offset}: {reason}. {advice}")
+
+
+class DataDirInUse(RuntimeError):  # noqa: N818
+    """Another process holds the lock on this data directory."""
+
+
+class DiskStorage:
+    """A node's term, vote and log in ``directory/raft.log`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        node_id: int,
+        *,
+        cache: EntryCache | None = None,
+        truncate_torn_tail: bool = False,
+    ):
+        if isinstance(node_id, bool) or not isinstance(node_id, int) or node_id < 1:
+            raise ValueError(f"node ids are whole numbers >= 1, got {node_id!r}")
+        self.directory = Path(directory)
+        self.path = self.directory / FILE_NAME
+        self.node_id = node_id
+        self.cache = cache
+        self.truncate_torn_tail = truncate_torn_tail
+        self.syncs = 0  # how many fdatasyncs: one per save, whatever the number of entries
+        self.bytes_written = 0
+        self._last_index: int | None = None  # what the file holds, once loaded
+        self.directory.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            raise DataDirInUse(
+                f"{self.directory} is in use by another raftlab process; "
+                "each node needs its own data directory"
+            ) from None
+        if created or os.fstat(self._fd).st_size == 0:
+            head = _FILE_HEADER.pack(MAGIC, VERSION, node_id, 0)[:-4]
+            os.write(self._fd, head + struct.pack("<I", zlib.crc32(head)))
+            os.fsync(self._fd)
+            _sync_dir(self.directory)  # the file's existence must survive a crash too
+
+    # ------------------------------------------------------------------ reading
+
+    def load(self) -> tuple[HardState, list[Entry]]:
+        """Read and check the whole file; ``CorruptLog`` if any record is damaged."""
+        size = os.fstat(self._fd).st_size
+        data = os.pread(self._fd, size, 0)
+        path = self.path
+        if len(data) < _FILE_HEADER.size:
+            raise CorruptLog(
+                path,
+                0,
+                f"the file header needs {_FILE_HEADER.size} bytes, the file holds {len(data)}",
+            )
+        magic, version, node_id, crc = _FILE_HEADER.unpack_from(data, 0)
+        if magic != MAGIC:
+            raise CorruptLog(path, 0, "this is not a raftlab log file (wrong magic bytes)")
+        if crc != zlib.crc32(data[: _FILE_HEADER.size - 4]):
+            raise CorruptLog(path, 0, "the file header's checksum does not match")
+        if version != VERSION:
+            raise CorruptLog(
+                path, 0, f"log format version {version}; this raftlab reads version {VERSION}"
+            )
+        if node_id != self.node_id:
+            raise CorruptLog(
+                path,
+                0,
+                f"this directory belongs to node {node_id}, not to node "
+                f"{self.node_id}; check --node and --data",
+            )
+        hard = HardState()
+        entries: list[Entry] = []
+        pos = _FILE_HEADER.size
+        end = len(data)
+        while pos < end:
+            try:
+                hard, pos = self._replay_record(data, pos, entries, hard)
+            except CorruptLog as exc:
+                if not (exc.torn and self.truncate_torn_tail):
+                    raise
+                os.ftruncate(self._fd, exc.offset)
+                os.fsync(self._fd)
+                break
+        self._last_index = len(entries)
+        return hard, entries
+
+    def _replay_record(
+        self, data: bytes, pos: int, entries: list[Entry], hard: HardState
+    ) -> tuple[HardState, int]:
+        path, end = self.path, len(data)
+        if end - pos < _RECORD.size:
+            raise CorruptLog(
+                path,
+                pos,
+                f"the last record's header is cut short ({end - pos} of {_RECORD.size} bytes)",
+                torn=True,
+            )
+        length, crc, head_crc = _RECORD.unpack_from(data, pos)
+        if head_crc != zlib.crc32(data[pos : pos + 12]):
+            raise CorruptLog(path, pos, "a record header's checksum does not match")
+        body = pos + _RECORD.size
+        if length > end - body:
+            raise CorruptLog(
+                path,
+                pos,
+                f"the last record says it holds {length} bytes, but "
+                f"the file ends {end - body} bytes later",
+                torn=True,
+            )
+        if crc != zlib.crc32(data[body : body + length]):
+            raise CorruptLog(path, pos, "a record's checksum does not match its contents")
+        kind = data[body : body + 1]
+        try:
+            if kind == b"H":
+                if length != _HARD.size:
+                    raise ValueError(f"a hard-state record has {length} bytes, not {_HARD.size}")
+                _, term, vote = _HARD.unpack_from(data, body)
+                if term < hard.current_term:
+                    raise ValueError(f"the term goes back from {hard.current_term} to {term}")
+                hard = HardState(term, vote or None)
+            elif kind == b"E":
+                if length < _ENTRIES.size:
+                    raise ValueError("an entries record is too short for its header")
+                _, first, count = _ENTRIES.unpack_from(data, body)
+                if not 1 <= first <= len(entries) + 1:
+                    raise ValueError(
+                        f"entries from index {first} would leave a gap after "
+                        f"the {len(entries)} entries before them"
+                    )
+                new = decode_entries(data, first, count, body + _ENTRIES.size, body + length)
+                del entries[first - 1 :]
+                entries.extend(new)
+            else:
+                raise ValueError(f"unknown record type {kind!r}")
+        except ValueError as exc:
+            raise CorruptLog(path, pos, str(exc)) from None
+        return hard, body + length
+
+    # ------------------------------------------------------------------ writing
+
+    def encode(self, ready: Ready, log: Log) -> bytes:
+        """The records that make ``ready`` durable (call :meth:`write` with them)."""
+        parts: list[bytes] = []
+        if ready.hard_state is not None:
+            hs = ready.hard_state
+            _add_record(parts, _HARD.pack(b"H", hs.current_term, hs.voted_for or 0), b"")
+        start = ready.persist_from
+        if start is not None:
+            if self._last_index is not None and start > self._last_index + 1:
+                raise RuntimeError(
+                    f"entries from {start} would leave a gap after the "
+                    f"{self._last_index} stored; a Ready was not saved"
+                )
+            entries = log.entries(start)
+            blob = self.cache.encode(entries) if self.cache else encode_entries(entries)
+            _add_record(parts, _ENTRIES.pack(b"E", start, len(entries)), blob)
+            self._last_index = start - 1 + len(entries)
+        return b"".join(parts)
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` and sync it: once this returns, it survives a crash."""
+        if not data:
+            return
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        _sync(self._fd)
+        self.syncs += 1
+        self.bytes_written += len(data)
+
+    def save(self, ready: Ready, log: Log) -> None:
+        """Durably store ``ready.hard_state`` and the log from ``ready.persist_from`` on."""
+        self.write(self.encode(ready, log))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing releases the lock
+            self._fd = -1
+
+    def __enter__(self) -> DiskStorage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DiskStorage({str(self.path)!r}, node={self.node_id})"
+
+
+def _add_record(parts: list[bytes], head: bytes, blob: bytes) -> None:
+    length = len(head) + len(blob)
+    crc = zlib.crc32(blob, zlib.crc32(head))
+    first = struct.pack("<QI", length, crc)
+    parts += [first, struct.pack("<I", zlib.crc32(first)), head, blob]
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,349 @@
+"""NodeRuntime: the simulator's ``_handle_ready`` loop, with a real clock, disk and network.
+
+Theory of operation
+-------------------
+``raftlab.node.RaftNode`` is the same object the simulator drives; this module is only
+the other half of ``raftlab.cluster.Cluster``, for one node in one process:
+
+============================  ================================  ============================
+the simulator                 a real server                     here
+============================  ================================  ============================
+simulated ms (``Kernel``)     ``loop.time() * 1000``            :meth:`NodeRuntime._now`
+``MemoryStorage``             ``DiskStorage`` (fdatasync)       ``raftlab.server.storage``
+``Network.send``              HTTP POSTs to peers               ``raftlab.server.transport``
+a timer event per node        one ``loop.call_at`` at           :meth:`_arm_timer`
+                              ``node.next_deadline``
+``cluster.submit``            :meth:`NodeRuntime.propose`       called by the HTTP API
+============================  ================================  ============================
+
+One task, :meth:`_drive`, owns the node.  Peers' messages and clients' proposals do not
+touch the node: they are queued and the task is woken.  Each round the task feeds the
+node *everything* queued since the last round, and its timer if due, takes one
+``ready()`` and handles it in the order ``raftlab.node`` demands:
+
+1. **persist**: encode the records here, then ``write`` + ``fdatasync`` in a worker thread.
+   The event loop keeps reading sockets meanwhile, and whatever arrives waits for the
+   next round, so the next round persists it with one sync: group commit, with no
+   batching timer and no added latency.
+2. **send** the messages (queued on each peer's link; see ``raftlab.server.transport``).
+3. **apply** what is committed, and settle the proposals it answers.
+
+While nothing arrives and no deadline passes the task sleeps: an idle follower wakes
+when a heartbeat arrives or its election timer fires, an idle leader at each heartbeat.
+
+A failure to write the disk stops the node (fail-stop): after a failed sync nobody knows
+what the disk holds, and carrying on could acknowledge what it lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from raftlab.config import Config
+from raftlab.errors import LeadershipLost, NotLeader
+from raftlab.log import Entry, Log
+from raftlab.messages import Message
+from raftlab.node import Applied, HardState, RaftNode
+from raftlab.roles import Role
+from raftlab.server.storage import DiskStorage
+from raftlab.server.transport import HttpTransport
+
+log = logging.getLogger("raftlab.server")
+
+INF = float("inf")
+
+
+@dataclass(eq=False, slots=True)
+class _Proposal:
+    """Commands handed to the leader together; settled when all are applied or lost."""
+
+    commands: list[bytes]
+    future: asyncio.Future
+    first: int = 0
+    last: int = 0
+    term: int = 0
+    results: list[Applied | None] = field(default_factory=list)
+
+
+class NodeRuntime:
+    """Drives one ``RaftNode`` with real time, a ``DiskStorage`` and an ``HttpTransport``."""
+
+    def __init__(
+        self,
+        node_id: int,
+        members: list[int],
+        *,
+        storage: DiskStorage,
+        transport: HttpTransport,
+        config: Config,
+        state_machine: Any,
+        http_url: str,
+        rng: random.Random | None = None,
+        apply_chunk: int = 1024,
+    ):
+        self.id = node_id
+        self.members = sorted(members)
+        self.storage = storage
+        self.transport = transport
+        self.config = config
+        self.state_machine = state_machine
+        self.http_url = http_url
+        self.rng = rng or random.Random()  # real servers want different timeouts each run
+        # Entries applied per round at most: between chunks the loop answers peers and
+        # sends heartbeats, so a long catch-up (50,000 entries after a restart) does not
+        # silence the node long enough for its followers to start an election.
+        self.apply_chunk = apply_chunk
+        self.node: RaftNode | None = None
+        self.peer_http: dict[int, str] = {}  # learnt from X-Raftlab-Http headers
+        self.failure: BaseException | None = None
+        self.closing = False
+        self.stopped = asyncio.Event()  # set when the node stops, cleanly or not
+        self.rounds = 0  # driver rounds: how often the task woke and did something
+        self._inbox: list[Message] = []
+        self._proposals: list[_Proposal] = []
+        self._pending: deque[_Proposal] = deque()
+        self._wake = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = INF
+        self._disk = ThreadPoolExecutor(1, thread_name_prefix=f"disk-S{node_id}")
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self, loaded: tuple[HardState, list[Entry]] | None = None) -> None:
+        """Start the node as a follower (§5.2) from its persistent state.
+
+        ``loaded`` is what ``storage.load()`` returned, if the caller read it already.
+        """
+        self._loop = asyncio.get_running_loop()
+        hard, entries = loaded if loaded is not None else self.storage.load()
+        self.node = RaftNode(
+            self.id,
+            self.members,
+            config=self.config,
+            rng=self.rng,
+            now=self._now(),
+            hard_state=hard,
+            log=Log(entries),
+            state_machine=self.state_machine,
+        )
+        log.info(
+            "S%d starting as follower: term %d, voted for %s, %d entries in %s",
+            self.id,
+            hard.current_term,
+            hard.voted_for,
+            len(entries),
+            self.storage.path,
+        )
+        self.transport.start()
+        self._task = self._loop.create_task(self._drive(), name=f"raft-S{self.id}")
+        self._arm_timer()
+
+    async def stop(self) -> None:
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.transport.close()
+        self._disk.shutdown(wait=True)  # a sync in progress finishes before the file closes
+        self.storage.close()
+        for p in [*self._proposals, *self._pending]:
+            if not p.future.done():
+                p.future.set_exception(LeadershipLost(f"S{self.id} is shutting down"))
+        self.stopped.set()
+
+    # -------------------------------------------------------------------- inputs
+
+    def deliver(self, msgs: list[Message], src: int, src_http: str | None) -> None:
+        """Messages from peer ``src`` arrived (called by the RPC handler)."""
+        if src_http:
+            self.peer_http[src] = src_http
+        self._inbox.extend(msgs)
+        self._wake.set()
+
+    async def propose(self, commands: list[bytes], timeout_s: float) -> list[Applied]:
+        """Append ``commands`` on this node (it must lead) and wait until all are applied.
+
+        Raises ``NotLeader`` (with ``leader_hint``) at once on a follower,
+        ``LeadershipLost`` when an entry can no longer commit (it was overwritten by a
+        newer leader: it will never be applied), and ``TimeoutError`` when the answer did
+        not come in time (the outcome is then unknown: the entries may still commit).
+        """
+        node = self.node
+        if node is None or self.failure is not None or self.closing:
+            raise LeadershipLost(f"S{self.id} is not running")
+        if not commands:
+            return []
+        if node.role is not Role.LEADER:
+            raise NotLeader(node.leader_id)
+        fut = asyncio.get_running_loop().create_future()
+        self._proposals.append(_Proposal(list(commands), fut))
+        self._wake.set()
+        return await asyncio.wait_for(fut, timeout_s)
+
+    # ------------------------------------------------------------- the one task
+
+    def _now(self) -> float:
+        return self._loop.time() * 1000.0
+
+    async def _drive(self) -> None:
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self._round()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - any failure stops the node, loudly
+            self.failure = exc
+            log.critical("S%d stops: %s: %s", self.id, type(exc).__name__, exc, exc_info=exc)
+            self.stopped.set()
+
+    async def _round(self) -> None:
+        node = self.node
+        now = self._now()
+        self.rounds += 1
+        if self._inbox:
+            msgs, self._inbox = self._inbox, []
+            for msg in msgs:
+                node.step(msg, now)
+        if self._proposals:
+            props, self._proposals = self._proposals, []
+            for p in props:
+                if p.future.done():
+                    continue  # the client gave up before we got to it
+                try:
+                    p.first, p.term = node.propose(p.commands, now)
+                except NotLeader as exc:
+                    p.future.set_exception(exc)
+                    continue
+                p.last = p.first + len(p.commands) - 1
+                p.results = [None] * len(p.commands)
+                self._pending.append(p)
+        if now >= node.next_deadline:
+            node.tick(now)
+        rd = node.ready()
+        if rd.hard_state is not None or rd.persist_from is not None:  # 1. persist
+            data = self.storage.encode(rd, node.log)
+            await self._loop.run_in_executor(self._disk, self.storage.write, data)
+        if rd.messages:  # 2. send
+            self.transport.send(rd.messages)
+            # Let the links put the messages on the wire before we spend time applying:
+            # a reply must not wait for this node's state machine.  (Two turns of the
+            # loop: one for each link's task, one for the body writer aiohttp starts.)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        if rd.removed:
+            self._lost(rd.removed[0].index)
+        if node.commit_index > node.last_applied:  # 3. apply, a chunk at a time
+            self._settle(node.apply_committed(self.apply_chunk))
+            if node.commit_index > node.last_applied:
+                self._wake.set()  # more to apply: another round, after the loop has run
+                await asyncio.sleep(0)
+        for kind, detail in rd.events:
+            if kind in ("leader", "follower", "candidate", "truncate"):
+                log.info("S%d %s %s", self.id, kind, detail)
+        self._arm_timer()
+
+    def _settle(self, applied: list[Applied]) -> None:
+        pending = self._pending
+        for a in applied:
+            index = a.entry.index
+            while pending and pending[0].last < index:
+                self._fail(pending.popleft(), index)  # skipped: cannot happen, but never hang
+            if not pending or pending[0].first > index:
+                continue  # not ours (a follower's entry, a no-op, another leader's)
+            p = pending[0]
+            if a.entry.term != p.term:
+                # Another leader's entry was committed at our index: ours is gone (§5.3).
+                pending.popleft()
+                self._fail(p, index)
+                continue
+            p.results[index - p.first] = a
+            if index == p.last:
+                pending.popleft()
+                if not p.future.done():
+                    p.future.set_result(p.results)
+
+    def _lost(self, first_removed: int) -> None:
+        """Entries from ``first_removed`` on were deleted by a newer leader (§5.3)."""
+        keep: deque[_Proposal] = deque()
+        for p in self._pending:
+            if p.last >= first_removed:
+                self._fail(p, max(first_removed, p.first))
+            else:
+                keep.append(p)
+        self._pending = keep
+
+    def _fail(self, p: _Proposal, index: int) -> None:
+        if p.future.done():
+            return
+        done = sum(r is not None for r in p.results)
+        p.future.set_exception(
+            LeadershipLost(
+                f"S{self.id} lost leadership: entry {index} of term {p.term} was replaced by "
+                f"a newer leader's and will never be applied ({done} of {len(p.results)} "
+                "commands of this request were applied before that)"
+            )
+        )
+
+    # -------------------------------------------------------------------- timer
+
+    def _arm_timer(self) -> None:
+        deadline = self.node.next_deadline
+        # Lazy, like the simulator's timers: a deadline that moves later (a heartbeat
+        # arrived) is noticed when the old timer fires; only an earlier one re-arms now.
+        if deadline < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline / 1000.0, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = INF
+        self._wake.set()
+
+    # ------------------------------------------------------------------ looking
+
+    @property
+    def leader_http(self) -> str | None:
+        """The client address of the leader this node believes in, if it knows it."""
+        node = self.node
+        if node is None or node.leader_id is None:
+            return None
+        if node.leader_id == self.id:
+            return self.http_url
+        return self.peer_http.get(node.leader_id)
+
+    def status(self) -> dict[str, Any]:
+        n = self.node
+        return {
+            "id": self.id,
+            "role": n.role.value,
+            "term": n.current_term,
+            "voted_for": n.voted_for,
+            "commit_index": n.commit_index,
+            "last_applied": n.last_applied,
+            "last_index": n.log.last_index,
+            "last_term": n.log.last_term,
+            "leader": n.leader_id,
+            "leader_http": self.leader_http,
+            "http": self.http_url,
+            "peers_http": {str(k): v for k, v in sorted(self.peer_http.items())},
+            "fsyncs": self.storage.syncs,
+            "rounds": self.rounds,
+            "transport": {str(k): v for k, v in self.transport.stats().items()},
+        }

@@ -11,7 +11,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.path import Path
 from matplotlib.textpath import TextPath
-from matplotlib.transforms import Affine2D, Bbox, ScaledTranslation, Transform
+from matplotlib.transforms import (
+    Affine2D,
+    Bbox,
+    ScaledTranslation,
+    Transform,
+    TransformedPatchPath,
+)
 
 from raftlab.snapshot import ClusterSnapshot, MessageView
 
@@ -69,6 +75,39 @@ _MARKER_CACHE: dict[tuple, tuple[Path, float, tuple[float, float, float, float]]
 _MARKER_CACHE_MAX = 4000
 
 
+_LINE_CACHE: dict[tuple[str, float, bool], TextPath] = {}
+
+
+def _line_path(line: str, size: float, bold: bool) -> TextPath:
+    """One line of text as a path; cached, since labels share lines ("term 3")."""
+    key = (line, size, bold)
+    tp = _LINE_CACHE.get(key)
+    if tp is None:
+        if len(_LINE_CACHE) >= _MARKER_CACHE_MAX:
+            _LINE_CACHE.clear()
+        tp = _LINE_CACHE[key] = TextPath((0, 0), line, size=size, prop=_FONTS[bold])
+    return tp
+
+
+def axes_clip(ax: Axes) -> TransformedPatchPath:
+    """The clip path for artists in ``ax``, made once per Axes patch.
+
+    ``Axes.add_artist`` would build a new one for every artist, which is a noticeable share
+    of a frame when a picture adds dozens of artists.
+    """
+    cached = getattr(ax, "_raftlab_clip", None)
+    if cached is None or cached[0] is not ax.patch:
+        cached = (ax.patch, TransformedPatchPath(ax.patch))
+        ax._raftlab_clip = cached
+    return cached[1]
+
+
+def add(ax: Axes, artist):
+    """``ax.add_artist(artist)`` with the shared clip path (see ``axes_clip``)."""
+    artist.set_clip_path(axes_clip(ax))
+    return ax.add_artist(artist)
+
+
 def text_marker(
     label: str,
     size: float = 9.0,
@@ -106,7 +145,7 @@ def _text_marker(
     for k, line in enumerate(lines):
         if not line.strip():
             continue
-        tp = TextPath((0, 0), line, size=size, prop=_FONTS[bold])
+        tp = _line_path(line, size, bold)
         # Bounds from the control points: Path.get_extents solves Bezier extrema, which
         # costs milliseconds per label; control points bound the curve closely enough.
         width = float(tp.vertices[:, 0].max()) if len(tp.vertices) else 0.0
@@ -172,7 +211,8 @@ def draw_text(
     )
     if transform is not None:
         line.set_transform(transform)
-    ax.add_line(line)
+    line.set_clip_path(axes_clip(ax))
+    ax.add_artist(line)  # not add_line: a label must not change the data limits
     return line
 
 
@@ -219,7 +259,7 @@ def draw_key(
     every frame, so: all labels form one text marker, and a key identical to the one
     already in ``ax`` (kept by ``reset_axes``) is left as it is.
     """
-    signature = None if entries is None else repr((entries, x, y, size, row))
+    signature = None if entries is None else _key_signature(entries, x, y, size, row)
     old = getattr(ax, "_raftlab_key", None)
     if old is not None:
         old_signature, artists = old
@@ -267,6 +307,18 @@ def draw_key(
         )
     )
     ax._raftlab_key = (signature, artists)
+
+
+def _key_signature(entries, *where) -> str:
+    # A Path's repr prints its arrays, slow on every frame; cached paths keep their identity.
+    def show(v):
+        return f"path{id(v)}" if isinstance(v, Path) else repr(v)
+
+    parts = [
+        (label, kind, sorted((k, show(v)) for k, v in style.items()))
+        for label, kind, style in entries
+    ]
+    return repr((parts, where))
 
 
 def reset_axes(

@@ -21,6 +21,7 @@ from raftlab.snapshot import MessageView, NodeView
 from raftlab.viz import palette
 from raftlab.viz.common import (
     NOTEBOOK_WIDTH,
+    add,
     as_snapshot,
     draw_key,
     draw_text,
@@ -281,7 +282,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
                 zorder=0,
             )
             poly.set_gid("group")
-            ax.add_artist(poly)
+            add(ax, poly)
 
     # Links: faint when healthy, red dashed with an X when cut.
     ok_links, cut_links, cut_marks = [], [], []
@@ -312,7 +313,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         arrow = _message_arrow(m, pos, ring, snap.time)
         if arrow is None:
             continue
-        ax.add_artist(arrow)
+        add(ax, arrow)
         if m.kind == "AppendEntries" and m.entries:
             (x0, y0), (x1, y1) = arrow._posA_posB
             d = math.hypot(x1 - x0, y1 - y0) or 1.0
@@ -335,9 +336,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         cx, cy = pos[i]
         frac = _timer_fraction(n, snap.time)
         if frac is not None:
-            ax.add_artist(
-                Wedge((cx, cy), ring, 0, 360, width=0.05, facecolor="#ECEFF1", lw=0, zorder=3)
-            )
+            add(ax, Wedge((cx, cy), ring, 0, 360, width=0.05, facecolor="#ECEFF1", lw=0, zorder=3))
             if frac > 0:
                 color = palette.TIMER_COLOR if frac > 0.2 else palette.TIMER_LOW_COLOR
                 w = Wedge(
@@ -351,8 +350,8 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
                     zorder=4,
                 )
                 w.set_gid(f"timer-S{i}")
-                ax.add_artist(w)
-        ax.add_artist(_node_patch(n, (cx, cy), r))
+                add(ax, w)
+        add(ax, _node_patch(n, (cx, cy), r))
         text_color = palette.ROLE_TEXT[n.role] if n.alive else palette.DEAD_TEXT
         draw_text(ax, cx, cy, f"S{i}", 13, bold=True, color=text_color, gid=f"name-S{i}")
         # Facts about the server go outside the circle, away from the messages inside it.

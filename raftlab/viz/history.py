@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 from raftlab.viz import palette
-from raftlab.viz.common import NOTEBOOK_WIDTH, draw_key, draw_text, reset_axes
+from raftlab.viz.common import NOTEBOOK_WIDTH, add, draw_key, draw_text, reset_axes
 
 
 def _short(v: Any, limit: int = 12) -> str:
@@ -122,7 +122,7 @@ def draw_history(
             zorder=4 if hot else 3,
         )
         bar.set_gid("op-highlighted" if hot else "op")
-        ax.add_artist(bar)
+        add(ax, bar)
         if op.ret is None and right <= hi:
             draw_text(ax, right, y, "?", 11, bold=True, color=color, ha="left", gid="op-unknown")
         label = op_label(op)

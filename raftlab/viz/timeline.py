@@ -23,6 +23,7 @@ from raftlab.snapshot import ClusterSnapshot
 from raftlab.viz import palette
 from raftlab.viz.common import (
     NOTEBOOK_WIDTH,
+    add,
     as_snapshot,
     draw_key,
     draw_text,
@@ -456,7 +457,7 @@ def draw_messages(
             zorder=1,
         )
         r.set_gid("crashed")
-        ax.add_artist(r)
+        add(ax, r)
     _draw_faults(ax, snap, start, end, -0.4, len(ids) - 0.6, -0.42)
 
     # Role changes as small markers on the lanes: where elections start and end.
@@ -496,7 +497,7 @@ def draw_messages(
                 zorder=4,
             )
             arrow.set_gid("message-dropped")
-            ax.add_artist(arrow)
+            add(ax, arrow)
             ax.plot(
                 [tx],
                 [ty],
@@ -524,7 +525,7 @@ def draw_messages(
             zorder=4,
         )
         arrow.set_gid("message")
-        ax.add_artist(arrow)
+        add(ax, arrow)
         if label_entries and m.kind == "AppendEntries" and m.entries:
             draw_text(
                 ax,

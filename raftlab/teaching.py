@@ -72,24 +72,36 @@ def _fields(msg: Message) -> str:
 
 
 def describe_message(msg: Message) -> str:
-    """One line naming a message and the Figure 2 fields that matter for it."""
+    """One line naming a message and the Figure 2 fields that matter for it.
+
+    Takes a message, or a network envelope (``cluster.network.in_flight``) holding one.
+    """
+    msg = getattr(msg, "msg", msg)
     return f"{msg.kind} S{msg.src}→S{msg.dst} term={msg.term} {_fields(msg)}"
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One event, in words: what happened, the trace lines it wrote, the messages it sent."""
+    """One event, in words: what happened, the trace lines it wrote, the messages it sent.
+
+    ``message`` is the message that arrived, or ``None`` when a timer fired.
+    """
 
     time: float
     what: str
     trace: tuple[TraceEvent, ...]
     sent: tuple[str, ...]
+    message: Message | None = None
+
+    def involves(self, node: int) -> bool:
+        """Whether the message that arrived went from or to ``node``."""
+        return self.message is not None and node in (self.message.src, self.message.dst)
 
     def __str__(self) -> str:
         lines = [f"{self.time:8.2f}  {self.what}"]
-        lines += [
-            f"          trace: {str(e).strip()[len(f'{e.time:.2f}') :].strip()}" for e in self.trace
-        ]
+        for e in self.trace:
+            who = f"S{e.node}" if e.node is not None else "--"
+            lines.append(f"          trace: {who} {e.kind:<12} {e.detail}".rstrip())
         lines += [f"          sends: {s}" for s in self.sent]
         return "\n".join(lines)
 
@@ -132,7 +144,7 @@ def explain_step(cluster: Cluster) -> Step | None:
         who = sent[0].src if sent else trace[0].node if trace else None
         kind = "heartbeat" if sent and isinstance(sent[0], AppendEntries) else "election"
         what = f"S{who}'s {kind} timer fires" if who is not None else "a timer fires"
-    return Step(now, what, trace, _sent_summary(sent))
+    return Step(now, what, trace, _sent_summary(sent), arrived[0].msg if arrived else None)
 
 
 def explain_until(

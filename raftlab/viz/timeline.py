@@ -174,6 +174,13 @@ def stale_leadership(segments: list[Segment]) -> list[tuple[int, float, float]]:
     return out
 
 
+def data_per_point(ax: Axes, span: float) -> float:
+    """How many x data units one point of text covers, when the x axis spans ``span``."""
+    fig = ax.get_figure()
+    width_pt = ax.get_position().width * fig.get_figwidth() * 72
+    return span / max(width_pt, 1.0)
+
+
 def _window(snap: ClusterSnapshot, start: float | None, end: float | None, default: float):
     end = snap.time if end is None else float(end)
     start = max(0.0, end - default) if start is None else float(start)
@@ -308,22 +315,23 @@ def draw_timeline(
         pc.set_gid("stale-leader")
         ax.add_collection(pc, autolim=False)
 
-    # Term numbers where a server's term changes, when there is room.
-    last_term: dict[int, int] = {}
+    # Each term a server enters is written once, in its first bar with room for it.
+    per_pt = data_per_point(ax, span)
+    labelled: dict[int, int] = {}
     for s in segs:
         x0, x1 = max(s.start, start), min(s.end, end)
-        changed = last_term.get(s.node) != s.term
-        last_term[s.node] = s.term
-        if changed and (x1 - x0) > span * 0.035 and s.role != CRASHED:
+        label = f"term {s.term}"
+        room = (x1 - x0) > (len(label) * 4.6 + 6) * per_pt
+        if labelled.get(s.node) != s.term and s.role != CRASHED and room:
+            labelled[s.node] = s.term
             draw_text(
                 ax,
-                x0 + span * 0.004,
-                lanes[s.node] - 0.34,
-                f"term {s.term}",
+                x0 + 3 * per_pt,
+                lanes[s.node],
+                label,
                 7.5,
-                color="#333333",
+                color="white" if s.role == "leader" else "#1A1A1A",
                 ha="left",
-                va="bottom",
                 gid="term-label",
             )
 
@@ -334,12 +342,13 @@ def draw_timeline(
         x0, x1 = max(p.start, start), min(p.end, end)
         bands.append(Rectangle((x0, -0.3), x1 - x0, 0.6))
         colors.append(palette.term_color(p.term))
-        if (x1 - x0) > span * 0.06:
+        label = f"S{p.node} · term {p.term}"
+        if (x1 - x0) > (len(label) * 5.2 + 8) * per_pt:
             draw_text(
                 ax,
                 (x0 + x1) / 2,
                 0,
-                f"S{p.node} · term {p.term}",
+                label,
                 8.5,
                 color="#1A1A1A",
                 gid="leader-label",
@@ -484,7 +493,10 @@ def draw_messages(
         st = palette.MESSAGE_STYLES[palette.message_style_key(m)]
         y0, y1 = lanes[m.src], lanes[m.dst]
         if m.dropped:
-            tx, ty = (m.sent_at + m.deliver_at) / 2, (y0 + y1) / 2
+            # Lost: a stub that heads for the receiver and stops at an X.  A message lost
+            # at once (a cut link) still leans forward in time, so it reads as sent.
+            tx = m.sent_at + max((m.deliver_at - m.sent_at) * 0.4, span * 0.012)
+            ty = y0 + (y1 - y0) * 0.4
             arrow = FancyArrowPatch(
                 (m.sent_at, y0),
                 (tx, ty),

@@ -238,23 +238,35 @@ class Client:
         timeout: float | None = None,
         with_headers: bool = False,
     ) -> Any:
-        conn = self._conns.get(target)
-        if conn is None:
-            host, _, port = target.rpartition(":")
-            conn = http.client.HTTPConnection(host.strip("[]"), int(port))
-            self._conns[target] = conn
-        conn.timeout = timeout or self.timeout_s
-        if conn.sock is not None:
-            conn.sock.settimeout(conn.timeout)
-        try:
-            headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
-            conn.request(method, url, body=body, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-        except BaseException:
-            conn.close()
-            del self._conns[target]
-            raise
+        for attempt in (1, 2):
+            conn = self._conns.get(target)
+            reused = conn is not None and conn.sock is not None
+            if conn is None:
+                host, _, port = target.rpartition(":")
+                conn = http.client.HTTPConnection(host.strip("[]"), int(port))
+                self._conns[target] = conn
+            conn.timeout = timeout or self.timeout_s
+            if conn.sock is not None:
+                conn.sock.settimeout(conn.timeout)
+            try:
+                headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+                conn.request(method, url, body=body, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                del self._conns[target]
+                # A kept-alive connection the server had closed (it restarted, or it
+                # dropped an idle connection), so most likely the request never arrived:
+                # try once more on a new one.  (Writes carry a session, so even if it did
+                # arrive, it is applied once.)
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                conn.close()
+                del self._conns[target]
+                raise
         if with_headers:
             return resp.status, raw, resp.headers
         return resp.status, raw

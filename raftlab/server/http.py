@@ -108,6 +108,16 @@ class _Api:
                 return await fn(request)
             except BadRequest as exc:
                 return _json(exc.status, {"error": str(exc)})
+            except web.HTTPRequestEntityTooLarge:
+                size = request.content_length
+                said = f"is {size} bytes" if size is not None else "is too large"
+                return _json(
+                    413,
+                    {
+                        "error": f"the request body {said}; the limit is "
+                        f"{self.limits.max_body_bytes} (--max-body-bytes)"
+                    },
+                )
             except NotLeader as exc:
                 return self._redirect(request, exc.leader_hint)
             except LeadershipLost as exc:

@@ -331,6 +331,32 @@ def test_redrawing_into_the_same_axes_replaces_the_drawing():
     assert not patches(ax, "node-")
 
 
+@pytest.mark.parametrize("figsize", [(9.5, 6.2), (5.0, 3.0), (9.5, 3.5)])
+def test_draw_cluster_fits_every_label_inside_axes_of_any_size(figsize):
+    fig, ax = plt.subplots(figsize=figsize)
+    fig.subplots_adjust(left=0.02, right=0.7, bottom=0.02, top=0.9)
+    draw_cluster(snapshot(five_nodes(), leader=1), ax=ax)
+    fig.canvas.draw()
+    box = ax.get_window_extent()
+    infos = [line for line in ax.lines if (line.get_gid() or "").startswith("info-")]
+    assert len(infos) == 5
+    for line in infos:
+        e = line.get_window_extent()
+        assert box.x0 - 1 <= e.x0 and e.x1 <= box.x1 + 1, line.get_gid()
+        assert box.y0 - 1 <= e.y0 and e.y1 <= box.y1 + 1, line.get_gid()
+
+
+def test_the_key_is_drawn_once_and_kept_across_redraws():
+    fig, ax = plt.subplots()
+    for t in (100.0, 101.0, 102.0):
+        draw_cluster(snapshot(five_nodes(), t, leader=1), ax=ax)
+    (key,) = [line for line in ax.lines if line.get_gid() == "key-labels"]
+    assert key.get_label()[1:].split("\n")[:3] == ["leader", "candidate", "follower"]
+    draw_cluster(snapshot(five_nodes(), 103.0, leader=1), ax=ax, legend=False)
+    assert not [line for line in ax.lines if (line.get_gid() or "").startswith("key")]
+    assert not [p for p in ax.patches if p.get_gid() == "key"]
+
+
 # ----------------------------------------------------------------------------- draw_logs
 
 
@@ -536,6 +562,32 @@ def test_draw_history_highlights_the_operations_that_cannot_be_ordered():
     assert "NOT linearizable" in ax.get_title()
     with pytest.raises(ValueError, match="empty"):
         draw_history([])
+
+
+def test_draw_history_zooms_on_the_culprits_of_a_long_history():
+    ops = [
+        Operation(k % 4, "set", f"k{k}", str(k), call=10.0 * k, ret=10.0 * k + 5) for k in range(60)
+    ]
+    culprits = (
+        Operation(7, "set", "x", "2", call=300, ret=304),
+        Operation(8, "get", "x", output="1", call=306, ret=309),
+    )
+    ops += list(culprits)
+
+    class Failed:
+        ok = False
+        key = "x"
+        operations = culprits
+
+    ax = draw_history(ops, Failed())
+    lo, hi = ax.get_xlim()
+    assert lo > 200 and hi < 400, "zoomed around 300-309"
+    assert "zoomed" in ax.get_title()
+    assert len(patches(ax, "op-highlighted")) == 2
+    # Only operations that overlap the view are drawn.
+    assert len(patches(ax, "op")) == len([o for o in ops[:60] if o.ret >= lo and o.call <= hi])
+    full = draw_history(ops, Failed(), zoom=False)
+    assert full.get_xlim()[0] < 10
 
 
 # ----------------------------------------------------------------------------- real clusters

@@ -373,7 +373,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         )
         labels.append((lx, ly, info._text_extents))
 
-    _fit_limits(ax, labels, 1 + ring + 0.18)
+    _fit_limits(ax, labels, list(pos.values()), ring + 0.18)
     ax.set_axis_off()
     if snap.leader is not None:
         who = f"leader S{snap.leader}, term {by_id[snap.leader].current_term}"
@@ -385,33 +385,39 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
         who += "; " + ", ".join(f"S{n.id}" for n in deposed) + " still thinks it leads"
     # A fixed title position spares matplotlib measuring tick labels on every frame.
     ax.set_title(f"t = {snap.time:.1f} ms · {who}", fontsize=12, y=1.0)
-    if legend:
-        draw_key(ax, _key_entries(), x=1.0, y=0.98)
+    draw_key(ax, _key_entries() if legend else None, x=1.0, y=0.98)
     return ax
 
 
 def _fit_limits(
-    ax: Axes, labels: list[tuple[float, float, tuple[float, float, float, float]]], radius: float
+    ax: Axes,
+    labels: list[tuple[float, float, tuple[float, float, float, float]]],
+    centres: list[tuple[float, float]],
+    pad: float,
 ) -> None:
-    """Set equal-scale limits so the circle of servers and every label fit the Axes box.
+    """Set equal-scale limits so every server (``pad`` around its centre) and every label
+    fit the Axes box.
 
-    Labels are sized in points and the circle in data units, so the room labels need
-    depends on the Axes' size: find the smallest scale ``s`` (data units per inch) at which
-    each label's far edge stays inside, with the picture centred on the circle.
+    Labels are sized in points and servers in data units, so the room labels need depends
+    on the Axes' size: find the smallest scale ``s`` (data units per inch) at which each
+    label's far edge stays inside, with the picture centred on the servers.
     """
     fig = ax.get_figure()
     box = ax.get_position()
     w = box.width * fig.get_figwidth() / 2  # half-sizes in inches
     h = box.height * fig.get_figheight() / 2
-    s = max(radius / w, radius / h)
+    xs, ys = [c[0] for c in centres], [c[1] for c in centres]
+    mx, my = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    s = max((max(xs) - mx + pad) / w, (max(ys) - my + pad) / h)
     for x, y, (x0, y0, x1, y1) in labels:
+        x, y = x - mx, y - my
         for pos, reach, half in ((x, x1, w), (-x, -x0, w), (y, y1, h), (-y, -y0, h)):
             room = half - reach / 72  # inches left for the data part
             if pos > 0 and room > 0.05:
                 s = max(s, pos / room)
     s *= 1.03
-    ax.set_xlim(-w * s, w * s)
-    ax.set_ylim(-h * s, h * s)
+    ax.set_xlim(mx - w * s, mx + w * s)
+    ax.set_ylim(my - h * s, my + h * s)
     # Keep circles round if the figure is resized later.
     ax.set_aspect("equal", adjustable="datalim")
 

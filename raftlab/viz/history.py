@@ -198,6 +198,8 @@ def draw_history(
                 )
             )
         draw_key(ax, entries, x=1.01, y=0.98)
+    else:
+        draw_key(ax, None)  # a key kept from the previous frame goes
     return ax
 
 

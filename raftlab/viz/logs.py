@@ -199,8 +199,7 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
     ax.set_title(title, fontsize=12, y=1.0)
     if longest == 0:
         draw_text(ax, (lo + right) / 2, (rows - 1) / 2, "every log is empty", 11, color="#777777")
-    if legend:
-        draw_key(ax, _key_entries(leader is not None), x=1.0, y=0.98)
+    draw_key(ax, _key_entries(leader is not None) if legend else None, x=1.0, y=0.98)
     return ax
 
 

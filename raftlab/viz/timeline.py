@@ -422,6 +422,8 @@ def draw_timeline(
             ),
         ]
         draw_key(ax, entries, x=1.01, y=0.98)
+    else:
+        draw_key(ax, None)  # a key kept from the previous frame goes
     return ax
 
 
@@ -600,4 +602,6 @@ def draw_messages(
                 )
             )
         draw_key(ax, entries, x=1.01, y=0.98)
+    else:
+        draw_key(ax, None)  # a key kept from the previous frame goes
     return ax

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -47,6 +48,8 @@ def as_snapshot(x: object) -> ClusterSnapshot:
 def progress(msg: MessageView, now: float) -> float:
     """How far along its path ``msg`` is at ``now``: 0 just sent, 1 about to arrive."""
     span = msg.deliver_at - msg.sent_at
+    if not math.isfinite(span):
+        return 0.0
     if span <= 0:
         return 1.0
     return min(1.0, max(0.0, (now - msg.sent_at) / span))

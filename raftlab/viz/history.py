@@ -60,13 +60,16 @@ def draw_history(
 ) -> Axes:
     """Draw each client's operations as bars from call to return.
 
-    An operation whose outcome is unknown (``ret is None``) is drawn open-ended with a "?"
-    up to the end of the history.  If ``result`` is a failed linearizability
-    ``CheckResult``, its ``operations`` (a set that no order can explain) are outlined in
-    red and the rest fade; with ``zoom`` (by default, when there are more than 40
-    operations) the time axis shows just the stretch around them.  Labels are drawn where
-    they have room; highlighted operations are always labelled.
+    ``history`` is a ``History``, a list of ``Operation``, or a ``Cluster`` (its
+    ``cluster.history``).  An operation whose outcome is unknown (``ret is None``) is
+    drawn open-ended with a "?" up to the end of the history.  If ``result`` is a failed
+    linearizability ``CheckResult``, its ``operations`` (a set that no order can explain)
+    are outlined in red and the rest fade; with ``zoom`` (by default, when there are more
+    than 40 operations) the time axis shows just the stretch around them.  Labels are
+    drawn where they have room; highlighted operations are always labelled.
     """
+    if hasattr(history, "snapshot") and hasattr(history, "history"):
+        history = history.history  # a Cluster: the history its clients recorded
     ops = list(history)
     if not ops:
         raise ValueError("the history is empty: there is nothing to draw")
@@ -105,7 +108,8 @@ def draw_history(
     for op in hot_ops + [o for o in order if not highlighted(o)]:
         y = rows[op.client]
         end = op.ret if op.ret is not None else right
-        width = max(end - op.call, view * 0.004)  # an instant operation stays visible
+        instant = end - op.call < view * 0.008
+        width = max(end - op.call, view * 0.008)  # an instant operation stays visible
         hot = highlighted(op)
         color = palette.OP_COLORS.get(op.op, "#777777")
         alpha = 1.0 if (not failed or hot) else 0.3
@@ -119,7 +123,7 @@ def draw_history(
             linestyle="--" if op.ret is None else "-",
             alpha=alpha,
             hatch="///" if getattr(op, "relaxed", False) else None,
-            zorder=4 if hot else 3,
+            zorder=5 if hot else 4 if instant else 3,  # instants drawn over longer bars
         )
         bar.set_gid("op-highlighted" if hot else "op")
         add(ax, bar)
@@ -178,9 +182,14 @@ def draw_history(
             for name, col in palette.OP_COLORS.items()
             if any(op.op == name for op in ops)
         ]
-        entries.append(
-            ("outcome unknown", "patch", {"facecolor": "white", "edgecolor": "#555555", "ls": "--"})
-        )
+        if any(op.ret is None for op in ops):
+            entries.append(
+                (
+                    "outcome unknown",
+                    "patch",
+                    {"facecolor": "white", "edgecolor": "#555555", "ls": "--"},
+                )
+            )
         if any(getattr(op, "relaxed", False) for op in ops):
             entries.append(
                 (

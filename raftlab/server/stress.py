@@ -29,6 +29,7 @@ import argparse
 import random
 import statistics
 import sys
+import threading
 import time
 from typing import Any
 
@@ -106,30 +107,58 @@ def check_same(
     return digests
 
 
-def insert(cluster: LocalCluster, cmds: list[bytes], batch: int) -> tuple[float, list[float]]:
-    """Send the commands in batches, one after the other; (seconds, batch latencies)."""
-    client = cluster.client(timeout_s=60.0)
-    bodies = [codec.encode_batch(cmds[k : k + batch]) for k in range(0, len(cmds), batch)]
-    latencies = []
+def insert(
+    cluster: LocalCluster, cmds: list[bytes], batch: int, clients: int = 1
+) -> tuple[float, list[float]]:
+    """Send the commands in batches; (seconds, batch latencies).
+
+    Each of ``clients`` threads sends its share of the batches one after the other (the
+    seed used one client); with more, the leader replicates one batch while it applies
+    another.
+    """
+    bodies = [
+        (k, min(batch, len(cmds) - k), codec.encode_batch(cmds[k : k + batch]))
+        for k in range(0, len(cmds), batch)
+    ]
+    latencies: list[float] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
     done = 0
+
+    def send(share: list[tuple[int, int, bytes]]) -> None:
+        nonlocal done
+        client = cluster.client(timeout_s=60.0)
+        try:
+            for k, n, body in share:
+                t0 = time.perf_counter()
+                results = client.batch_body(body)
+                dt = time.perf_counter() - t0
+                bad = [r for r in results if r[0] != codec.OK]
+                if len(results) != n or bad:
+                    raise CheckFailed(
+                        f"batch at {k}: {len(results)} results for {n} commands, "
+                        f"{len(bad)} failed: {bad[:1]}"
+                    )
+                with lock:
+                    latencies.append(dt)
+                    done += n
+                    _say(
+                        f"  batch {len(latencies):>3}: {n} entries in {dt * 1000:7.1f} ms "
+                        f"({n / dt:8.0f} entries/s), {done}/{len(cmds)}"
+                    )
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            failures.append(exc)
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=send, args=(bodies[j::clients],)) for j in range(clients)]
     start = time.perf_counter()
-    for body, k in zip(bodies, range(0, len(cmds), batch), strict=True):
-        n = min(batch, len(cmds) - k)
-        t0 = time.perf_counter()
-        results = client.batch_body(body)
-        dt = time.perf_counter() - t0
-        bad = [r for r in results if r[0] != codec.OK]
-        if len(results) != n or bad:
-            raise CheckFailed(
-                f"batch at {k}: {len(results)} results for {n} commands, "
-                f"{len(bad)} failed: {bad[:1]}"
-            )
-        latencies.append(dt)
-        done += n
-        _say(
-            f"  batch {len(latencies):>3}: {n} entries in {dt * 1000:7.1f} ms "
-            f"({n / dt:8.0f} entries/s), {done}/{len(cmds)}"
-        )
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        raise failures[0]
     return time.perf_counter() - start, latencies
 
 
@@ -191,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=8_000, help="commands per POST /batch")
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument(
+        "--clients", type=int, default=1, help="threads sending batches at once (default 1)"
+    )
+    p.add_argument(
         "--max-batch",
         type=int,
         default=8192,
@@ -211,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         a = parser.parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    if a.entries < 1 or a.batch < 1 or not 1 <= a.nodes <= 15:
+    if a.entries < 1 or a.batch < 1 or a.clients < 1 or not 1 <= a.nodes <= 15:
         parser.print_usage(sys.stderr)
         print(
-            "error: --entries and --batch must be >= 1, --nodes between 1 and 15", file=sys.stderr
+            "error: --entries, --batch and --clients must be >= 1, --nodes between 1 and 15",
+            file=sys.stderr,
         )
         return 2
     try:
@@ -226,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     _say(
-        f"stress: {a.nodes} nodes, {a.entries} entries in batches of {a.batch}, "
+        f"stress: {a.nodes} nodes, {a.entries} entries in batches of {a.batch} from "
+        f"{a.clients} client(s), "
         f"max {a.max_batch} entries per AppendEntries, fsync on"
     )
     t = time.perf_counter()
@@ -267,7 +301,7 @@ def _run(
     )
 
     _say("\n2. insert")
-    total, lat = insert(cluster, cmds, a.batch)
+    total, lat = insert(cluster, cmds, a.batch, a.clients)
     rate = len(cmds) / total
     ms = [x * 1000 for x in lat]
     _say(f"  {len(cmds)} entries in {total:.2f} s: {rate:,.0f} entries/s (wall clock)")

@@ -31,7 +31,7 @@ ROLE_TEXT: dict[str, str] = {
 ROLE_MARKERS: dict[str, str] = {
     Role.FOLLOWER: "o",
     Role.CANDIDATE: "D",
-    Role.LEADER: "h",
+    Role.LEADER: "H",  # flat-topped, like the hexagon draw_cluster draws
 }
 DEAD_FILL = "#D9D9D9"
 STALE_LEADER = "#B8E0D2"  # a leader deposed by a newer term that has not heard of it

@@ -308,3 +308,26 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(client_id={self.client_id}, nodes={self.nodes})"
+
+
+def peek(
+    url: str, method: str = "GET", body: bytes | None = None, timeout_s: float = 5.0
+) -> tuple[int, dict[str, str], Any]:
+    """One request, no redirect followed, no retry: ``(status, headers, answer)``.
+
+    ``answer`` is the decoded JSON when the server sent JSON, else the raw bytes.  For
+    looking at what one server says, e.g. a follower's redirect.
+    """
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
+    try:
+        path = parts.path + ("?" + parts.query if parts.query else "")
+        conn.request(method, path or "/", body=body)
+        resp = conn.getresponse()
+        raw = resp.read()
+        headers = dict(resp.headers)
+    finally:
+        conn.close()
+    if headers.get("Content-Type", "").startswith("application/json"):
+        return resp.status, headers, json.loads(raw)
+    return resp.status, headers, raw

@@ -20,8 +20,9 @@ session envelope and a retry with the same pair is applied at most once
 
 Answers are JSON.  A node that is not the leader answers ``307 Temporary Redirect`` with a
 ``Location`` on the leader's HTTP address (so ``curl -L`` follows it) and a body naming the
-leader; it learns that address from the ``X-Raftlab-Http`` header of the leader's
-heartbeats (``raftlab.server.transport``), and ``/status`` shows it as ``leader_http``.
+leader; it learns that address from the ``X-Raftlab-Http`` header the leader sends when
+it connects to it (``raftlab.server.transport``), and ``/status`` shows it as
+``leader_http``.
 With no leader known it answers ``503`` with ``Retry-After: 1``.  ``503`` also means the
 leader lost its leadership and the command was not applied (safe to retry); ``504`` means
 no answer came in time and the command may or may not be applied (retry with the same
@@ -104,6 +105,12 @@ class _Api:
 
     def wrap(self, fn: Callable[[web.Request], Awaitable[web.Response]]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
+            if self.rt.node is None:
+                return _json(
+                    503,
+                    {"error": f"S{self.rt.id} is starting; retry shortly"},
+                    {"Retry-After": "1"},
+                )
             try:
                 return await fn(request)
             except BadRequest as exc:

@@ -175,8 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="most entries per AppendEntries (default 4096)",
     )
-    p.add_argument("--max-key-bytes", type=int, default=_DEFAULTS.max_key_bytes, metavar="N")
-    p.add_argument("--max-value-bytes", type=int, default=_DEFAULTS.max_value_bytes, metavar="N")
+    p.add_argument(
+        "--max-key-bytes",
+        type=int,
+        default=_DEFAULTS.max_key_bytes,
+        metavar="N",
+        help=f"longest key, in UTF-8 bytes (default {_DEFAULTS.max_key_bytes})",
+    )
+    p.add_argument(
+        "--max-value-bytes",
+        type=int,
+        default=_DEFAULTS.max_value_bytes,
+        metavar="N",
+        help=f"longest value, in UTF-8 bytes (default {_DEFAULTS.max_value_bytes})",
+    )
     p.add_argument(
         "--max-body-bytes",
         type=int,
@@ -189,21 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1 << 30,
         metavar="N",
-        help="largest request a peer may send (default 1 GiB)",
+        help="largest message frame a peer may send (default 1 GiB)",
     )
     p.add_argument(
         "--request-timeout",
         type=float,
         default=_DEFAULTS.request_timeout_s,
         metavar="S",
-        help="how long a client request may wait for its commit",
+        help="how long a client request may wait for its commit (default 5)",
     )
     p.add_argument(
         "--rpc-timeout",
         type=float,
         default=5.0,
         metavar="S",
-        help="how long a POST to a peer may take before its messages count as lost",
+        help="how long connecting or sending to a peer may take before its messages "
+        "count as lost (default 5)",
     )
     p.add_argument(
         "--truncate-torn-tail",

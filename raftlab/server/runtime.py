@@ -10,7 +10,7 @@ the simulator                 a real server                     here
 ============================  ================================  ============================
 simulated ms (``Kernel``)     ``loop.time() * 1000``            :meth:`NodeRuntime._now`
 ``MemoryStorage``             ``DiskStorage`` (fdatasync)       ``raftlab.server.storage``
-``Network.send``              HTTP POSTs to peers               ``raftlab.server.transport``
+``Network.send``              a WebSocket to each peer          ``raftlab.server.transport``
 a timer event per node        one ``loop.call_at`` at           :meth:`_arm_timer`
                               ``node.next_deadline``
 ``cluster.submit``            :meth:`NodeRuntime.propose`       called by the HTTP API

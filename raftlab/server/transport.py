@@ -21,9 +21,10 @@ same contract over real connections, nothing more:
 
 Why frames on a WebSocket rather than one HTTP POST per batch: an idle leader sends a
 heartbeat to each follower ten times a second and each follower replies.  With POSTs
-that is four HTTP requests and responses per follower per heartbeat (two each way, with
-their parsing and wake-ups); with one-way frames it is one frame each way, which is what
-keeps an idle node well under 1 % of a core.
+that is two HTTP requests and two responses per follower per heartbeat, each with its
+parsing and its wake-ups; with one-way frames it is one frame each way.  Measured on a
+3-node cluster on a busy 2-core machine: an idle leader used 1.6 % of a core with POSTs
+and 0.6 % with frames, a follower 0.8-1.2 % and 0.2-0.4 %.
 
 The WebSocket handshake carries three headers: ``X-Raftlab-From`` (the sender's id),
 ``X-Raftlab-Http`` (the sender's client address, which is how a follower learns where to

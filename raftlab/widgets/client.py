@@ -26,6 +26,7 @@ class ClientControls(w.HBox):
         self.node.layout.width = "110px"
         self.relaxed = button("Relaxed get", "read this server's local copy: fast, maybe stale")
         self.answer = w.HTML(layout=w.Layout(margin="0 0 0 8px"))
+        self.answer.add_class("raftlab-answer")
 
         def ask(call: Callable[[], Outcome]) -> None:
             self.show(act(call))

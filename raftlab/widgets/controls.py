@@ -51,6 +51,8 @@ class TimeControls(w.HBox):
         self.play.icon = "play"
         self.pause = button("Pause", "stop playing", "", "80px")
         self.pause.icon = "pause"
+        self.play.add_class("raftlab-play")  # stable handles for browser tests
+        self.pause.add_class("raftlab-pause")
         self.step = button("Step", "process exactly the next event", "", "64px")
         self.run = button("Run", "run the cluster for the milliseconds given", "", "56px")
         self.run_ms = w.BoundedIntText(

@@ -34,7 +34,7 @@ class NetworkControls(w.VBox):
         )
         self.heal.on_click(lambda _: act(session.heal))
 
-        def slider(description: str, tooltip: str) -> w.FloatSlider:
+        def slider(description: str, tooltip: str, width: str) -> w.FloatSlider:
             return w.FloatSlider(
                 value=0.0,
                 min=0.0,
@@ -44,11 +44,11 @@ class NetworkControls(w.VBox):
                 continuous_update=False,
                 readout_format=".2f",
                 tooltip=tooltip,
-                layout=w.Layout(width="250px"),
+                layout=w.Layout(width=width),
             )
 
-        self.loss = slider("loss", "probability that a message is lost")
-        self.duplicate = slider("duplicate", "probability that a message arrives twice")
+        self.loss = slider("loss", "probability that a message is lost", "210px")
+        self.duplicate = slider("duplicate", "probability that a message arrives twice", "230px")
         self.delay = w.FloatRangeSlider(
             value=(2.0, 10.0),
             min=0.0,
@@ -57,7 +57,7 @@ class NetworkControls(w.VBox):
             description="delay ms",
             continuous_update=False,
             readout_format=".0f",
-            layout=w.Layout(width="330px"),
+            layout=w.Layout(width="280px"),
         )
         self.loss.observe(
             lambda ch: self._knob(act, lambda: session.set_drop_rate(ch.new)), "value"

@@ -23,15 +23,18 @@ WIDTH_IN, HEIGHT_IN, DPI = 9.5, 4.6, 100  # 950 x 460 px: a JupyterLab cell's wi
 def _servers_and_logs(fig: Figure) -> list[Axes]:
     # The servers' labels reach past their Axes, and the log rows are labelled on the left:
     # two grids keep a gap for both.
-    left = fig.add_gridspec(1, 1, left=0.09, right=0.39, bottom=0.06, top=0.9)
-    right = fig.add_gridspec(1, 1, left=0.55, right=0.99, bottom=0.08, top=0.93)
+    left = fig.add_gridspec(1, 1, left=0.0, right=0.48, bottom=0.02, top=0.98)
+    right = fig.add_gridspec(1, 1, left=0.61, right=0.99, bottom=0.08, top=0.93)
     return [fig.add_subplot(left[0]), fig.add_subplot(right[0])]
 
 
 def _draw_servers_and_logs(snap: ClusterSnapshot, axes: list[Axes]) -> None:
     viz.draw_cluster(snap, ax=axes[0], legend=False)
     axes[0].set_title("")  # the dashboard's status line says the time and the leader
-    viz.draw_logs(snap, ax=axes[1], window=20, legend=False)
+    viz.draw_logs(snap, ax=axes[1], window=12, legend=False)
+    # A long title ("... newest 12 of N indexes shown") runs left, over the row labels'
+    # column, rather than off the figure's right edge.
+    axes[1].title.set(fontsize=10.5, horizontalalignment="right", x=1.0)
 
 
 def _one(fig: Figure) -> list[Axes]:

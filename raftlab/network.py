@@ -12,6 +12,7 @@ either end is down.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
@@ -83,8 +84,9 @@ def check_delay(delay: object) -> tuple[float, float]:
     if not ok:
         raise ValueError(f"network.delay_ms must be a pair (lo, hi) of milliseconds, got {delay!r}")
     lo, hi = delay
-    if lo < 0 or lo > hi:
-        raise ValueError(f"network.delay_ms needs 0 <= lo <= hi, got {delay!r}")
+    # NaN slips through every comparison and infinity never arrives: both are bad values.
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or lo > hi:
+        raise ValueError(f"network.delay_ms needs finite 0 <= lo <= hi, got {delay!r}")
     return (float(lo), float(hi))
 
 

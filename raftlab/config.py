@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -12,6 +13,8 @@ def _check_range(name: str, value: object) -> tuple[float, float]:
     for v in (lo, hi):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"Config.{name} must hold numbers, got {value!r}")
+        if not math.isfinite(v):  # NaN slips through every comparison below
+            raise ValueError(f"Config.{name} must hold finite numbers, got {value!r}")
     if lo < 0 or hi < 0:
         raise ValueError(f"Config.{name} cannot be negative, got {value!r}")
     if lo > hi:
@@ -41,8 +44,8 @@ class Config:
         et = _check_range("election_timeout_ms", self.election_timeout_ms)
         dl = _check_range("delay_ms", self.delay_ms)
         hb = self.heartbeat_ms
-        if isinstance(hb, bool) or not isinstance(hb, int | float) or hb <= 0:
-            raise ValueError(f"Config.heartbeat_ms must be a positive number, got {hb!r}")
+        if isinstance(hb, bool) or not isinstance(hb, int | float) or not 0 < hb < math.inf:
+            raise ValueError(f"Config.heartbeat_ms must be a positive, finite number, got {hb!r}")
         if et[0] <= hb:
             raise ValueError(
                 f"Config.election_timeout_ms's lowest value ({et[0]:g}) must be strictly above "

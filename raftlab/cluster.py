@@ -157,7 +157,13 @@ class Cluster:
 
     def run(self, ms: float) -> None:
         """Process every event due at or before ``now + ms``; then ``now = now + ms``."""
-        end = self.now + _check_ms("ms", ms)
+        ms = _check_ms("ms", ms)
+        if ms == INF:  # heartbeats never stop, so this would never return
+            raise ValueError(
+                "run(ms) needs a finite number of milliseconds; to wait for "
+                "something, use run_until(pred, timeout_ms)"
+            )
+        end = self.now + ms
         kernel = self.kernel
         while kernel.peek() <= end:
             self._pop()

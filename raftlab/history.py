@@ -42,7 +42,7 @@ Files
 :meth:`History.from_jepsen` reads Jepsen's etcd register logs and
 :meth:`History.from_porcupine_kv` reads Porcupine's key-value logs (both in
 ``shared/data/linearizability``, whose README describes them); these use the line number of
-each event as its time.  :func:`load` guesses which of the three a text is.  Bad input
+each event as its time.  :func:`load` tells the three apart (:func:`detect_format`).  Bad input
 raises ``ValueError`` naming the line.
 """
 
@@ -58,6 +58,24 @@ OPS = ("get", "set", "delete", "cas", "append")
 
 #: ``History.initial`` when every key starts absent (the default).
 ABSENT = None
+
+
+class _AnyStart:
+    """The type of :data:`ANY`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+    def __reduce__(self) -> str:
+        return "ANY"
+
+
+#: ``History.initial`` when a key may start with any value at all: the history is judged
+#: linearizable if *some* starting value explains it.  Failing sets reported by the check
+#: are usually judged this way (see ``raftlab.linearizability.minimize``).
+ANY = _AnyStart()
 
 _FORMAT = "raftlab-history"
 _VERSION = 1
@@ -128,12 +146,13 @@ class History:
     """The operations of a run, in call order, plus the value every key starts with.
 
     ``initial`` is :data:`ABSENT` (``None``: keys start missing, registers empty) unless the
-    history says otherwise; Porcupine's key-value logs start every key at ``""``.
+    history says otherwise; Porcupine's key-value logs start every key at ``""``;
+    :data:`ANY` means any starting value will do.
     """
 
     __slots__ = ("_ops", "initial")
 
-    def __init__(self, operations: Iterable[Operation] = (), initial: str | None = ABSENT):
+    def __init__(self, operations: Iterable[Operation] = (), initial: Any = ABSENT):
         self._ops: list[Operation] = []
         self.initial = initial
         for op in operations:
@@ -207,7 +226,7 @@ class History:
         doc = {
             "format": _FORMAT,
             "version": _VERSION,
-            "initial": self.initial,
+            "initial": {"any": True} if self.initial is ANY else self.initial,
             "operations": [asdict(op) for op in self._ops],
         }
         return json.dumps(doc, indent=None, separators=(",", ":"))
@@ -230,8 +249,12 @@ class History:
         if not isinstance(ops, list):
             raise ValueError('line 1: "operations" must be a list')
         initial = doc.get("initial")
-        if initial is not None and not isinstance(initial, str):
-            raise ValueError(f'line 1: "initial" must be a string or null, not {initial!r}')
+        if initial == {"any": True}:
+            initial = ANY
+        elif isinstance(initial, (dict, list)):
+            raise ValueError(
+                f'line 1: "initial" must be a value, null or {{"any": true}}, not {initial!r}'
+            )
         fields = set(Operation.__dataclass_fields__)
         history = cls(initial=initial)
         for n, item in enumerate(ops):
@@ -396,22 +419,32 @@ class History:
         return cls((op for op in ops if op is not None), initial="")
 
 
-def load(text: str) -> History:
-    """Read a history in any of the three formats, telling them apart by their first line."""
+def detect_format(text: str) -> str:
+    """``"json"``, ``"jepsen"`` or ``"porcupine-kv"``, judged by the first non-blank line."""
     first = next((line for line in text.splitlines() if line.strip()), "")
     if not first:
         raise ValueError("line 1: the file is empty: no operations to check")
     stripped = first.lstrip()
     if stripped.startswith("{:"):
-        return History.from_porcupine_kv(text)
-    if stripped.startswith("{") or stripped.startswith("["):
-        return History.from_json(text)
+        return "porcupine-kv"
+    if stripped.startswith("{"):
+        return "json"
     if "jepsen" in first:
-        return History.from_jepsen(text)
+        return "jepsen"
     raise ValueError(
         "line 1: not a history this tool reads (raftlab JSON, a Jepsen register log or a "
         f"Porcupine key-value log): {first.strip()[:80]!r}"
     )
+
+
+def load(text: str) -> History:
+    """Read a history in any of the three formats (see :func:`detect_format`)."""
+    kind = detect_format(text)
+    if kind == "json":
+        return History.from_json(text)
+    if kind == "jepsen":
+        return History.from_jepsen(text)
+    return History.from_porcupine_kv(text)
 
 
 _JEPSEN_LINE = re.compile(

@@ -15,7 +15,8 @@ nothing and saw a value other than ``expected``, so it is read-like.
 by the first, cheapest rule of the search: an operation whose outcome is unknown and that
 could not change the value (a ``get``, or anything relaxed) constrains nothing and is left
 out.  Everything else is kept, with ``ret = inf`` when the outcome is unknown: it may take
-effect at any moment after its call, or never.
+effect at any moment after its call, or never.  Such *optional* steps may also have a finite
+``ret`` (see :func:`relax`): then they took effect before ``ret`` or never.
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ MODELS = ("kv", "register")
 
 # Step kinds.  Read-like steps never change the value; the others may.
 READ = 0  # known get: the value equals a
-FAILED_CAS = 1  # known failed cas: the value is absent or differs from a
+FAILED_CAS = 1  # known failed cas: the value is absent or differs from a (b: its new value)
 WRITE = 2  # known set (a = the value) or delete (a = None)
 CAS = 3  # known successful cas: value == a (and present) -> b
 APPEND = 4  # known append of a
 APPEND_SAW = 5  # known append of a whose result b was reported
-MAYBE_WRITE = 6  # unknown-outcome set / delete
-MAYBE_CAS = 7  # unknown-outcome cas
-MAYBE_APPEND = 8  # unknown-outcome append
+# Optional steps: they took effect once between call and ret, or never.  Operations of
+# unknown outcome are optional with ret = inf; minimize.py also relaxes known ones into these.
+MAYBE_WRITE = 6  # optional set / delete
+MAYBE_CAS = 7  # optional cas
+MAYBE_APPEND = 8  # optional append
 
 READ_LIKE = (READ, FAILED_CAS)
 MAYBE = (MAYBE_WRITE, MAYBE_CAS, MAYBE_APPEND)
@@ -109,7 +112,76 @@ def _classify(op: Operation) -> tuple[int, Any, Any]:
     if name == "cas":
         if op.output:
             return CAS, op.expected, op.value
-        return FAILED_CAS, op.expected, None
+        return FAILED_CAS, op.expected, op.value  # b is unused by the search; relax() needs it
     if op.output is None:
         return APPEND, op.value, None
     return APPEND_SAW, op.value, op.output
+
+
+_RELAXED = {
+    WRITE: MAYBE_WRITE,
+    CAS: MAYBE_CAS,
+    FAILED_CAS: MAYBE_CAS,
+    APPEND: MAYBE_APPEND,
+    APPEND_SAW: MAYBE_APPEND,
+}
+
+
+def relax(step: Step) -> Step | None:
+    """The step made optional: it took effect within its interval or not at all, whatever it
+    returned.  A read says nothing once its output is forgotten, so it becomes ``None``.
+    Relaxing only ever adds ways to order a history, never removes one."""
+    if step.kind in MAYBE:
+        return step
+    kind = _RELAXED.get(step.kind)
+    if kind is None:
+        return None
+    b = step.b if kind == MAYBE_CAS else None
+    return Step(step.call, step.ret, kind, step.a, b, step.source)
+
+
+def drop_useless_unknowns(steps: Sequence[Step]) -> list[Step]:
+    """Leave out unknown-outcome steps that can never help any ordering.
+
+    Why this is sound: take an ordering that places such a step ``u`` (leaving an optional
+    step out never breaks the real-time order of the others).  Follow it until the
+    next blind write.  With no failed ``cas`` on the key, the only steps that look at the
+    value in between are those that need it *exactly* (a read, a ``cas`` comparing, an
+    append that reported its result), and each of those would see ``u``'s mark on the value:
+    a value starting with what ``u`` wrote, or containing what ``u`` appended.  If no such
+    observed value carries that mark, nothing in that stretch looks at the value, so the
+    ordering without ``u`` is just as good (and unknown outcomes may always be left out).
+    """
+    if any(s.kind == FAILED_CAS for s in steps):
+        return list(steps)  # "differs from" is helped by any change: keep everything
+    observed: list[Any] = []
+    grows = False
+    for s in steps:
+        if s.kind in (READ, CAS, MAYBE_CAS):
+            observed.append(s.a)
+        elif s.kind == APPEND_SAW:
+            observed.append(s.b)
+        if s.kind in (APPEND, APPEND_SAW, MAYBE_APPEND):
+            grows = True
+    strings = [o for o in observed if isinstance(o, str)]
+
+    def seen_written(v: Any) -> bool:
+        if v is None:
+            return True  # an absent key grows into any string: keep deletes
+        if grows and isinstance(v, str):
+            return any(o.startswith(v) for o in strings)
+        return any(o == v for o in observed)
+
+    kept = []
+    for s in steps:
+        if s.kind == MAYBE_APPEND:
+            useful = s.a == "" or any(s.a in o for o in strings)
+        elif s.kind == MAYBE_WRITE:
+            useful = seen_written(s.a)
+        elif s.kind == MAYBE_CAS:
+            useful = seen_written(s.b)
+        else:
+            useful = True
+        if useful:
+            kept.append(s)
+    return kept

@@ -307,7 +307,18 @@ class Session:
         # the cluster is driven from outside (e.g. ``cluster.run`` in another notebook cell).
         self._pinned: tuple[int, _Frame] | None = None
         self.violation: SafetyViolation | None = None
+        if (
+            isinstance(client_timeout_ms, bool)
+            or not isinstance(client_timeout_ms, int | float)
+            or not client_timeout_ms > 0
+        ):
+            raise ValueError(
+                f"client_timeout_ms must be a positive number of milliseconds, "
+                f"got {client_timeout_ms!r}"
+            )
         self.client_timeout_ms = client_timeout_ms
+        self._kv = None  # the KVClient of the current cluster
+        self._client_ids: set[int] = set()  # every id this session's clients used
         self.last: Outcome | None = None
 
     @property
@@ -450,80 +461,78 @@ class Session:
         return self._act(lambda: setattr(self.cluster.network, name, value) or message)
 
     # --------------------------------------------------------- clients
+    # One ``KVClient`` per cluster: it follows leader hints, retries, and records every
+    # operation in ``cluster.history``.
 
     def client_set(self, key: str, value: str) -> Outcome:
-        from raftlab.kv import Command, Kind
+        def go() -> str:
+            client, start = self._client(), self.cluster.now
+            client.set(key, value)
+            self._reply = "ok"
+            return f"set {key}={value} -> ok ({self._took(client, start)})"
 
-        return self._client(Command(Kind.SET, key, value), f"set {key}={value}")
+        return self._act(go)
 
     def client_get(self, key: str) -> Outcome:
         """A read through the log (linearizable, §8): it waits for the entry to commit."""
-        from raftlab.kv import Command, Kind
 
-        return self._client(Command(Kind.GET, key), f"get {key}")
+        def go() -> str:
+            client, start = self._client(), self.cluster.now
+            self._read(lambda: client.get(key))
+            return f"get {key} -> {self._reply} ({self._took(client, start)})"
+
+        return self._act(go)
 
     def relaxed_get(self, key: str, node: int) -> Outcome:
         """Node ``node``'s local copy: fast, possibly stale (not linearizable)."""
 
         def go() -> str:
-            sm = self._kv_state(node)
-            if node not in self.cluster.alive:
-                raise RaftLabError(f"S{node} is down: a relaxed read gets no answer")
-            value = sm.data.get(key)
-            self._answer = value
-            self._reply = "no such key" if value is None else repr(value)
+            client = self._client()
+            self._read(lambda: client.get(key, relaxed=True, node=node))
             return f"relaxed get {key} at S{node} -> {self._reply} (its local copy, maybe stale)"
 
         return self._act(go)
 
-    def _client(self, command, what: str) -> Outcome:
-        from raftlab.kv import Kind, encode_command
+    def _read(self, get: Callable[[], str]) -> None:
+        from raftlab.kv import KeyNotFound
 
-        def go() -> str:
-            self._kv_state(None)
-            cluster = self.cluster
-            p = cluster.submit(encode_command(command))
-            start = cluster.now
-            if not p.done:
-                cluster.run_until(lambda c: p.done, self.client_timeout_ms)
-            if not p.done:
-                raise RaftLabError(
-                    f"{what}: no answer within {self.client_timeout_ms:g} ms "
-                    f"(started at {start:.2f} ms)"
-                )
-            if p.error is not None:
-                if isinstance(p.error, KeyError):
-                    self._answer, self._reply = None, "no such key"
-                    return f"{what} -> no such key (index {p.index}, term {p.term})"
-                raise RaftLabError(f"{what} failed: {type(p.error).__name__}: {p.error}")
-            if command.kind is Kind.GET:
-                self._answer = p.result.decode()
-                self._reply = repr(self._answer)
-            else:
-                self._reply = "ok"
-            return (
-                f"{what} -> {self._reply} (committed at index {p.index}, term {p.term}, "
-                f"in {cluster.now - start:.2f} ms)"
-            )
+        try:
+            self._answer = get()
+            self._reply = repr(self._answer)
+        except KeyNotFound:
+            self._answer, self._reply = None, "no such key"
 
-        return self._act(go)
+    def _took(self, client, start: float) -> str:
+        return f"answered by S{client.leader_guess} in {self.cluster.now - start:.2f} ms"
 
-    def _kv_state(self, node: int | None):
-        from raftlab.kv import KVStateMachine
+    def _client(self):
+        """This cluster's client, made on first use (and anew on each fork)."""
+        from raftlab.kv import KVClient, KVStateMachine
 
         cluster = self.cluster
-        sm = cluster.nodes[cluster.ids[0] if node is None else self._node(node)].state_machine
+        if self._kv is not None and self._kv.cluster is cluster:
+            return self._kv
+        sm = cluster.nodes[cluster.ids[0]].state_machine
         if not isinstance(sm, KVStateMachine):
             raise ValueError(
                 f"this cluster's state machine is {type(sm).__name__}, not a "
                 "key-value store; make the cluster with "
                 "Cluster(..., state_machine=KVStateMachine) to use the client"
             )
-        return sm
-
-    def _node(self, i: object) -> int:
-        self.cluster._check_id(i)
-        return i  # type: ignore[return-value]
+        # A fork remembers the past's clients in every replica's exactly-once table, but
+        # not which ids are taken: reusing one would get fresh writes dropped as old
+        # duplicates.  So pick an id above every id any replica has seen.
+        seen = {cid for n in cluster.nodes.values() for cid in n.state_machine.sessions}
+        first = max(seen | self._client_ids, default=0) + 1
+        for cid in range(first, first + 1000):
+            try:
+                client = KVClient(cluster, client_id=cid, timeout_ms=self.client_timeout_ms)
+            except ValueError:
+                continue  # taken by a client made in the notebook
+            self._client_ids.add(cid)
+            self._kv = client
+            return client
+        raise ValueError(f"client ids {first}..{first + 999} are all taken on this cluster")
 
     # ----------------------------------------------------------- core
 

@@ -24,7 +24,8 @@ leader; it learns that address from the ``X-Raftlab-Http`` header the leader sen
 it connects to it (``raftlab.server.transport``), and ``/status`` shows it as
 ``leader_http``.
 With no leader known it answers ``503`` with ``Retry-After: 1``.  ``503`` also means the
-leader lost its leadership and the command was not applied (safe to retry); ``504`` means
+leader lost its leadership and the command was not applied (safe to retry; for a batch,
+the message says how many of its commands were applied before that); ``504`` means
 no answer came in time and the command may or may not be applied (retry with the same
 ``client`` and ``seq``).  Missing or malformed parameters get ``400``; a key, value or body
 over the limits (``--max-key-bytes``, ``--max-value-bytes``, ``--max-body-bytes``) ``413``.
@@ -128,14 +129,15 @@ class _Api:
             except NotLeader as exc:
                 return self._redirect(request, exc.leader_hint)
             except LeadershipLost as exc:
-                return _json(503, {"error": str(exc), "applied": False}, {"Retry-After": "1"})
-            except TimeoutError:
+                return _json(503, {"error": str(exc)}, {"Retry-After": "1"})
+            except TimeoutError as exc:
                 return _json(
                     504,
                     {
-                        "error": f"no answer within {self.limits.request_timeout_s:g} "
-                        "s: the command may or may not be applied; retry it "
-                        "(with the same client and seq) to find out"
+                        "error": str(exc)
+                        or f"no answer within {self.limits.request_timeout_s:g} s: the "
+                        "command may or may not be applied; retry it (with the same client "
+                        "and seq) to find out"
                     },
                 )
 

@@ -161,7 +161,13 @@ class NodeRuntime:
         self.storage.close()
         for p in [*self._proposals, *self._pending]:
             if not p.future.done():
-                p.future.set_exception(LeadershipLost(f"S{self.id} is shutting down"))
+                # Another leader may still commit what this one replicated: unknown.
+                p.future.set_exception(
+                    TimeoutError(
+                        f"S{self.id} stopped before the answer came: the command may or may "
+                        "not be applied; retry it (with the same client and seq) to find out"
+                    )
+                )
         self.stopped.set()
 
     # -------------------------------------------------------------------- inputs
@@ -242,7 +248,7 @@ class NodeRuntime:
             self.transport.send(rd.messages)
             # Let the links put the messages on the wire before we spend time applying:
             # a reply must not wait for this node's state machine.  (Two turns of the
-            # loop: one for each link's task, one for the body writer aiohttp starts.)
+            # loop: one for each link's task, one for the timed send it starts.)
             await asyncio.sleep(0)
             await asyncio.sleep(0)
         if rd.removed:

@@ -66,7 +66,18 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path: Path) -> Iterator[str]:
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        pytest.skip(
+            "no Chromium found (apt-get install chromium, or set RAFTLAB_CHROMIUM); "
+            "this test never downloads a browser"
+        )
+    return path
+
+
+@pytest.fixture
+def lab(chromium: str, tmp_path: Path) -> Iterator[str]:
     """A JupyterLab server over a copy of the fixture notebook; its URL.  Always stopped."""
     work = tmp_path / "notebooks"
     work.mkdir()
@@ -154,13 +165,9 @@ def shoot(page, name: str) -> Path:
 
 @pytest.mark.browser
 @pytest.mark.timeout(240)
-def test_dashboard_in_jupyterlab_crashes_the_leader_and_a_new_one_is_named(lab: str) -> None:
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip(
-            "no Chromium found (apt-get install chromium, or set RAFTLAB_CHROMIUM); "
-            "this test never downloads a browser"
-        )
+def test_dashboard_in_jupyterlab_crashes_the_leader_and_a_new_one_is_named(
+    chromium: str, lab: str
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:

@@ -3,6 +3,8 @@ past; and the cluster's clock built on it (``run``, ``run_until``, ``step``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from raftlab import Cluster
@@ -68,7 +70,7 @@ def test_scheduling_in_the_past_is_refused_and_changes_nothing():
 def test_the_kernel_knows_nothing_of_raft():
     import raftlab.kernel as kernel
 
-    source = open(kernel.__file__).read()
+    source = Path(kernel.__file__).read_text()
     assert "import raftlab" not in source and "from raftlab" not in source
 
 

@@ -387,3 +387,229 @@ def PartitionLab(cluster: Cluster):
     run_b.on_click(act(lambda: cluster.run(200)))
     refresh(len(cluster.trace))
     return w.VBox([*groups.values(), w.HBox([apply_b, heal_b, propose_b, run_b]), text, picture])
+
+
+# =============================================================== chapters 5 to 7
+# Helpers for notebooks/05-07 (persistence, the key-value store, safety and testing).
+# Like everything above, they only read a cluster or drive it through its public calls.
+
+__all__ += [  # noqa: PLE0605 - extended here so the chapters 0-4 block above stays untouched
+    "ChaosLab",
+    "RestartLab",
+    "kv_log",
+    "replay_log",
+    "state_table",
+]
+
+
+def _machine_summary(sm: object) -> str:
+    """A state machine in a few characters: a store's keys, or how many commands it holds."""
+    data = getattr(sm, "data", None)
+    if data is not None:
+        return "{" + ", ".join(f"{k}={data[k]}" for k in sorted(data)) + "}"
+    commands = getattr(sm, "commands", None)
+    if commands is not None:
+        return f"{len(commands)} command{'s' if len(commands) != 1 else ''} applied"
+    return repr(sm)
+
+
+def state_table(cluster: Cluster) -> str:
+    """Each server's state, split the way Figure 2 splits it (§5).
+
+    Left: what its stable storage holds (``cluster.storage[i]``: currentTerm, votedFor and
+    the log), which is all a crash leaves.  Right: what lives only in memory (commitIndex,
+    lastApplied and the state machine); a crashed server has none of it.
+    """
+    lines = [
+        f"{'':8}{'on stable storage':<35}{'in memory only'}",
+        f"{'server':<8}{'currentTerm':<13}{'votedFor':<10}{'log':<12}"
+        f"{'commitIndex':<13}{'lastApplied':<13}state machine",
+    ]
+    for i in cluster.ids:
+        hard, entries = cluster.storage[i].load()
+        vote = f"S{hard.voted_for}" if hard.voted_for is not None else "-"
+        count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+        disk = f"{hard.current_term:<13}{vote:<10}{count:<12}"
+        if i in cluster.alive:
+            n = cluster.nodes[i]
+            memory = f"{n.commit_index:<13}{n.last_applied:<13}{_machine_summary(n.state_machine)}"
+        else:
+            memory = "(crashed: nothing in memory)"
+        lines.append(f"{'S' + str(i):<8}{disk}{memory}")
+    return "\n".join(lines)
+
+
+def kv_log(cluster: Cluster, node: int) -> str:
+    """Node ``node``'s log, one line per entry, each key-value command decoded (chapter 6).
+
+    A leader's no-op (§8) shows as ``no-op``; a command with a session envelope shows its
+    client and sequence number; entries past the node's commit index are marked.
+    """
+    from raftlab.kv.commands import decode_command
+
+    cluster._check_id(node)
+    n = cluster.nodes[node]
+    lines = []
+    for e in n.log:
+        what = "no-op" if e.command is None else str(decode_command(e.command))
+        mark = "" if e.index <= n.commit_index else "   (not committed)"
+        lines.append(f"index {e.index:<3} term {e.term:<3} {what}{mark}")
+    return "\n".join(lines)
+
+
+def replay_log(entries, *, sessions: bool = True):
+    """A fresh ``KVStateMachine`` that has applied the commands of ``entries`` in order.
+
+    With ``sessions=False`` every command is stripped of its session envelope first, as if
+    the store had no table of clients' sequence numbers: then a retried write is applied
+    as many times as it appears in the log (chapter 6).  Reads (and errors they raise,
+    such as ``KeyNotFound``) change nothing and are skipped.
+    """
+    from contextlib import suppress
+
+    from raftlab.kv.commands import Command, decode_command, encode_command
+    from raftlab.kv.state_machine import KVStateMachine
+
+    store = KVStateMachine()
+    for e in entries:
+        if e.command is None:
+            continue
+        command = e.command
+        if not sessions:
+            c = decode_command(command)
+            command = encode_command(Command(c.kind, c.key, c.value, c.expected))
+        with suppress(KeyError):  # a GET of a missing key: the read's answer, not a change
+            store.apply(command)
+    return store
+
+
+def RestartLab(cluster: Cluster):
+    """Crash and restart servers one at a time; watch what survives (chapter 5).
+
+    One button per server crashes it or restarts it from its storage; **write** hands the
+    leader a command; **run 100 ms** lets time pass.  Below: ``state_table`` and the logs.
+    """
+    import ipywidgets as w
+
+    from raftlab.kv.commands import Command, Kind, encode_command
+    from raftlab.kv.state_machine import KVStateMachine
+
+    toggles = {i: w.Button(layout=w.Layout(width="110px")) for i in cluster.ids}
+    write_b = w.Button(description="write")
+    run_b = w.Button(description="run 100 ms")
+    text, picture = w.Output(), w.Output()
+    counter = [0]
+
+    def refresh(mark: int, note: str = "") -> None:
+        for i, b in toggles.items():
+            up = i in cluster.alive
+            b.description = f"crash S{i}" if up else f"restart S{i}"
+            b.button_style = "" if up else "warning"
+        with text:
+            text.clear_output(wait=True)
+            print(f"t = {cluster.now:.2f} ms  {note}".rstrip())
+            print(state_table(cluster))
+            for e in cluster.trace[mark:][-8:]:
+                print(e)
+        _show(picture, lambda: _logs_figure(cluster))
+
+    def toggle(i: int):
+        def handler(_) -> None:
+            mark = len(cluster.trace)
+            if i in cluster.alive:
+                cluster.crash(i)
+            else:
+                cluster.restart(i)
+            refresh(mark)
+
+        return handler
+
+    def write(_) -> None:
+        mark = len(cluster.trace)
+        counter[0] += 1
+        k = counter[0]
+        sm = cluster.nodes[cluster.ids[0]].state_machine
+        command = (
+            encode_command(Command(Kind.SET, f"k{k}", str(k)))
+            if isinstance(sm, KVStateMachine)
+            else f"cmd{k}".encode()
+        )
+        p = cluster.submit(command)
+        note = f"write #{k}: " + (f"{p.error}" if p.done and p.error else f"index {p.index}")
+        refresh(mark, note)
+
+    def run(_) -> None:
+        mark = len(cluster.trace)
+        cluster.run(100)
+        refresh(mark)
+
+    for i, b in toggles.items():
+        b.on_click(toggle(i))
+    write_b.on_click(write)
+    run_b.on_click(run)
+    refresh(len(cluster.trace))
+    return w.VBox([w.HBox([*toggles.values()]), w.HBox([write_b, run_b]), text, picture])
+
+
+def _logs_figure(cluster: Cluster):
+    import matplotlib.pyplot as plt
+
+    from raftlab.viz import draw_logs
+
+    fig, ax = plt.subplots(figsize=(9.5, 4.4))
+    draw_logs(cluster.snapshot(), ax=ax, window=12)
+    return fig
+
+
+def ChaosLab(seed: int = 0, bug: str = "", duration_ms: int = 5000):
+    """Run one chaos seed, with or without a planted bug, and look at it (chapter 7).
+
+    Shows the report's verdict, what the nemesis injected, and the clients' history (the
+    operations that cannot be ordered outlined in red, if the check found any).
+    """
+    import ipywidgets as w
+
+    from raftlab.bugs import BUGS
+    from raftlab.chaos import run as chaos_run
+    from raftlab.viz import draw_history
+
+    seed_w = w.BoundedIntText(value=seed, min=0, max=10**6, description="seed")
+    bug_w = w.Dropdown(
+        options=[("none", "")] + [(b, b) for b in sorted(BUGS)], value=bug, description="bug"
+    )
+    dur_w = w.Dropdown(options=[2000, 5000, 10000], value=duration_ms, description="ms")
+    run_b = w.Button(description="run", button_style="primary")
+    next_b = w.Button(description="next seed")
+    text, picture = w.Output(), w.Output()
+
+    def go(_=None) -> None:
+        report = chaos_run(
+            seed_w.value, duration_ms=dur_w.value, bugs=(bug_w.value,) if bug_w.value else ()
+        )
+        with text:
+            text.clear_output(wait=True)
+            print(report.summary())
+            print(
+                f"{report.ops_ok} operations answered, {report.ops_failed} unknown, "
+                f"{report.relaxed_reads} relaxed reads; linearizable: {report.linearizable}"
+            )
+            print("faults:", ", ".join(f"{k} {v}" for k, v in report.faults_by_kind.items() if v))
+            if not report.ok:
+                print("replay:", report.replay_command)
+        import matplotlib.pyplot as plt
+
+        def draw():
+            fig, ax = plt.subplots(figsize=(9.5, 4.2))
+            draw_history(report.history, report.check, ax=ax)
+            return fig
+
+        _show(picture, draw)
+
+    def step(_) -> None:
+        seed_w.value += 1
+        go()
+
+    run_b.on_click(go)
+    next_b.on_click(step)
+    go()
+    return w.VBox([w.HBox([seed_w, bug_w, dur_w]), w.HBox([run_b, next_b]), text, picture])

@@ -25,7 +25,7 @@ from raftlab.roles import Role
 
 
 def test_s5_1_servers_begin_as_followers_in_term_0():
-    """ "When servers start up, they begin as followers" (§5.2), knowing no leader."""
+    """The paper: "When servers start up, they begin as followers" (§5.2), knowing no leader."""
     node = make_node()
     assert node.role is Role.FOLLOWER
     assert (node.current_term, node.voted_for, node.leader_id) == (0, None, None)
@@ -51,7 +51,7 @@ HIGHER_TERM_MESSAGES = {
 
 @pytest.mark.parametrize("kind", sorted(HIGHER_TERM_MESSAGES))
 def test_s5_1_leader_steps_down_on_any_message_with_higher_term(kind):
-    """ "If a candidate or leader discovers that its term is out of date, it immediately
+    """The paper: "If a candidate or leader discovers that its term is out of date, it immediately
     reverts to follower state" (§5.1), whether the term came in a request or a reply."""
     leader = make_leader(term=2)
     leader.step(HIGHER_TERM_MESSAGES[kind], 300)
@@ -74,7 +74,7 @@ def test_s5_1_candidate_steps_down_on_any_message_with_higher_term(kind):
 
 
 def test_s5_1_follower_adopts_higher_term_and_forgets_old_vote():
-    """ "If one server's current term is smaller than the other's, then it updates its
+    """The paper: "If one server's current term is smaller than the other's, then it updates its
     current term to the larger value" (§5.1); it has not voted in the new term yet, and
     the new term reaches stable storage before anything is sent."""
     node = make_node(term=3, voted_for=2)
@@ -95,7 +95,7 @@ def test_s5_1_follower_learns_leader_from_append_entries_of_new_term():
 
 
 def test_s5_1_stale_append_entries_is_rejected_with_the_newer_term():
-    """ "If a server receives a request with a stale term number, it rejects the request"
+    """The paper: "If a server receives a request with a stale term number, it rejects the request"
     (§5.1), and its reply carries its own term so the stale leader can step down."""
     node = make_node(term=5, log=(1, 5))
     node.step(append(2, 1, 4, prev=2, prev_term=5, ents=(Entry(3, 4, b"old"),), commit=3), 10)

@@ -27,7 +27,7 @@ from raftlab.roles import Role
 
 
 def test_s5_2_follower_waits_for_its_election_timeout():
-    """ "If a follower receives no communication over a period of time called the election
+    """The paper: "If a follower receives no communication over a period of time called the election
     timeout, then it ... begins an election" (§5.2); not one moment earlier."""
     node = make_node()
     node.tick(node.election_deadline - 0.001)
@@ -37,7 +37,7 @@ def test_s5_2_follower_waits_for_its_election_timeout():
 
 
 def test_s5_2_candidate_votes_for_itself_and_requests_votes():
-    """ "To begin an election, a follower increments its current term and transitions to
+    """The paper: "To begin an election, a follower increments its current term and transitions to
     candidate state.  It then votes for itself and issues RequestVote RPCs in parallel to
     each of the other servers" (§5.2).  Term and vote reach storage in the same Ready."""
     node = make_node(1, 5, term=2, log=(1, 2))
@@ -52,7 +52,7 @@ def test_s5_2_candidate_votes_for_itself_and_requests_votes():
 
 
 def test_s5_2_election_timeout_is_random_within_the_configured_range():
-    """ "Raft uses randomized election timeouts ... chosen randomly from a fixed interval
+    """The paper: "Raft uses randomized election timeouts ... chosen randomly from a fixed interval
     (e.g., 150-300ms)" (§5.2).  Every new timer draws again."""
     config = Config(election_timeout_ms=(150, 300), heartbeat_ms=50)
     node = make_node(config=config, seed=11)
@@ -84,7 +84,7 @@ def test_s5_2_election_timeouts_come_from_the_given_rng_only():
 
 
 def test_s5_2_follower_grants_vote_to_first_candidate_of_the_term():
-    """ "Each server will vote for at most one candidate in a given term, on a first-come-
+    """The paper: "Each server will vote for at most one candidate in a given term, on a first-come-
     first-served basis" (§5.2)."""
     node = make_node(term=1)
     node.step(request_vote(2, 1, 2), 10)
@@ -138,7 +138,7 @@ def test_s5_2_vote_in_a_newer_term_after_voting_in_an_older_one():
 
 
 def test_s5_2_candidate_wins_with_votes_from_a_majority():
-    """ "A candidate wins an election if it receives votes from a majority of the servers
+    """The paper: "A candidate wins an election if it receives votes from a majority of the servers
     in the full cluster for the same term" (§5.2): 3 of 5, counting its own."""
     node = make_node(1, 5)
     time_out(node)
@@ -167,7 +167,7 @@ def test_s5_2_a_voter_counts_once_however_often_its_reply_arrives():
 
 
 def test_s5_2_new_leader_sends_append_entries_to_every_server_at_once():
-    """ "Once a candidate wins an election, it becomes leader.  It then sends heartbeat
+    """The paper: "Once a candidate wins an election, it becomes leader.  It then sends heartbeat
     messages to all of the other servers to establish its authority" (§5.2)."""
     node = make_node(1, 3)
     time_out(node)
@@ -199,7 +199,7 @@ def test_s5_2_leader_never_starts_an_election_itself():
 
 
 def test_s5_2_candidate_returns_to_follower_on_append_entries_of_its_term():
-    """ "If the leader's term ... is at least as large as the candidate's current term,
+    """The paper: "If the leader's term ... is at least as large as the candidate's current term,
     then the candidate recognizes the leader as legitimate and returns to follower
     state" (§5.2)."""
     node = make_node(1, 3)
@@ -210,7 +210,7 @@ def test_s5_2_candidate_returns_to_follower_on_append_entries_of_its_term():
 
 
 def test_s5_2_candidate_rejects_append_entries_of_an_older_term():
-    """ "If the term in the RPC is smaller than the candidate's current term, then the
+    """The paper: "If the term in the RPC is smaller than the candidate's current term, then the
     candidate rejects the RPC and continues in candidate state" (§5.2)."""
     node = make_node(1, 3, term=1)
     time_out(node)
@@ -220,7 +220,7 @@ def test_s5_2_candidate_rejects_append_entries_of_an_older_term():
 
 
 def test_s5_2_split_vote_leads_to_a_new_election_on_timeout():
-    """ "When this happens, each candidate will time out and start a new election by
+    """The paper: "When this happens, each candidate will time out and start a new election by
     incrementing its term and initiating another round of RequestVote RPCs" (§5.2)."""
     node = make_node(1, 3)
     time_out(node)
@@ -232,7 +232,7 @@ def test_s5_2_split_vote_leads_to_a_new_election_on_timeout():
 
 
 def test_s5_2_hearing_from_the_leader_holds_off_elections():
-    """ "A server remains in follower state as long as it receives valid RPCs from a
+    """The paper: "A server remains in follower state as long as it receives valid RPCs from a
     leader" (§5.2): each AppendEntries pushes the election further away."""
     node = make_node()
     now = 0.0

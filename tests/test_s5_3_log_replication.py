@@ -30,8 +30,8 @@ from raftlab.statemachine import CommandList
 
 
 def test_s5_3_leader_appends_the_command_to_its_log():
-    """ "The leader appends the command to its log as a new entry" (§5.3), in its own term,
-    and asks the caller to persist it."""
+    """The paper: "The leader appends the command to its log as a new entry" (§5.3), in
+    its own term, and asks the caller to persist it."""
     leader = make_leader(term=2, log=(1,))  # log: 1, then the no-op of term 2
     first, term = leader.propose([b"a", b"b"], 300)
     rd = leader.ready()
@@ -42,7 +42,7 @@ def test_s5_3_leader_appends_the_command_to_its_log():
 
 
 def test_s5_3_leader_sends_new_entries_to_every_follower():
-    """ "... then issues AppendEntries RPCs in parallel to each of the other servers to
+    """The paper: "... then issues AppendEntries RPCs in parallel to each of the other servers to
     replicate the entry" (§5.3), with the index and term of the entry before them."""
     leader = make_leader(term=2, log=(1,))
     all_acknowledge(leader, 300)
@@ -71,7 +71,7 @@ def test_s5_3_follower_appends_entries_and_replies_with_what_it_now_shares():
 
 
 def test_s5_3_consistency_check_rejects_a_different_term_at_prev_log_index():
-    """ "If the follower does not find an entry in its log with the same index and term,
+    """The paper: "If the follower does not find an entry in its log with the same index and term,
     then it refuses the new entries" (§5.3)."""
     node = make_node(term=3, log=(1, 1, 1))
     node.step(append(2, 1, 3, prev=3, prev_term=2, ents=entries(4, 3)), 10)
@@ -101,7 +101,7 @@ def test_s5_3_empty_log_accepts_the_first_entry():
 
 
 def test_s5_3_conflicting_entry_and_all_that_follow_are_deleted():
-    """ "If an existing entry conflicts with a new one (same index but different terms),
+    """The paper: "If an existing entry conflicts with a new one (same index but different terms),
     delete the existing entry and all that follow it" (Figure 2).  The deleted entries
     are reported in ready.removed and the log persisted from the cut."""
     node = make_node(term=3, log=(1, 1, 2, 2))
@@ -114,7 +114,7 @@ def test_s5_3_conflicting_entry_and_all_that_follow_are_deleted():
 
 
 def test_s5_3_entries_already_present_are_not_rewritten():
-    """ "Append any new entries not already in the log" (Figure 2): the follower keeps
+    """The paper: "Append any new entries not already in the log" (Figure 2): the follower keeps
     what matches, and only the new entries need persisting."""
     node = make_node(term=1, log=(1, 1))
     node.step(append(2, 1, 1, prev=0, prev_term=0, ents=entries(1, 1, 1, 1)), 10)
@@ -127,7 +127,7 @@ def test_s5_3_entries_already_present_are_not_rewritten():
 
 
 def test_s5_3_leader_backs_up_after_a_rejection_and_retries():
-    """ "After a rejection, the leader decrements nextIndex and retries the AppendEntries
+    """The paper: "After a rejection, the leader decrements nextIndex and retries the AppendEntries
     RPC" (§5.3); here the follower's short log lets it jump straight to its end."""
     leader = make_leader(term=3, log=(1, 1, 2))  # no-op at 4; next_index starts at 4
     reject = AppendEntriesReply(2, 1, 3, False, rejected_index=3, conflict_index=3)
@@ -177,7 +177,7 @@ def test_s5_3_stale_rejection_is_ignored():
 
 
 def test_s5_3_leader_repairs_a_divergent_follower_until_logs_match():
-    """ "Eventually nextIndex will reach a point where the leader and follower logs match
+    """The paper: "Eventually nextIndex will reach a point where the leader and follower logs match
     ... and the follower's log is consistent with the leader's" (§5.3): the Log Matching
     Property, after conflicts, extra entries and small batches."""
     config = Config(max_batch=2)
@@ -194,7 +194,7 @@ def test_s5_3_leader_repairs_a_divergent_follower_until_logs_match():
 
 
 def test_s5_3_entry_commits_once_a_majority_stores_it():
-    """ "A log entry is committed once the leader that created the entry has replicated it
+    """The paper: "A log entry is committed once the leader that created the entry has replicated it
     on a majority of the servers" (§5.3): 3 of 5, the leader included."""
     leader = make_leader(1, 5, term=1)  # the no-op at index 1
     leader.step(ack(2, 1, 1, 1), 300)
@@ -214,7 +214,7 @@ def test_s5_3_commit_index_is_the_highest_index_a_majority_stores():
 
 
 def test_s5_3_leader_commit_travels_in_the_next_append_entries():
-    """ "The leader keeps track of the highest index it knows to be committed, and it
+    """The paper: "The leader keeps track of the highest index it knows to be committed, and it
     includes that index in future AppendEntries RPCs (including heartbeats)" (§5.3)."""
     leader = make_leader(term=1)
     all_acknowledge(leader, 300)
@@ -223,7 +223,7 @@ def test_s5_3_leader_commit_travels_in_the_next_append_entries():
 
 
 def test_s5_3_follower_commits_up_to_the_last_new_entry_only():
-    """ "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last
+    """The paper: "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit, index of last
     new entry)" (Figure 2): past that index the follower's log may still differ."""
     node = make_node(term=2, log=(1, 1, 1, 1, 1))
     node.step(append(2, 1, 2, prev=1, prev_term=1, ents=entries(2, 1), commit=5), 10)
@@ -233,15 +233,18 @@ def test_s5_3_follower_commits_up_to_the_last_new_entry_only():
 
 
 def test_s5_3_follower_commit_index_never_goes_back():
-    """Committed stays committed: an older, lower leaderCommit changes nothing."""
+    """Committed stays committed: neither a lower leaderCommit nor a delayed heartbeat
+    vouching for fewer entries moves commitIndex back."""
     node = make_node(term=1, log=(1, 1, 1))
     node.step(append(2, 1, 1, prev=3, prev_term=1, commit=3), 10)
     node.step(append(2, 1, 1, prev=3, prev_term=1, commit=1), 20)
     assert node.commit_index == 3
+    node.step(append(2, 1, 1, prev=1, prev_term=1, commit=5), 30)  # min(5, 1) is 1
+    assert node.commit_index == 3
 
 
 def test_s5_3_follower_applies_committed_entries_in_log_order():
-    """ "Once a follower learns that a log entry is committed, it applies the entry to its
+    """The paper: "Once a follower learns that a log entry is committed, it applies the entry to its
     local state machine (in log order)" (§5.3); uncommitted entries wait."""
     sm = CommandList()
     node = make_node(term=1, state_machine=sm)
@@ -306,7 +309,7 @@ def test_s5_3_heartbeat_to_an_up_to_date_follower_carries_no_entries():
 
 
 def test_s5_3_lost_batch_is_resent_after_a_heartbeat_round():
-    """ "If followers crash or run slowly, or if network packets are lost, the leader
+    """The paper: "If followers crash or run slowly, or if network packets are lost, the leader
     retries AppendEntries RPCs indefinitely" (§5.3): a batch with no reply for a whole
     heartbeat round is presumed lost and sent again."""
     leader = make_leader(term=1)

@@ -39,7 +39,7 @@ def granted(voter, candidate_last_index: int, candidate_last_term: int) -> bool:
 
 
 def test_s5_4_1_voter_rejects_candidate_with_older_last_term():
-    """ "If the logs have last entries with different terms, then the log with the later
+    """The paper: "If the logs have last entries with different terms, then the log with the later
     term is more up-to-date" (§5.4.1), however long the other log is."""
     voter = make_node(term=3, log=(1, 1, 3))
     assert not granted(voter, candidate_last_index=9, candidate_last_term=2)
@@ -47,7 +47,7 @@ def test_s5_4_1_voter_rejects_candidate_with_older_last_term():
 
 
 def test_s5_4_1_voter_rejects_candidate_with_same_last_term_and_shorter_log():
-    """ "If the logs end with the same term, then whichever log is longer is more
+    """The paper: "If the logs end with the same term, then whichever log is longer is more
     up-to-date" (§5.4.1)."""
     voter = make_node(term=2, log=(1, 2, 2))
     assert not granted(voter, candidate_last_index=2, candidate_last_term=2)
@@ -59,7 +59,7 @@ def test_s5_4_1_voter_grants_candidate_with_later_last_term_even_if_shorter():
 
 
 def test_s5_4_1_voter_grants_candidate_whose_log_is_as_up_to_date():
-    """ "At least as up-to-date": an equal log is enough."""
+    """The paper: "At least as up-to-date": an equal log is enough."""
     voter = make_node(term=2, log=(1, 2))
     assert granted(voter, candidate_last_index=2, candidate_last_term=2)
 
@@ -76,7 +76,7 @@ def test_s5_4_1_refused_vote_stays_free_for_a_better_candidate():
 
 
 def test_s5_4_1_candidate_with_a_stale_log_cannot_win():
-    """ "A candidate must contact a majority of the cluster in order to be elected, which
+    """The paper: "A candidate must contact a majority of the cluster in order to be elected, which
     means that every committed entry must be present in at least one of those servers"
     (§5.4.1): with entry 2 on S2 and S3, S1 (without it) loses, and S2 can win."""
     s1 = make_node(1, term=2, log=(1,))
@@ -119,7 +119,7 @@ def old_term_entry_on_a_majority(bugs=()):
 
 
 def test_s5_4_2_leader_does_not_commit_old_term_entry_by_counting():
-    """ "Raft never commits log entries from previous terms by counting replicas"
+    """The paper: "Raft never commits log entries from previous terms by counting replicas"
     (§5.4.2): entry 2 is on a majority, but it is of term 2 and the leader's is 4."""
     leader, followers = old_term_entry_on_a_majority()
     assert leader.commit_index == 0
@@ -134,7 +134,7 @@ def test_s5_4_2_planted_figure8_bug_commits_old_term_entry_by_counting():
 
 
 def test_s5_4_2_old_term_entries_commit_with_the_first_current_term_entry():
-    """ "Only log entries from the leader's current term are committed by counting
+    """The paper: "Only log entries from the leader's current term are committed by counting
     replicas; once an entry from the current term has been committed in this way, then
     all prior entries are committed indirectly" (§5.4.2)."""
     leader, _ = old_term_entry_on_a_majority()
@@ -145,7 +145,7 @@ def test_s5_4_2_old_term_entries_commit_with_the_first_current_term_entry():
 
 
 def test_s5_4_2_entries_keep_their_original_term_when_replicated():
-    """ "When a leader replicates entries from previous terms, ... log entries retain
+    """The paper: "When a leader replicates entries from previous terms, ... log entries retain
     their original term numbers" (§5.4.2)."""
     leader, followers = old_term_entry_on_a_majority()
     assert terms_of(followers[2].log) == [1, 2]

@@ -30,7 +30,7 @@ from raftlab.statemachine import CommandList
 
 
 def test_s8_new_leader_appends_a_noop_entry_of_its_term():
-    """ "Raft handles this by having each leader commit a blank no-op entry into the log
+    """The paper: "Raft handles this by having each leader commit a blank no-op entry into the log
     at the start of its term" (§8).  The no-op has no command and is persisted."""
     node = make_node(term=2, log=(1, 2))
     rd = win_election(node)
@@ -81,7 +81,7 @@ def test_s8_an_empty_command_is_an_ordinary_command():
 
 
 def test_s8_follower_refuses_commands_and_names_the_leader():
-    """ "If the client's first choice is not the leader, that server will reject the
+    """The paper: "If the client's first choice is not the leader, that server will reject the
     client's request and supply information about the most recent leader it has heard
     from" (§8)."""
     node = make_node(term=1)
@@ -165,7 +165,7 @@ def test_s8_proposal_returns_the_index_and_term_a_client_can_watch_for():
 
 
 def test_s8_leader_hands_back_the_state_machine_result():
-    """ "... the leader applies the entry to its state machine and returns the result of
+    """The paper: "... the leader applies the entry to its state machine and returns the result of
     that execution to the client" (§5.3, §8)."""
     sm = CommandList()
     leader = make_leader(term=1, state_machine=sm)

@@ -302,11 +302,6 @@ class Session:
     ):
         if not isinstance(cluster, Cluster):
             raise TypeError(f"a Session drives a raftlab.Cluster, got {type(cluster).__name__}")
-        self.recorder = Recorder(cluster, max_frames=max_frames)
-        # The frame shown when it is not the latest; None follows the latest frame, also when
-        # the cluster is driven from outside (e.g. ``cluster.run`` in another notebook cell).
-        self._pinned: tuple[int, _Frame] | None = None
-        self.violation: SafetyViolation | None = None
         if (
             isinstance(client_timeout_ms, bool)
             or not isinstance(client_timeout_ms, int | float)
@@ -317,6 +312,11 @@ class Session:
                 f"got {client_timeout_ms!r}"
             )
         self.client_timeout_ms = client_timeout_ms
+        self.recorder = Recorder(cluster, max_frames=max_frames)
+        # The frame shown when it is not the latest; None follows the latest frame, also when
+        # the cluster is driven from outside (e.g. ``cluster.run`` in another notebook cell).
+        self._pinned: tuple[int, _Frame] | None = None
+        self.violation: SafetyViolation | None = None
         self._kv = None  # the KVClient of the current cluster
         self._client_ids: set[int] = set()  # every id this session's clients used
         self.last: Outcome | None = None
@@ -536,17 +536,26 @@ class Session:
 
     # ----------------------------------------------------------- core
 
+    def blocked(self) -> Outcome | None:
+        """Why no action can be taken at the moment shown, or ``None`` if one can.
+
+        After a safety violation the cluster is broken: acting is refused at the latest
+        moment, and allowed anywhere in the past (it forks a new future).
+        """
+        if self.violation is not None and self.live:
+            return Outcome(
+                "violation",
+                f"The run is paused at a safety violation: {self.violation}. "
+                "Slide back in time and act there to try another future.",
+                violation=self.violation,
+            )
+        return None
+
     def _act(self, action: Callable[[], str]) -> Outcome:
         """Run one action on the live cluster, forking first if the past is shown."""
-        if self.violation is not None and self.live:
-            return self._done(
-                Outcome(
-                    "violation",
-                    f"The run is paused at a safety violation: {self.violation}. "
-                    "Slide back in time and act there to try another future.",
-                    violation=self.violation,
-                )
-            )
+        refused = self.blocked()
+        if refused is not None:
+            return self._done(refused)
         forked = not self.live
         if forked:
             start = self.position
@@ -575,12 +584,9 @@ class Session:
             outcome = replace(
                 outcome,
                 forked=True,
-                message=(f"New future from {self.shown_time(start):.2f} ms. {outcome.message}"),
+                message=f"New future from {self.recorder.at(start).time:.2f} ms. {outcome.message}",
             )
         return self._done(outcome)
-
-    def shown_time(self, k: int) -> float:
-        return self.recorder.at(k).time
 
     def _done(self, outcome: Outcome) -> Outcome:
         self.last = outcome

@@ -121,8 +121,9 @@ class Dashboard(w.VBox):
 
     def set_playing(self, on: bool) -> None:
         """Start or stop play (the Play buttons call this)."""
-        if on and self.session.violation is not None and self.session.live:
-            self.act(lambda: self.session.run(0))  # shows why it cannot go on
+        refused = self.session.blocked() if on else None
+        if refused is not None:
+            self.show(refused)  # e.g. paused at a safety violation: say so, do not play
             return
         self.player.playing = on
         self.time_controls.play.disabled = on

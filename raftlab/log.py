@@ -56,7 +56,11 @@ class Log:
 
     def entries(self, start: int, stop: int | None = None) -> list[Entry]:
         """Entries with ``start <= index < stop`` (``stop`` defaults to past the end)."""
-        return self._entries[start - 1 : None if stop is None else stop - 1]
+        # Python's negative slice positions would read from the far end of the list:
+        # entries(0) would be the *last* entry, entries(1, 0) all but the last.
+        if start < 1:
+            raise IndexError(f"log indexes start at 1, got start={start}")
+        return self._entries[start - 1 : None if stop is None else max(stop - 1, 0)]
 
     def first_index_of_term(self, index: int) -> int:
         """The first index of the run of entries sharing ``term(index)`` (fast backup, §5.3)."""
@@ -81,6 +85,8 @@ class Log:
 
     def truncate(self, index: int) -> None:
         """Delete the entry at ``index`` and all that follow it."""
+        if index < 1:  # truncate(0) would delete only the last entry (a negative slice)
+            raise IndexError(f"log indexes start at 1, got {index}")
         del self._entries[index - 1 :]
         self.version += 1
 

@@ -13,7 +13,9 @@
 Each node is ``python -m raftlab kvapi`` in its own process group, with its output in
 ``DIR/node-ID.log``.  Every process started here is stopped by ``close()`` (also at the
 end of a ``with`` block, and at interpreter exit), and on Linux the kernel kills them too
-if the process that started them dies (``PR_SET_PDEATHSIG``).
+if the process that started them dies (``PR_SET_PDEATHSIG``).  The kernel watches the
+*thread* that started a node, so start nodes from a thread that outlives them (the main
+thread, as notebooks and tests do).
 """
 
 from __future__ import annotations

@@ -316,7 +316,10 @@ class History:
                 if f == "read":
                     op = Operation(int(process), "get", key, call=lineno)
                 elif f == "write":
-                    op = Operation(int(process), "set", key, _jepsen_value(raw, where), call=lineno)
+                    value = _jepsen_value(raw, where)
+                    if value is None:
+                        raise ValueError(f"{where}: a write needs a number, not nil")
+                    op = Operation(int(process), "set", key, value, call=lineno)
                 else:
                     old, new = _jepsen_pair(raw, where)
                     op = Operation(int(process), "cas", key, new, old, call=lineno)

@@ -1,0 +1,481 @@
+"""raftlab.linearizability: the checker agrees with a brute-force oracle, explains failures with
+a minimal set, and its command line exits 0 / 1 / 2.
+
+The oracle tries every order of the operations (with every choice of which unknown-outcome
+operations took effect) and is written from the definition (Herlihy & Wing 1990), sharing no
+code with the checker."""
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raftlab.history import ANY, History, Operation
+from raftlab.linearizability import CheckResult, check, main
+from raftlab.linearizability.minimize import explain
+from raftlab.linearizability.models import (
+    APPEND,
+    APPEND_SAW,
+    CAS,
+    FAILED_CAS,
+    MAYBE,
+    MAYBE_APPEND,
+    MAYBE_CAS,
+    MAYBE_WRITE,
+    READ,
+    WRITE,
+    Step,
+    compile_key,
+    relax,
+)
+from raftlab.linearizability.search import KeySearch
+
+# --- the oracle ------------------------------------------------------------------------------
+
+INF = math.inf
+
+
+def _apply(kind, a, b, state):
+    """(legal, new state) for one step, straight from the models' definitions."""
+    if kind == READ:
+        return state == a, state
+    if kind == FAILED_CAS:
+        return state is None or state != a, state
+    if kind in (WRITE, MAYBE_WRITE):
+        return True, a
+    if kind == CAS:
+        return state is not None and state == a, b
+    if kind == MAYBE_CAS:  # took effect: swapped if equal, else changed nothing
+        return True, b if state is not None and state == a else state
+    if kind in (APPEND, MAYBE_APPEND):
+        return True, (state or "") + a
+    if kind == APPEND_SAW:
+        return (state or "") + a == b, b
+    raise AssertionError(kind)
+
+
+def _orderable(steps, start):
+    """Is there an order of all required steps and some optional ones, respecting real time?"""
+    required = [s for s in steps if s.kind not in MAYBE]
+    optional = [s for s in steps if s.kind in MAYBE]
+    for r in range(len(optional) + 1):
+        for chosen in itertools.combinations(optional, r):
+            for order in itertools.permutations(required + list(chosen)):
+                # real time: a step that returned before another was called goes first
+                if any(
+                    order[j].ret < order[i].call
+                    for i in range(len(order))
+                    for j in range(i + 1, len(order))
+                ):
+                    continue
+                state, legal = start, True
+                for s in order:
+                    legal, state = _apply(s.kind, s.a, s.b, state)
+                    if not legal:
+                        break
+                if legal:
+                    return True
+    return False
+
+
+def _every_start(steps):
+    """More starting values than needed: every value and every prefix of every string seen."""
+    values = {None, "\x00fresh"}
+    for s in steps:
+        for v in (s.a, s.b):
+            if v is not None and not isinstance(v, bool):
+                values.add(v)
+                if isinstance(v, str):
+                    values.update(v[:i] for i in range(len(v)))
+    return sorted(values, key=repr)
+
+
+def oracle_steps(steps, start):
+    if start is ANY:
+        return any(_orderable(steps, v) for v in _every_start(steps))
+    return _orderable(steps, start)
+
+
+def _to_steps(ops):
+    """Operations as oracle steps, by hand (not with the checker's compile_key)."""
+    steps = []
+    for n, op in enumerate(ops):
+        if op.relaxed or (op.ret is None and op.op == "get"):
+            continue
+        ret = INF if op.ret is None else op.ret
+        if op.op == "get":
+            kind, a, b = READ, op.output, None
+        elif op.op in ("set", "delete"):
+            kind, a, b = (MAYBE_WRITE if op.ret is None else WRITE), op.value, None
+            if op.op == "delete":
+                a = None
+        elif op.op == "cas":
+            if op.ret is None:
+                kind, a, b = MAYBE_CAS, op.expected, op.value
+            else:
+                kind, a, b = (CAS if op.output else FAILED_CAS), op.expected, op.value
+        elif op.ret is None:
+            kind, a, b = MAYBE_APPEND, op.value, None
+        elif op.output is None:
+            kind, a, b = APPEND, op.value, None
+        else:
+            kind, a, b = APPEND_SAW, op.value, op.output
+        steps.append(Step(op.call, ret, kind, a, b, n))
+    return steps
+
+
+def oracle(history):
+    by_key = {}
+    for op in history:
+        by_key.setdefault(op.key, []).append(op)
+    return all(oracle_steps(_to_steps(ops), history.initial) for ops in by_key.values())
+
+
+# --- random small histories ------------------------------------------------------------------
+
+MODEL_VALUES = {
+    "register": {"ops": ["get", "set", "cas"], "values": [0, 1, 2], "reads": [None, 0, 1, 2]},
+    "kv": {
+        "ops": ["get", "set", "delete", "cas", "append"],
+        "values": ["a", "b"],
+        "reads": [None, "", "a", "b", "x", "ax", "xy", "yx", "bxy"],
+    },
+}
+
+
+@st.composite
+def histories(draw, model, max_ops=6, initial=(None,)):
+    domain = MODEL_VALUES[model]
+    keys = ["k", "j"] if model == "kv" and draw(st.booleans()) else ["k"]
+    ops = []
+    for client in range(draw(st.integers(1, max_ops))):
+        op = draw(st.sampled_from(domain["ops"]))
+        call = draw(st.integers(0, 12))
+        ret = None if draw(st.integers(0, 4)) == 0 else call + draw(st.integers(0, 6))
+        value = expected = output = None
+        relaxed = False
+        if op == "get":
+            output = None if ret is None else draw(st.sampled_from(domain["reads"]))
+            relaxed = ret is not None and draw(st.integers(0, 9)) == 0
+        elif op == "set":
+            value = draw(st.sampled_from(domain["values"]))
+        elif op == "cas":
+            expected = draw(st.sampled_from(domain["values"]))
+            value = draw(st.sampled_from(domain["values"]))
+            output = None if ret is None else draw(st.booleans())
+        elif op == "append":
+            value = draw(st.sampled_from(["x", "y"]))
+            if ret is not None and draw(st.integers(0, 3)) == 0:
+                output = draw(st.sampled_from(domain["reads"][2:]))
+        key = draw(st.sampled_from(keys))
+        ops.append(Operation(client, op, key, value, expected, output, call, ret, relaxed))
+    return History(ops, initial=draw(st.sampled_from(initial)))
+
+
+@settings(max_examples=400)
+@given(histories("register"))
+def test_register_histories_agree_with_brute_force(history):
+    assert check(history, model="register").ok == oracle(history)
+
+
+@settings(max_examples=600)
+@given(histories("kv", initial=(None, "", ANY)))
+def test_kv_histories_agree_with_brute_force(history):
+    assert check(history, model="kv").ok == oracle(history)
+
+
+@settings(max_examples=150)
+@given(histories("register", max_ops=7))
+def test_register_histories_of_seven_agree_with_brute_force(history):
+    assert check(history, model="register").ok == oracle(history)
+
+
+# The search also runs on *relaxed* steps (optional, but within their interval), which no
+# History can express; minimization depends on them, so test the search on them directly.
+
+KINDS = [READ, FAILED_CAS, WRITE, CAS, APPEND, APPEND_SAW, MAYBE_WRITE, MAYBE_CAS, MAYBE_APPEND]
+
+
+@st.composite
+def raw_steps(draw):
+    steps = []
+    for n in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(KINDS))
+        call = draw(st.integers(0, 10))
+        ret = call + draw(st.integers(0, 5))
+        if kind in MAYBE and draw(st.booleans()):
+            ret = INF
+        strings = kind in (APPEND, APPEND_SAW, MAYBE_APPEND)
+        a = draw(st.sampled_from(["x", "y"] if strings else [None, "x", "y", "xy"]))
+        b = draw(st.sampled_from(["x", "y", "xy", "yx"]))
+        if kind in (CAS, MAYBE_CAS) and a is None:
+            a = "x"
+        steps.append(Step(call, ret, kind, a, b, n))
+    steps.sort(key=lambda s: (s.call, s.ret, s.source))
+    return steps
+
+
+@settings(max_examples=600)
+@given(raw_steps(), st.sampled_from([None, "", "x", "y"]))
+def test_search_with_optional_steps_agrees_with_brute_force(steps, start):
+    assert KeySearch(steps, start).run(10**6) == oracle_steps(steps, start)
+
+
+def test_a_read_does_not_shut_out_an_optional_write_it_must_follow():
+    # Regression: "reads go at once" once placed the read of 1 first, after which the
+    # optional write of 2 (returned at 5, before the read was called) could never go.
+    steps = [
+        Step(0, 5, MAYBE_WRITE, 2, None, 0),
+        Step(3, 20, READ, 2, None, 1),
+        Step(6, 30, WRITE, 1, None, 2),
+        Step(10, 11, READ, 1, None, 3),
+    ]
+    assert oracle_steps(steps, 1)
+    assert KeySearch(steps, 1).run(1000) is True
+
+
+# --- hand-made cases ---------------------------------------------------------------------------
+
+
+def op(client, name, call, ret, value=None, expected=None, output=None, key="x"):
+    return Operation(client, name, key, value, expected, output, call, ret)
+
+
+def test_stale_read_after_a_completed_write_is_not_linearizable():
+    h = History([op(1, "set", 0, 1, "a"), op(2, "set", 2, 3, "b"), op(3, "get", 4, 5, output="a")])
+    result = check(h)
+    assert result.ok is False and result.key == "x"
+
+
+def test_concurrent_write_may_be_seen_or_not():
+    for seen in ("a", None):
+        h = History([op(1, "set", 0, 10, "a"), op(2, "get", 1, 2, output=seen)])
+        assert check(h).ok is True
+
+
+def test_unknown_write_may_take_effect_late_or_never():
+    late = History([op(1, "set", 0, None, "a"), op(2, "get", 50, 51, output="a")])
+    never = History([op(1, "set", 0, None, "a"), op(2, "get", 50, 51, output=None)])
+    both = History(
+        [
+            op(1, "set", 0, None, "a"),
+            op(2, "get", 50, 51, output="a"),
+            op(3, "get", 60, 61, output=None),
+        ]
+    )
+    assert check(late).ok and check(never).ok
+    assert check(both).ok is False  # once it took effect it cannot be undone
+
+
+def test_failed_cas_is_a_read_of_something_else():
+    h = History([op(1, "set", 0, 1, "a"), op(2, "cas", 2, 3, "b", expected="a", output=False)])
+    assert check(h).ok is False
+    h2 = History([op(1, "set", 0, 1, "z"), op(2, "cas", 2, 3, "b", expected="a", output=False)])
+    assert check(h2).ok is True
+
+
+def test_cas_on_a_missing_key_fails_in_the_kv_model():
+    h = History([op(1, "cas", 0, 1, "b", expected="a", output=True)])
+    assert check(h).ok is False
+    assert check(History([op(1, "cas", 0, 1, "b", expected="a", output=False)])).ok
+
+
+def test_relaxed_reads_are_left_out():
+    stale = Operation(2, "get", "x", output="old", call=5, ret=6, relaxed=True)
+    assert check(History([op(1, "set", 0, 1, "new"), stale])).ok is True
+
+
+def test_keys_are_independent_and_the_failing_key_is_named():
+    h = History(
+        [
+            op(1, "set", 0, 1, "a", key="good"),
+            op(2, "get", 2, 3, output="a", key="good"),
+            op(3, "set", 0, 1, "a", key="bad"),
+            op(4, "get", 2, 3, output="b", key="bad"),
+        ]
+    )
+    assert check(h).key == "bad"
+
+
+def test_porcupine_histories_start_every_key_empty():
+    read_empty = [op(1, "get", 0, 1, output="")]
+    assert check(History(read_empty, initial="")).ok
+    assert check(History(read_empty)).ok is False  # absent is not ""
+    assert check(History(read_empty, initial=ANY)).ok
+
+
+def test_register_model_refuses_kv_operations():
+    with pytest.raises(ValueError, match="register does not have"):
+        check(History([op(1, "append", 0, 1, "x")]), model="register")
+    with pytest.raises(ValueError, match="unknown model"):
+        check(History(), model="queue")
+
+
+def test_append_needs_a_string():
+    with pytest.raises(ValueError, match="append takes a string"):
+        check(History([op(1, "append", 0, 1, 5)]))
+
+
+def test_empty_history_is_linearizable():
+    assert check(History()).ok is True
+
+
+def hard_history(n=14):
+    """n concurrent writes, each read back concurrently, then a read of a value nobody wrote:
+    refuting it means visiting every subset of the writes (2**n * n nodes)."""
+    writes = [op(i, "set", 0, 100, f"v{i}") for i in range(n)]
+    reads = [op(n + i, "get", 0, 100, output=f"v{i}") for i in range(n)]
+    return History([*writes, *reads, op(99, "get", 101, 102, output="nobody wrote this")])
+
+
+def test_timeout_gives_up_with_ok_none():
+    result = check(hard_history(), timeout_s=0)
+    assert result.ok is None
+    assert "gave up" in result.verdict()
+    assert check(hard_history(6), timeout_s=60).ok is False  # small enough to finish
+
+
+# --- the minimal failing set -----------------------------------------------------------------
+
+
+def _relaxed_steps(steps, exact):
+    keep = {s.source for s in exact}
+    out = [s if s.source in keep else relax(s) for s in steps]
+    return [s for s in out if s is not None]
+
+
+def assert_minimal(history, result):
+    """The property CheckResult promises, checked with the oracle."""
+    key_ops = [o for o in history if o.key == result.key]
+    steps = _to_steps(key_ops)
+    by_op = {id(key_ops[s.source]): s for s in steps}
+    exact = [by_op[id(o)] for o in result.operations]
+    # 1. With every other operation of the key relaxed, it still cannot be ordered...
+    assert not oracle_steps(_relaxed_steps(steps, exact), result.start)
+    # 2. ...relax any one of these as well and it can...
+    for s in exact:
+        assert oracle_steps(_relaxed_steps(steps, [e for e in exact if e is not s]), result.start)
+    # 3. ...and these operations alone cannot be ordered, as check() itself says.
+    alone = History(result.operations, initial=result.start)
+    assert not oracle(alone)
+    assert check(alone).ok is False
+
+
+@settings(max_examples=300)
+@given(histories("kv", initial=(None, "", ANY)))
+def test_failures_come_with_a_minimal_set_kv(history):
+    result = check(history, model="kv")
+    if result.ok is False:
+        assert result.minimal
+        assert_minimal(history, result)
+
+
+@settings(max_examples=300)
+@given(histories("register", max_ops=7))
+def test_failures_come_with_a_minimal_set_register(history):
+    result = check(history, model="register")
+    if result.ok is False:
+        assert result.minimal
+        assert_minimal(history, result)
+
+
+def test_stale_read_is_explained_by_the_writes_it_missed():
+    h = History(
+        [
+            op(1, "set", 0, 1, "a"),
+            op(2, "get", 1, 2, output="a"),
+            op(3, "set", 3, 4, "b"),
+            op(4, "get", 5, 6, output="b"),
+            op(5, "get", 7, 8, output="a"),  # stale: b was written and read before
+            op(6, "get", 9, 10, output="a"),
+        ]
+    )
+    result = check(h)
+    assert result.ok is False
+    # Any start, the write of b (or its read) before the stale read is the clash.
+    assert result.start is ANY
+    assert len(result.operations) == 2
+    assert result.operations[-1].output == "a" and result.operations[-1].call in (7, 9)
+    assert result.operations[0].call in (3, 5)
+    assert_minimal(h, result)
+
+
+def test_an_unknown_write_that_could_explain_a_read_is_not_blamed():
+    # Deleting operations would "explain" this with {set b, get a}, ignoring that client 0's
+    # unknown set of a may have landed in between.  The explanation must not ignore it.
+    h = History(
+        [
+            op(0, "set", 0, None, "a"),
+            op(1, "set", 3, 4, "b"),
+            op(2, "get", 5, 6, output="a"),
+            op(3, "set", 7, 8, "c"),
+            op(4, "get", 9, 10, output="a"),
+        ]
+    )
+    result = check(h)
+    assert result.ok is False
+    assert len(result.operations) == 4  # both reads of a, and both writes before them
+    assert_minimal(h, result)
+
+
+def test_explain_alone_on_a_failing_key():
+    h = History([op(1, "set", 0, 1, "a"), op(2, "get", 2, 3, output=None)])
+    steps = compile_key(list(enumerate(h)))
+    found = explain(steps, None)
+    assert {s.source for s in found.steps} == {0, 1} and found.minimal
+
+
+def test_verdict_paragraphs():
+    ok = check(History([op(1, "set", 0, 1, "a")]))
+    assert ok.verdict().startswith("Linearizable")
+    bad = check(History([op(1, "set", 0, 1, "a"), op(2, "get", 2, 3, output="b")]))
+    text = str(bad)
+    assert text.startswith("Not linearizable: key 'x' (kv model).")
+    assert "client 1: set(x, 'a')  [0, 1]" in text and "client 2: get(x) -> 'b'  [2, 3]" in text
+    assert isinstance(bad, CheckResult)
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    good = History([op(1, "set", 0, 1, "a"), op(2, "get", 2, 3, output="a")])
+    bad = History([op(1, "set", 0, 1, "a"), op(2, "get", 2, 3, output="b")])
+    assert main([_write(tmp_path, "good.json", good.to_json())]) == 0
+    assert "Linearizable" in capsys.readouterr().out
+    assert main(["check-history", _write(tmp_path, "bad.json", bad.to_json())]) == 1
+    out = capsys.readouterr().out
+    assert "Not linearizable: key 'x'" in out
+    assert "  client 2: get(x) -> 'b'  [2, 3]" in out.splitlines()
+    assert main([_write(tmp_path, "junk.txt", "what is this\n")]) == 2
+    assert "line 1" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main([]) == 2
+    assert main(["x.json", "--model", "queue"]) == 2
+
+
+def test_cli_picks_the_model_from_the_format(tmp_path, capsys):
+    jepsen = (
+        "INFO  jepsen.util - 0\t:invoke\t:write\t1\n"
+        "INFO  jepsen.util - 0\t:ok\t:write\t1\n"
+        "INFO  jepsen.util - 1\t:invoke\t:read\tnil\n"
+        "INFO  jepsen.util - 1\t:ok\t:read\t1\n"
+    )
+    assert main([_write(tmp_path, "r.log", jepsen)]) == 0
+    assert "(register model)" in capsys.readouterr().out
+    kv = '{:process 0, :type :invoke, :f :get, :key "1", :value nil}\n'
+    kv += '{:process 0, :type :ok, :f :get, :key "1", :value "x"}\n'
+    assert main([_write(tmp_path, "k.txt", kv), "--model", "kv"]) == 1
+    assert "(kv model)" in capsys.readouterr().out
+    appends = History([op(1, "append", 0, 1, "x")]).to_json()
+    assert main([_write(tmp_path, "a.json", appends), "--model", "register"]) == 2
+    assert "register does not have" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from typing import Any
 from raftlab.history import ANY, History, Operation
 from raftlab.linearizability.minimize import explain, start_candidates
 from raftlab.linearizability.models import Step, compile_key, validate
-from raftlab.linearizability.search import KeySearch
+from raftlab.linearizability.search import KeySearch, Problem
 
 _FIRST_SLICE = 256  # nodes per key in the first round; doubles every round
 _TIME_SLICE = 20_000  # with a timeout, look at the clock at least this often (in nodes)
@@ -164,7 +164,8 @@ class _AnyStartSearch:
     """A key is linearizable from *some* start if one of the representative starts works."""
 
     def __init__(self, steps: list[Step]):
-        self._searches = [KeySearch(steps, v) for v in start_candidates(steps)]
+        problem = Problem(steps)
+        self._searches = [KeySearch(problem, v) for v in start_candidates(problem.steps)]
         self._at = 0
         self.frontier_time = float("inf")  # no single search's frontier covers every start
 

@@ -49,7 +49,7 @@ from raftlab.linearizability.models import (
     Step,
     relax,
 )
-from raftlab.linearizability.search import KeySearch
+from raftlab.linearizability.search import KeySearch, Problem
 
 #: Nodes one recheck (from one start) may explore before it counts as "can be ordered".
 RECHECK_BUDGET = 20_000
@@ -137,8 +137,9 @@ class _Checker:
             first = min((s.call for s in steps if s.source in keep), default=math.inf)
             steps = [s for s in steps if s.source in keep or s.ret >= first]
         steps.sort(key=lambda s: (s.call, s.ret, s.source))
-        for value in start_candidates(steps) if start is ANY else [start]:
-            verdict = KeySearch(steps, value).run(RECHECK_BUDGET)
+        problem = Problem(steps)
+        for value in start_candidates(problem.steps) if start is ANY else [start]:
+            verdict = KeySearch(problem, value).run(RECHECK_BUDGET)
             if verdict is not False:
                 self.ran_out |= verdict is None
                 return False

@@ -48,16 +48,21 @@ Each is sound: it never cuts a branch unless another branch kept is at least as 
 6. *Unknowns nobody could notice are left out* before the search starts
    (:func:`~raftlab.linearizability.models.drop_useless_unknowns`, which proves it).
 
-The search runs in slices (:meth:`KeySearch.run` takes a budget of steps) so that the
-caller can advance several keys side by side and stop at the first that fails, as
-Porcupine does with goroutines.
+Optional operations (unknown outcome, or relaxed by ``minimize``) may be placed only while
+they can still have happened: not after an operation called after they returned.
+
+Everything that depends only on the steps, not on the starting value, is worked out once in
+a :class:`Problem` (masks of bits, lookups by value), so that trying several starting values
+costs little more than one.  The search runs in slices (:meth:`KeySearch.run` takes a
+budget of nodes) so that the caller can advance several keys side by side and stop at the
+first that fails, as Porcupine does with goroutines.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from raftlab.linearizability.models import (
@@ -76,64 +81,80 @@ from raftlab.linearizability.models import (
 )
 
 
+class Problem:
+    """One key's steps, precomputed for searching from any starting value.
+
+    Bit ``i`` of every mask is ``steps[i]``; the steps are sorted by call time.
+    """
+
+    def __init__(self, steps: Sequence[Step]):
+        self.steps = drop_useless_unknowns(sorted(steps, key=_by_call))  # rule 6
+        steps = self.steps
+        n = len(steps)
+        self.call = [s.call for s in steps]
+        self.ret = [s.ret for s in steps]
+        self.kind = [s.kind for s in steps]
+        self.a = [s.a for s in steps]
+        self.b = [s.b for s in steps]
+        self.sig = [(s.kind, s.a, s.b, s.ret) for s in steps]
+        kind, a = self.kind, self.a
+        known = [i for i in range(n) if kind[i] not in MAYBE]
+        # Known steps by return time: the first one not placed bounds what may go next,
+        # namely the steps called by its return (a prefix of the bits).
+        self.order = sorted(known, key=lambda i: (self.ret[i], i))
+        self.order_bit = [1 << i for i in self.order]
+        self.window = [(1 << bisect_right(self.call, self.ret[i])) - 1 for i in self.order]
+        self.known_mask = _mask(known)
+        self.maybe_mask = _mask(i for i in range(n) if kind[i] in MAYBE)
+        self.reset_mask = _mask(
+            i for i in range(n) if kind[i] in (WRITE, CAS, MAYBE_WRITE, MAYBE_CAS)
+        )
+        self.grows = any(k in (APPEND, APPEND_SAW, MAYBE_APPEND) for k in kind)
+        # Which steps may change the value from a given value, in one or two lookups.
+        self.write_mask = _mask(i for i in known if kind[i] == WRITE)
+        self.append_mask = _mask(i for i in known if kind[i] in (APPEND, APPEND_SAW))
+        self.cas_by_old = _by_value((i for i in known if kind[i] == CAS and a[i] is not None), a)
+        maybes = [i for i in range(n) if kind[i] in MAYBE]
+        self.maybe_write_mask = _mask(i for i in maybes if kind[i] == MAYBE_WRITE)
+        self.maybe_write_by_value = _by_value((i for i in maybes if kind[i] == MAYBE_WRITE), a)
+        self.maybe_cas_by_old = _by_value(
+            (i for i in maybes if kind[i] == MAYBE_CAS and a[i] is not None), a
+        )
+        self.maybe_append_mask = _mask(i for i in maybes if kind[i] == MAYBE_APPEND)
+        # Read-like steps by the value that satisfies them (rule 1 in one or two lookups).
+        self.reads = _by_value((i for i in known if kind[i] == READ), a)
+        self.failed_cas = _mask(i for i in known if kind[i] == FAILED_CAS)
+        # A cas expecting "absent" always fails, so it is never excluded.
+        self.failed_cas_by_old = _by_value(
+            (i for i in known if kind[i] == FAILED_CAS and a[i] is not None), a
+        )
+        # Optional steps with a finite return, by return time: "returned before t" (too late
+        # to place after a step called at t) is one bisect and one mask.
+        finite = sorted((self.ret[i], i) for i in maybes if self.ret[i] != math.inf)
+        self.expiry = [r for r, _ in finite]
+        self.expiry_order = [i for _, i in finite]
+        self.expired = [0]
+        for _, i in finite:
+            self.expired.append(self.expired[-1] | 1 << i)
+
+
 class KeySearch:
     """A resumable depth-first search for a linearization of one key's steps.
 
     ``run(budget)`` returns ``True`` (linearizable), ``False`` (not) or ``None`` (not decided
-    yet: call again).  ``nodes`` counts the nodes entered so far.
+    yet: call again).  ``nodes`` counts the nodes entered so far.  ``steps`` may be a
+    :class:`Problem` already built, to search the same steps from several starting values.
     """
 
-    def __init__(self, steps: Sequence[Step], initial: Any):
-        self.steps = drop_useless_unknowns(steps)  # rule 6
-        n = len(self.steps)
-        calls = [s.call for s in self.steps]
-        self._kind = [s.kind for s in self.steps]
-        self._a = [s.a for s in self.steps]
-        self._b = [s.b for s in self.steps]
-        self._sig = [(s.kind, s.a, s.b, s.ret) for s in self.steps]
-        known = [i for i in range(n) if self._kind[i] not in MAYBE]
-        # Known operations by return time: the first one outside S bounds what may go next.
-        self._order = sorted(known, key=lambda i: (self.steps[i].ret, i))
-        self._order_bit = [1 << i for i in self._order]
-        # Steps sorted by call, so "called before t" is a prefix of the bits.
-        self._window = [(1 << bisect_right(calls, self.steps[i].ret)) - 1 for i in self._order]
-        self._ret_of = [s.ret for s in self.steps]
-        self._call_of = calls
-        self.known_mask = sum(1 << i for i in known)
-        self.reset_mask = sum(
-            1 << i for i in range(n) if self._kind[i] in (WRITE, CAS, MAYBE_WRITE, MAYBE_CAS)
-        )
-        # Optional steps with a finite return, by return time, so "returned before t" (too
-        # late to place after a step called at t) is one bisect and one mask.
-        finite = sorted(
-            (self.steps[i].ret, i) for i in range(n) if self._kind[i] in MAYBE and i not in known
-        )
-        finite = [(r, i) for r, i in finite if r != math.inf]
-        self._expiry = [r for r, _ in finite]
-        self._expiry_order = [i for _, i in finite]
-        self._expired = [0]
-        for _, i in finite:
-            self._expired.append(self._expired[-1] | 1 << i)
-        self._grows = any(k in (APPEND, APPEND_SAW, MAYBE_APPEND) for k in self._kind)
-        self.maybe_mask = sum(1 << i for i in range(n) if self._kind[i] in MAYBE)
-        self.effect_mask = sum(1 << i for i in known if self._kind[i] not in (READ, FAILED_CAS))
-        # Read-like steps indexed by the value that satisfies them (rule 1 in one lookup).
-        self._reads: dict[Any, int] = {}
-        self._failed_cas = 0
-        self._failed_cas_by_old: dict[Any, int] = {}
-        for i in known:
-            if self._kind[i] == READ:
-                self._reads[self._a[i]] = self._reads.get(self._a[i], 0) | 1 << i
-            elif self._kind[i] == FAILED_CAS:
-                self._failed_cas |= 1 << i
-                old = self._a[i]
-                if old is not None:  # a cas expecting "absent" always fails: never excluded
-                    self._failed_cas_by_old[old] = self._failed_cas_by_old.get(old, 0) | 1 << i
+    def __init__(self, steps: Sequence[Step] | Problem, initial: Any):
+        p = steps if isinstance(steps, Problem) else Problem(steps)
+        self.problem = p
+        self.steps = p.steps
         self._failed: dict[tuple[int, Any], list[int]] = {}
         self.nodes = 0
         # The furthest the search got: how many known operations (by return time) were ever
         # all placed.  A failing search never looked at operations called after
-        # ``steps[_order[frontier]].ret``; minimization starts by cutting those off.
+        # ``frontier_time``; minimization starts by cutting those off.
         self.frontier = 0
         self._looked_ahead_to = -math.inf  # the latest read rule 5 used to cut a node
         self.result: bool | None = None
@@ -153,9 +174,10 @@ class KeySearch:
         That is the return of the first known operation it never got past, or of a read
         further ahead that rule 5 consulted, whichever is later.
         """
-        if not self._order:
+        p = self.problem
+        if not p.order:
             return math.inf
-        stuck = self._ret_of[self._order[min(self.frontier, len(self._order) - 1)]]
+        stuck = p.ret[p.order[min(self.frontier, len(p.order) - 1)]]
         return max(stuck, self._looked_ahead_to)
 
     def run(self, budget: int) -> bool | None:
@@ -164,7 +186,7 @@ class KeySearch:
             return self.result
         stack = self._stack
         enter = self._enter
-        maybe_mask = self.maybe_mask
+        maybe_mask = self.problem.maybe_mask
         while budget > 0:
             top = stack[-1]
             branches = top[3]
@@ -190,30 +212,19 @@ class KeySearch:
 
     # --- one node ----------------------------------------------------------------------------
 
-    def _satisfied(self, state: Any) -> int:
-        """Bits of the read-like steps that ``state`` satisfies."""
-        mask = self._reads.get(state, 0)
-        if self._failed_cas:
-            if state is None:
-                mask |= self._failed_cas
-            else:
-                mask |= self._failed_cas & ~self._failed_cas_by_old.get(state, 0)
-        return mask
-
     def _enter(
         self, placed: int, state: Any, ptr: int, after_optional: int = 0
     ) -> list[Any] | bool | None:
         """Close a node under rule 1, consult the cache, and list its branches.
 
         ``after_optional`` is true when the step that led here was an optional one (rule 7).
-
         Returns ``True`` if every known operation is placed, ``None`` if the node is cut,
         else the frame ``[placed, state, ptr, branches, next_branch]``.
         """
         self.nodes += 1
-        order_bit = self._order_bit
+        p = self.problem
+        order_bit = p.order_bit
         n_known = len(order_bit)
-        window = self._window
         while True:
             while ptr < n_known and placed & order_bit[ptr]:
                 ptr += 1
@@ -221,15 +232,20 @@ class KeySearch:
                 return True
             if ptr > self.frontier:
                 self.frontier = ptr
-            candidates = window[ptr] & ~placed
-            reads = candidates & self._satisfied(state)
-            if self._expiry:
+            candidates = p.window[ptr] & ~placed
+            reads = p.reads.get(state, 0)
+            if p.failed_cas:
+                if state is None:
+                    reads |= p.failed_cas
+                else:
+                    reads |= p.failed_cas & ~p.failed_cas_by_old.get(state, 0)
+            reads &= candidates
+            late = 0
+            if reads and p.expiry:
                 # Rule 1 must not end the time of a pending optional step (see its proof):
                 # a read called after such a step returned becomes a plain branch instead.
                 late = reads & ~self._called_by(self._pending_optional_deadline(placed))
                 reads ^= late
-            else:
-                late = 0
             if not reads:
                 break
             placed |= reads  # rule 1
@@ -237,11 +253,11 @@ class KeySearch:
         if self._is_known_failure(placed, state):
             return None
         # Optional steps that returned before the latest call placed can no longer go.
-        expired = self._expired[bisect_left(self._expiry, self._latest_call(placed))]
+        expired = p.expired[bisect_left(p.expiry, self._latest_call(placed))] if p.expiry else 0
         if self._reads_ahead_unreachable(placed | expired, state, ptr):
             self._remember_failure(placed, state)
             return None
-        branches = self._branches(candidates & ~expired, state, bool(after_optional))
+        branches = self._branches(candidates & ~expired, state, after_optional)
         while late:
             bit = late & -late
             late ^= bit
@@ -253,53 +269,61 @@ class KeySearch:
 
     def _latest_call(self, placed: int) -> float:
         # Steps are in call order, so the latest call placed is the highest placed bit's.
-        return self._call_of[placed.bit_length() - 1] if placed else -math.inf
+        return self.problem.call[placed.bit_length() - 1] if placed else -math.inf
 
     def _pending_optional_deadline(self, placed: int) -> float:
         """The earliest return among optional steps still placeable but not placed."""
-        latest = self._latest_call(placed)
-        expiry, order = self._expiry, self._expiry_order
-        for j in range(bisect_left(expiry, latest), len(expiry)):
+        p = self.problem
+        expiry, order = p.expiry, p.expiry_order
+        for j in range(bisect_left(expiry, self._latest_call(placed)), len(expiry)):
             if not placed >> order[j] & 1:
                 return expiry[j]
         return math.inf
 
     def _called_by(self, t: float) -> int:
         """Bits of the steps called at or before ``t``."""
-        return (1 << bisect_right(self._call_of, t)) - 1
+        return (1 << bisect_right(self.problem.call, t)) - 1
 
-    def _branches(self, candidates: int, state: Any, after_optional: bool) -> list[tuple[int, Any]]:
-        kind, a, b, ret = self._kind, self._a, self._b, self._ret_of
+    def _branches(self, candidates: int, state: Any, after_optional: int) -> list[tuple[int, Any]]:
+        """The steps that may change the value next, and the value each leaves."""
+        p = self.problem
+        kind, a, b, ret = p.kind, p.a, p.b, p.ret
+        present = state is not None
+        # Known steps: a cas only if it expects the current value; writes unless rule 7.
+        effects = p.append_mask
+        if present:
+            effects |= p.cas_by_old.get(state, 0)
+        if not after_optional:
+            effects |= p.write_mask
+        effects &= candidates
         found: list[tuple[float, int, Any]] = []
-        effects = candidates & self.effect_mask
         while effects:
             bit = effects & -effects
             effects ^= bit
             i = bit.bit_length() - 1
             k = kind[i]
             if k == WRITE:
-                if after_optional:
-                    continue  # rule 7
                 new = a[i]
             elif k == CAS:
-                if state is None or state != a[i]:
-                    continue
                 new = b[i]
-            elif k == APPEND:
+            else:
                 new = (state or "") + a[i]
-            elif k == APPEND_SAW:
-                new = (state or "") + a[i]
-                if new != b[i]:
+                if k == APPEND_SAW and new != b[i]:
                     continue
-            else:  # pragma: no cover - effect_mask holds only the kinds above
-                raise AssertionError(k)
             found.append((ret[i], bit, new))
         found.sort(key=_by_deadline)
         branches = [(bit, new) for _, bit, new in found]
-        maybes = candidates & self.maybe_mask
+        # Optional steps, only where they change the value (rule 2): a cas expecting the
+        # current value, a write of another value (unless rule 7), any append.
+        maybes = p.maybe_append_mask
+        if present:
+            maybes |= p.maybe_cas_by_old.get(state, 0)
+        if not after_optional:
+            maybes |= p.maybe_write_mask & ~p.maybe_write_by_value.get(state, 0)
+        maybes &= candidates
         if maybes:
             seen = set()
-            sig = self._sig
+            sig = p.sig
             while maybes:
                 bit = maybes & -maybes
                 maybes ^= bit
@@ -309,12 +333,8 @@ class KeySearch:
                 seen.add(sig[i])
                 k = kind[i]
                 if k == MAYBE_WRITE:
-                    if after_optional:
-                        continue  # rule 7
                     new = a[i]
                 elif k == MAYBE_CAS:
-                    if state is None or state != a[i]:
-                        continue  # rule 2: it would change nothing
                     new = b[i]
                 else:
                     new = (state or "") + a[i]
@@ -325,10 +345,11 @@ class KeySearch:
 
     def _reads_ahead_unreachable(self, placed: int, state: Any, ptr: int) -> bool:
         """Rule 5: a read due before any value-replacing operation cannot be satisfied."""
-        resets = self.reset_mask & ~placed
-        deadline = self._call_of[(resets & -resets).bit_length() - 1] if resets else math.inf
-        order, ret, kind, a = self._order, self._ret_of, self._kind, self._a
-        grows = self._grows
+        p = self.problem
+        resets = p.reset_mask & ~placed
+        deadline = p.call[(resets & -resets).bit_length() - 1] if resets else math.inf
+        order, ret, kind, a = p.order, p.ret, p.kind, p.a
+        grows = p.grows
         for j in range(ptr, len(order)):
             i = order[j]
             if ret[i] >= deadline:
@@ -353,7 +374,7 @@ class KeySearch:
     # --- the cache (rule 4) --------------------------------------------------------------------
 
     def _is_known_failure(self, placed: int, state: Any) -> bool:
-        known = placed & self.known_mask
+        known = placed & self.problem.known_mask
         failures = self._failed.get((known, state))
         if failures is None:
             return False
@@ -361,7 +382,7 @@ class KeySearch:
         return any(u | unknown == unknown for u in failures)
 
     def _remember_failure(self, placed: int, state: Any) -> None:
-        known = placed & self.known_mask
+        known = placed & self.problem.known_mask
         key = (known, state)
         unknown = placed ^ known
         failures = self._failed.get(key)
@@ -374,5 +395,24 @@ class KeySearch:
             failures.append(unknown)
 
 
+def _by_call(step: Step) -> tuple[float, float, int]:
+    return step.call, step.ret, step.source
+
+
 def _by_deadline(item: tuple[float, int, Any]) -> tuple[float, int]:
     return item[0], item[1].bit_length()
+
+
+def _mask(bits: Iterable[int]) -> int:
+    mask = 0
+    for i in bits:
+        mask |= 1 << i
+    return mask
+
+
+def _by_value(bits: Iterable[int], values: list[Any]) -> dict[Any, int]:
+    """For each value, the mask of those ``bits`` whose ``values[i]`` it is."""
+    table: dict[Any, int] = {}
+    for i in bits:
+        table[values[i]] = table.get(values[i], 0) | 1 << i
+    return table

@@ -1,0 +1,285 @@
+"""One chaos run: a cluster, concurrent clients, the nemesis, a healing, and the checks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from raftlab.chaos.schedule import ALL_FAULTS, Fault, Nemesis, draw_config
+from raftlab.cluster import Cluster
+from raftlab.config import Config
+from raftlab.errors import SafetyViolation
+from raftlab.history import History
+from raftlab.kv.client import KVClient, PendingOp, Workload
+from raftlab.kv.state_machine import KVStateMachine
+from raftlab.trace import TraceEvent
+
+#: After the faults stop, a leader must exist and every pending operation must have its
+#: answer within this many simulated ms (see the package docstring).
+HEAL_BOUND_MS = 3000.0
+
+CLIENT_TIMEOUT_MS = 2500.0
+KEYS = ("a", "b", "c")
+
+# Which operation a client does next, and how often.
+_OPS = ("get", "set", "cas", "append", "delete", "relaxed")
+_WEIGHTS = (30, 20, 20, 18, 5, 7)
+
+
+@dataclass(slots=True)
+class ChaosReport:
+    """What one chaos run did and found.  ``ok``: no safety violation, the history not
+    found non-linearizable, and the cluster healed within ``HEAL_BOUND_MS``."""
+
+    seed: int
+    ok: bool
+    violation: SafetyViolation | None
+    linearizable: bool | None
+    history: History
+    faults: tuple[Fault, ...]
+    ops_ok: int
+    ops_failed: int
+    liveness: str | None = None  # why the healing failed, if it did
+    relaxed_reads: int = 0
+    heal_ms: float | None = None  # how long the healing took
+    config: Config = field(default_factory=Config)
+    bugs: tuple[str, ...] = ()
+    nodes: int = 5
+    duration_ms: float = 10_000
+    clients: int = 4
+    events: int = 0
+    trace: list[TraceEvent] = field(default_factory=list, repr=False)
+    check: object = None  # the linearizability CheckResult
+
+    @property
+    def faults_by_kind(self) -> dict[str, int]:
+        out = {k: 0 for k in ALL_FAULTS}
+        for f in self.faults:
+            out[f.kind] = out.get(f.kind, 0) + 1
+        return out
+
+    @property
+    def replay_command(self) -> str:
+        """The one command that replays this seed and prints its trace."""
+        parts = ["python -m raftlab chaos", f"--seeds {self.seed}"]
+        parts += [f"--bug {b}" for b in self.bugs]
+        if self.nodes != 5:
+            parts.append(f"--nodes {self.nodes}")
+        if self.duration_ms != 10_000:
+            parts.append(f"--duration {self.duration_ms:g}")
+        if self.clients != 4:
+            parts.append(f"--clients {self.clients}")
+        return " ".join(parts + ["--trace"])
+
+    def summary(self) -> str:
+        """One line: the seed, its verdict and why."""
+        if self.violation is not None:
+            why = str(self.violation)
+        elif self.linearizable is False:
+            ops = getattr(self.check, "operations", ())
+            why = f"not linearizable on key {getattr(self.check, 'key', '?')!r}: " + "; ".join(
+                op.describe() for op in ops
+            )
+        elif self.liveness is not None:
+            why = self.liveness
+        else:
+            why = "ok"
+        return f"seed {self.seed}: {why}"
+
+
+class _Clients:
+    """``n`` clients, each doing one operation at a time with a short pause in between."""
+
+    def __init__(self, cluster: Cluster, rng: random.Random, n: int):
+        self.rng = rng
+        self.clients = [
+            KVClient(cluster, timeout_ms=CLIENT_TIMEOUT_MS, attempt_ms=400, retry_ms=20)
+            for _ in range(n)
+        ]
+        self.next_start = [rng.uniform(0, 30) for _ in range(n)]
+        self.ops: list[PendingOp | None] = [None] * n
+        self.counter = 0
+        self.seen: dict[str, str | None] = {}  # last value a client saw per key (for cas)
+        self.stopped = False
+
+    def next_time(self) -> float:
+        if self.stopped:
+            return float("inf")
+        return min(
+            (t for t, op in zip(self.next_start, self.ops, strict=True) if op is None),
+            default=float("inf"),
+        )
+
+    def act(self, now: float) -> None:
+        """Note finished operations; start new ones where a client's pause is over."""
+        for k, op in enumerate(self.ops):
+            if op is not None and op.done:
+                self.ops[k] = None
+                if op.error is None and op.op in ("get", "append", "cas"):
+                    self._learn(op)
+                self.next_start[k] = now + self.rng.uniform(0, 25)
+        if self.stopped:
+            return
+        for k, op in enumerate(self.ops):
+            if op is None and self.next_start[k] <= now:
+                self._start(k, now)
+
+    def _learn(self, op: PendingOp) -> None:
+        if op.op == "cas":
+            if op.result:
+                self.seen[op.key] = op.value
+        else:
+            self.seen[op.key] = op.result
+
+    def _start(self, k: int, now: float) -> None:
+        rng, client = self.rng, self.clients[k]
+        key = rng.choice(KEYS)
+        what = rng.choices(_OPS, _WEIGHTS)[0]
+        self.counter += 1
+        value = f"{client.client_id}.{self.counter}"
+        if what == "get":
+            op = client.start_get(key)
+        elif what == "relaxed":
+            node = rng.choice(client.cluster.ids)
+            client.start_get(key, relaxed=True, node=node)
+            self.next_start[k] = now + rng.uniform(0, 25)
+            return
+        elif what == "set":
+            op = client.start_set(key, value)
+        elif what == "cas":
+            expected = self.seen.get(key) or value  # usually the last value seen
+            op = client.start_cas(key, expected, value)
+        elif what == "append":
+            op = client.start_append(key, value + ";")
+        else:
+            op = client.start_delete(key)
+        self.ops[k] = op
+        if op.done:
+            self.act(now)
+
+
+def run(
+    seed: int,
+    *,
+    nodes: int = 5,
+    duration_ms: float = 10_000,
+    clients: int = 4,
+    faults: Iterable[str] = ALL_FAULTS,
+    bugs: Iterable[str] = (),
+    check_timeout_s: float | None = 30.0,
+) -> ChaosReport:
+    """Run one seed of chaos and check it (see the package docstring)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be a whole number, got {seed!r}")
+    if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
+        raise ValueError(f"clients must be a whole number >= 1, got {clients!r}")
+    if (
+        isinstance(duration_ms, bool)
+        or not isinstance(duration_ms, int | float)
+        or not (duration_ms >= 0)
+    ):
+        raise ValueError(f"duration_ms must be a number of milliseconds >= 0, got {duration_ms!r}")
+    kinds = frozenset([faults] if isinstance(faults, str) else faults)
+    unknown = sorted(kinds - set(ALL_FAULTS))
+    if unknown:
+        raise ValueError(
+            f"unknown fault kind(s) {', '.join(map(repr, unknown))}; "
+            f"known kinds are: {', '.join(ALL_FAULTS)}"
+        )
+    bugs = tuple(sorted([bugs] if isinstance(bugs, str) else bugs))
+
+    rng = random.Random(f"raftlab.chaos:{seed}")
+    config = draw_config(rng)
+    cluster = Cluster(nodes, seed, config=config, state_machine=KVStateMachine, bugs=bugs)
+    cluster.network.keep_log = False  # nobody looks at delivered messages; save the memory
+    nemesis = Nemesis(cluster, random.Random(f"raftlab.chaos.nemesis:{seed}"), kinds)
+    crowd = _Clients(cluster, random.Random(f"raftlab.chaos.clients:{seed}"), clients)
+    work = Workload(cluster)
+
+    violation: SafetyViolation | None = None
+    liveness: str | None = None
+    heal_ms: float | None = None
+    try:
+        _drive(cluster, work, nemesis, crowd, duration_ms)
+        # The healing: every fault undone, no new operations; the cluster must elect a
+        # leader and answer everything still pending within HEAL_BOUND_MS.
+        nemesis.stop()
+        crowd.stopped = True
+        start = cluster.now
+        for op in work.pending:
+            op.extend(start + HEAL_BOUND_MS)
+        healed = work.run_until(
+            lambda c: c.leader() is not None and not work.pending, HEAL_BOUND_MS
+        )
+        if healed:
+            heal_ms = cluster.now - start
+            # One more operation per client shows the healed cluster serves requests.
+            finals = [c.start_get(KEYS[k % len(KEYS)]) for k, c in enumerate(crowd.clients)]
+            for op in finals:
+                op.extend(start + HEAL_BOUND_MS)
+            work.run_until(
+                lambda c: all(op.done for op in finals),
+                max(0.0, start + HEAL_BOUND_MS - cluster.now),
+            )
+            late = [op for op in finals if not op.done or op.timed_out]
+            if late:
+                liveness = f"after healing, {late[0]!r} got no answer within the bound"
+            heal_ms = cluster.now - start
+        else:
+            waiting = work.pending
+            liveness = (
+                f"no progress within {HEAL_BOUND_MS:g} ms of healing: "
+                + ("no leader" if cluster.leader() is None else "a leader")
+                + f", {len(waiting)} operation(s) still pending"
+                + (f" (first: {waiting[0]!r})" if waiting else "")
+            )
+        cluster.check_invariants()  # everything visible now, from scratch
+    except SafetyViolation as exc:
+        violation = exc
+
+    from raftlab.linearizability import check
+
+    result = check(cluster.history, model="kv", timeout_s=check_timeout_s)
+    done = [op for op in cluster.history if not op.relaxed]
+    ops_ok = sum(op.ret is not None for op in done)
+    return ChaosReport(
+        seed=seed,
+        ok=violation is None and result.ok is not False and liveness is None,
+        violation=violation,
+        linearizable=result.ok,
+        history=cluster.history,
+        faults=tuple(nemesis.faults),
+        ops_ok=ops_ok,
+        ops_failed=len(done) - ops_ok,
+        liveness=liveness,
+        relaxed_reads=len(cluster.history) - len(done),
+        heal_ms=heal_ms,
+        config=config,
+        bugs=bugs,
+        nodes=nodes,
+        duration_ms=duration_ms,
+        clients=clients,
+        events=cluster.event_count,
+        trace=cluster.trace,
+        check=result,
+    )
+
+
+def _drive(
+    cluster: Cluster, work: Workload, nemesis: Nemesis, crowd: _Clients, duration_ms: float
+) -> None:
+    """Until ``duration_ms``: clients work, the nemesis strikes; each acts when due."""
+    marks = [work.completed]
+
+    def wake(c: Cluster) -> bool:
+        # After every event: does the nemesis react, or did an operation finish?
+        return nemesis.watch(c) or work.completed != marks[0]
+
+    while cluster.now < duration_ms:
+        now = cluster.now
+        nemesis.act()
+        crowd.act(now)
+        marks[0] = work.completed
+        until = min(nemesis.next_time(), crowd.next_time(), duration_ms)
+        work.run_until(wake, max(0.0, until - now))

@@ -165,7 +165,8 @@ class _AnyStartSearch:
 
     def __init__(self, steps: list[Step]):
         problem = Problem(steps)
-        self._searches = [KeySearch(problem, v) for v in start_candidates(problem.steps)]
+        failures: dict[tuple[int, Any, bool], list[int]] = {}  # shared: see KeySearch
+        self._searches = [KeySearch(problem, v, failures) for v in start_candidates(problem.steps)]
         self._at = 0
         self.frontier_time = float("inf")  # no single search's frontier covers every start
 

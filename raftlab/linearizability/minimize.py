@@ -138,8 +138,9 @@ class _Checker:
             steps = [s for s in steps if s.source in keep or s.ret >= first]
         steps.sort(key=lambda s: (s.call, s.ret, s.source))
         problem = Problem(steps)
+        failures: dict[tuple[int, Any, bool], list[int]] = {}  # shared by every start
         for value in start_candidates(problem.steps) if start is ANY else [start]:
-            verdict = KeySearch(problem, value).run(RECHECK_BUDGET)
+            verdict = KeySearch(problem, value, failures).run(RECHECK_BUDGET)
             if verdict is not False:
                 self.ran_out |= verdict is None
                 return False

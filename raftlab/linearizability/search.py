@@ -146,11 +146,18 @@ class KeySearch:
     :class:`Problem` already built, to search the same steps from several starting values.
     """
 
-    def __init__(self, steps: Sequence[Step] | Problem, initial: Any):
+    def __init__(
+        self,
+        steps: Sequence[Step] | Problem,
+        initial: Any,
+        failures: dict[tuple[int, Any, bool], list[int]] | None = None,
+    ):
         p = steps if isinstance(steps, Problem) else Problem(steps)
         self.problem = p
         self.steps = p.steps
-        self._failed: dict[tuple[int, Any], list[int]] = {}
+        # Rule 4's cache.  A failure depends only on the node, never on the path to it, so
+        # searches of the same Problem from different starting values may share it.
+        self._failed = {} if failures is None else failures
         self.nodes = 0
         # The furthest the search got: how many known operations (by return time) were ever
         # all placed.  A failing search never looked at operations called after
@@ -192,7 +199,7 @@ class KeySearch:
             branches = top[3]
             i = top[4]
             if i == len(branches):
-                self._remember_failure(top[0], top[1])
+                self._remember_failure(top[0], top[1], top[5])
                 stack.pop()
                 if not stack:
                     self.result = False
@@ -219,7 +226,7 @@ class KeySearch:
 
         ``after_optional`` is true when the step that led here was an optional one (rule 7).
         Returns ``True`` if every known operation is placed, ``None`` if the node is cut,
-        else the frame ``[placed, state, ptr, branches, next_branch]``.
+        else the frame ``[placed, state, ptr, branches, next_branch, restricted]``.
         """
         self.nodes += 1
         p = self.problem
@@ -250,12 +257,13 @@ class KeySearch:
                 break
             placed |= reads  # rule 1
             after_optional = 0  # somebody saw the value it wrote
-        if self._is_known_failure(placed, state):
+        restricted = bool(after_optional)
+        if self._is_known_failure(placed, state, restricted):
             return None
         # Optional steps that returned before the latest call placed can no longer go.
         expired = p.expired[bisect_left(p.expiry, self._latest_call(placed))] if p.expiry else 0
         if self._reads_ahead_unreachable(placed | expired, state, ptr):
-            self._remember_failure(placed, state)
+            self._remember_failure(placed, state, False)  # dead whatever comes next
             return None
         branches = self._branches(candidates & ~expired, state, after_optional)
         while late:
@@ -263,9 +271,9 @@ class KeySearch:
             late ^= bit
             branches.append((bit, state))
         if not branches:
-            self._remember_failure(placed, state)
+            self._remember_failure(placed, state, restricted)
             return None
-        return [placed, state, ptr, branches, 0]
+        return [placed, state, ptr, branches, 0, restricted]
 
     def _latest_call(self, placed: int) -> float:
         # Steps are in call order, so the latest call placed is the highest placed bit's.
@@ -373,17 +381,22 @@ class KeySearch:
 
     # --- the cache (rule 4) --------------------------------------------------------------------
 
-    def _is_known_failure(self, placed: int, state: Any) -> bool:
-        known = placed & self.problem.known_mask
-        failures = self._failed.get((known, state))
-        if failures is None:
-            return False
-        unknown = placed ^ known
-        return any(u | unknown == unknown for u in failures)
+    # A node explored under rule 7 tried fewer branches, so its failure is recorded as
+    # "restricted" and only ever cuts another restricted node; an unrestricted failure cuts
+    # both.
 
-    def _remember_failure(self, placed: int, state: Any) -> None:
+    def _is_known_failure(self, placed: int, state: Any, restricted: bool) -> bool:
         known = placed & self.problem.known_mask
-        key = (known, state)
+        unknown = placed ^ known
+        for flag in (False, True) if restricted else (False,):
+            failures = self._failed.get((known, state, flag))
+            if failures is not None and any(u | unknown == unknown for u in failures):
+                return True
+        return False
+
+    def _remember_failure(self, placed: int, state: Any, restricted: bool) -> None:
+        known = placed & self.problem.known_mask
+        key = (known, state, restricted)
         unknown = placed ^ known
         failures = self._failed.get(key)
         if failures is None:

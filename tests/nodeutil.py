@@ -153,6 +153,21 @@ def ack(src: int, dst: int, term: int, match: int) -> AppendEntriesReply:
     return AppendEntriesReply(src, dst, term, True, match_index=match)
 
 
+def refusal(
+    src: int, dst: int, term: int, rejected: int, conflict_term: int = 0, conflict_index: int = 0
+) -> AppendEntriesReply:
+    """A follower's "no" to the AppendEntries whose prevLogIndex was ``rejected``."""
+    return AppendEntriesReply(
+        src,
+        dst,
+        term,
+        False,
+        rejected_index=rejected,
+        conflict_term=conflict_term,
+        conflict_index=conflict_index,
+    )
+
+
 def sent(ready: Ready, kind: type[M], dst: int | None = None) -> list[M]:
     """The messages of one type in ``ready``, optionally only those to ``dst``."""
     return [m for m in ready.messages if isinstance(m, kind) and dst in (None, m.dst)]

@@ -16,6 +16,7 @@ from nodeutil import (
     make_leader,
     make_node,
     only,
+    refusal,
     sent,
     terms_of,
     win_election,
@@ -130,7 +131,7 @@ def test_s5_3_leader_backs_up_after_a_rejection_and_retries():
     """The paper: "After a rejection, the leader decrements nextIndex and retries the AppendEntries
     RPC" (§5.3); here the follower's short log lets it jump straight to its end."""
     leader = make_leader(term=3, log=(1, 1, 2))  # no-op at 4; next_index starts at 4
-    reject = AppendEntriesReply(2, 1, 3, False, rejected_index=3, conflict_index=3)
+    reject = refusal(2, 1, 3, rejected=3, conflict_index=3)
     leader.step(reject, 300)
     retry = only(leader.ready(), AppendEntries, dst=2)
     assert (retry.prev_log_index, retry.prev_log_term) == (2, 1)
@@ -155,9 +156,8 @@ def test_s5_3_fast_backup_to_the_end_of_a_term_both_logs_hold():
     """When the leader does hold the conflicting term, the logs may agree up to the end
     of the leader's entries of that term: it retries from just after them."""
     leader = make_leader(term=4, log=(1, 2, 2, 3))  # no-op at 5
-    reply = AppendEntriesReply(
-        2, 1, 4, False, rejected_index=4, conflict_term=2, conflict_index=2
-    )  # the follower holds 1 2 2 2 2: term 2 where the leader has 3
+    # The follower holds 1 2 2 2 2: at index 4, term 2 where the leader has 3.
+    reply = refusal(2, 1, 4, rejected=4, conflict_term=2, conflict_index=2)
     leader.step(reply, 300)
     retry = only(leader.ready(), AppendEntries, dst=2)
     assert (retry.prev_log_index, retry.prev_log_term) == (3, 2)
@@ -168,7 +168,7 @@ def test_s5_3_stale_rejection_is_ignored():
     """A rejection of an AppendEntries the leader no longer sends (its prevLogIndex is
     not nextIndex - 1) tells nothing new: it must not move nextIndex again."""
     leader = make_leader(term=3, log=(1, 1, 2))
-    reject = AppendEntriesReply(2, 1, 3, False, rejected_index=3, conflict_index=3)
+    reject = refusal(2, 1, 3, rejected=3, conflict_index=3)
     leader.step(reject, 300)
     leader.ready()
     leader.step(reject, 301)  # the same rejection, duplicated by the network

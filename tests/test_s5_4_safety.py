@@ -16,6 +16,7 @@ from nodeutil import (
     make_leader,
     make_node,
     only,
+    refusal,
     request_vote,
     sent,
     terms_of,
@@ -24,7 +25,7 @@ from nodeutil import (
 )
 
 from raftlab.config import Config
-from raftlab.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
+from raftlab.messages import AppendEntries, RequestVote, RequestVoteReply
 from raftlab.roles import Role
 from raftlab.statemachine import CommandList
 
@@ -170,7 +171,7 @@ def test_s5_4_3_leader_never_overwrites_or_deletes_entries_in_its_log():
     before = leader.log.as_tuple()
     for msg in (
         append(2, 1, 2, prev=1, prev_term=1, ents=entries(2, 1, 1, 1)),  # stale leader
-        AppendEntriesReply(2, 1, 3, False, rejected_index=2, conflict_index=1),
+        refusal(2, 1, 3, rejected=2, conflict_index=1),
         ack(3, 1, 3, 3),
     ):
         leader.step(msg, 400)

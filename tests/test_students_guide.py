@@ -19,6 +19,7 @@ from nodeutil import (
     make_leader,
     make_node,
     only,
+    refusal,
     request_vote,
     terms_of,
     time_out,
@@ -230,7 +231,7 @@ def test_guide_rejection_for_a_newer_term_makes_the_leader_step_down():
     not touch nextIndex."""
     leader = make_leader(term=2, log=(1,))
     before = dict(leader.next_index)
-    leader.step(AppendEntriesReply(2, 1, 5, False, rejected_index=1), 300)
+    leader.step(refusal(2, 1, 5, rejected=1), 300)
     assert (leader.role, leader.current_term) == (Role.FOLLOWER, 5)
     assert leader.next_index == before
     assert leader.ready().messages == []  # and no retry
@@ -261,9 +262,7 @@ def test_guide_leader_only_ever_appends_to_its_own_log():
     Append-Only, Figure 3)."""
     leader = make_leader(term=3, log=(1, 1, 2))
     before = leader.log.as_tuple()
-    reject = AppendEntriesReply(2, 1, 3, False, rejected_index=3, conflict_term=1,
-                                conflict_index=1)  # fmt: skip
-    leader.step(reject, 300)
+    leader.step(refusal(2, 1, 3, rejected=3, conflict_term=1, conflict_index=1), 300)
     rd = leader.ready()
     assert leader.log.as_tuple() == before
     assert rd.removed == [] and rd.persist_from is None
@@ -279,7 +278,7 @@ def test_guide_append_reply_from_an_older_term_is_ignored():
     leader.step(ack(2, 1, 2, 3), 300)  # from when S1 was leader of term 2
     leader.step(ack(3, 1, 2, 3), 300)
     assert leader.match_index == {2: 0, 3: 0} and leader.commit_index == 0
-    leader.step(AppendEntriesReply(2, 1, 2, False, rejected_index=2, conflict_index=1), 301)
+    leader.step(refusal(2, 1, 2, rejected=2, conflict_index=1), 301)
     assert leader.next_index[2] == 3
 
 
@@ -335,12 +334,10 @@ def test_guide_fast_backup_leader_uses_the_conflict_term_when_it_has_it():
     """Pitfall [An aside on optimizations]: leader side.  Holding conflictTerm, it retries
     after its last entry of that term; lacking it, from conflictIndex."""
     has = make_leader(term=4, log=(1, 2, 2, 3))  # no-op at 5, next_index 5
-    has.step(AppendEntriesReply(2, 1, 4, False, rejected_index=4, conflict_term=2,
-                                conflict_index=2), 300)  # fmt: skip
+    has.step(refusal(2, 1, 4, rejected=4, conflict_term=2, conflict_index=2), 300)
     assert has.next_index[2] == 4
     lacks = make_leader(term=4, log=(1, 3, 3, 3))
-    lacks.step(AppendEntriesReply(2, 1, 4, False, rejected_index=4, conflict_term=2,
-                                  conflict_index=2), 300)  # fmt: skip
+    lacks.step(refusal(2, 1, 4, rejected=4, conflict_term=2, conflict_index=2), 300)
     assert lacks.next_index[2] == 2
 
 

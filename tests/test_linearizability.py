@@ -432,7 +432,7 @@ def test_verdict_paragraphs():
     assert ok.verdict().startswith("Linearizable")
     bad = check(History([op(1, "set", 0, 1, "a"), op(2, "get", 2, 3, output="b")]))
     text = str(bad)
-    assert text.startswith("Not linearizable: key 'x' (kv model).")
+    assert text.startswith("Not linearizable: key 'x' (kv model). No order that respects")
     assert "client 1: set(x, 'a')  [0, 1]" in text and "client 2: get(x) -> 'b'  [2, 3]" in text
     assert isinstance(bad, CheckResult)
 

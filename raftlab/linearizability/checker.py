@@ -39,12 +39,26 @@ class CheckResult:
 
     ``ok`` is ``True`` (linearizable), ``False`` (not) or ``None`` (the check gave up at
     its timeout).  For a failure, ``key`` names the key and ``operations`` a minimal set of
-    its operations that cannot be ordered: dropping any one of them leaves a set that can.
-    ``start`` is the starting value of the key under which that holds: :data:`ANY`
-    (no starting value explains them, the usual case) or the key's initial value (the
-    clash involves it, e.g. a read of a value nobody had written yet).  ``minimal`` is
-    ``False`` only if shrinking ran out of time or budget; the set still cannot be
-    ordered.  ``nodes`` counts search nodes, a measure of the work done.
+    its operations that cannot be ordered, in call order:
+
+    * on their own they cannot be put in any order that respects real time, starting from
+      ``start``;
+    * nor can they with the rest of the key's history around them, *whatever* those other
+      operations did: each may have done nothing (or, if its outcome is unknown, taken
+      effect at any time after its call).  So the set explains the failure on its own;
+      nothing left out could rescue it;
+    * no single operation can be dropped: forget what any one of them returned (let it
+      have done nothing) and the key can be ordered.
+
+    (Deleting operations outright is not how minimality is judged: deleting a write can
+    make a read *harder* to explain, and a set minimal that way can blame operations an
+    unknown-outcome write would have explained.  See ``minimize``.)
+
+    ``start`` is the starting value of the key under which that holds: :data:`ANY` (no
+    starting value explains them, the usual case) or the key's initial value (the clash
+    involves it, e.g. a read of a value nobody had written yet).  ``minimal`` is ``False``
+    only if shrinking ran out of time or budget; the set still cannot be ordered.
+    ``nodes`` counts search nodes, a measure of the work done.
     """
 
     ok: bool | None
@@ -72,9 +86,10 @@ class CheckResult:
         else:
             whence = f"starting from the key's initial value {_show_start(self.start)}"
         lines = [
-            f"Not linearizable: key {self.key!r} ({self.model} model). These "
-            f"{len(self.operations)} operations cannot be put in any order that respects "
-            f"real time, {whence}"
+            f"Not linearizable: key {self.key!r} ({self.model} model). No order that "
+            f"respects real time fits these {len(self.operations)} operations, {whence}, "
+            "even if the key's other operations did nothing (or, with an unknown outcome, "
+            "took effect at any time after their call)"
             + ("" if self.minimal else " (the set may not be minimal: shrinking gave up)")
             + ":"
         ]

@@ -5,13 +5,17 @@ Theory of operation
 This is the search of Wing & Gong (1993) as improved by Lowe (2017), the one Porcupine
 uses.  A node of the search is the set ``S`` of operations already placed in the order
 (a bitset: bit ``i`` is the ``i``-th step by call time) and the value ``state`` the key holds
-after them.  An operation may be placed next if it was called before every operation still
-outside ``S`` returned (else real time forbids it), and if the model allows it from
-``state``.  The search succeeds when every operation with a known outcome is placed;
-operations of unknown outcome may stay out (they never took effect, or took effect after
-everything else, which is the same).  Lowe's cache remembers the nodes already explored
-without success, so no node is searched twice.
+after them.  An operation may be placed next if it was called before every known operation
+still outside ``S`` returned (else real time forbids it), and if the model allows it from
+``state``.  The search succeeds when every operation with a known outcome is placed.
 
+*Optional* operations may stay out: those of unknown outcome (they may have taken effect at
+any time after their call, or never, which is the same as after everything else), and those
+``minimize`` relaxes (they took effect before they returned, or never).  An optional
+operation may be placed only while it can still have happened: not after an operation that
+was called after it returned.
+
+Lowe's cache remembers the nodes explored without success, so no node is searched twice.
 Python is about fifty times slower per step than Go, so the rules below prune the search.
 Each is sound: it never cuts a branch unless another branch kept is at least as good.
 
@@ -22,19 +26,19 @@ Each is sound: it never cuts a branch unless another branch kept is at least as 
    time: no known operation outside ``S`` had to precede it (or it could not be placed
    now), and we only do this when no optional operation outside ``S`` returned before the
    read was called either (such a read is tried as an ordinary branch instead).
-2. *Unknown outcomes only when they matter.*  An operation of unknown outcome is placed only
-   if it changes ``state``.  Placing a no-op leaves the same value and one fewer option,
-   and the option of placing it later (or never) is kept.
-3. *Identical unknowns are interchangeable.*  Of several optional operations with the
-   same kind, arguments and return time that may all be placed now, only the first is
-   tried: they stay placeable for exactly as long, so swapping their roles maps any
-   completion of one choice onto the other.
-4. *A failure covers more unknowns.*  The cache is keyed by (known operations placed,
-   ``state``) and holds the sets ``U`` of optional operations placed in nodes that failed.
-   A node with a superset of such a ``U`` fails too: any completion of it is a completion
-   of the failed node with the extra optional operations left out (with fewer operations
-   placed, every operation that could go next there can go next here too).  Only fully
-   explored nodes enter the cache, so this rule only ever cites real failures.
+2. *Optional operations only when they matter.*  An optional operation is placed only if it
+   changes ``state``: placing a no-op leaves the same value with one fewer option, and
+   leaving it out is always allowed.
+3. *Identical optional operations are interchangeable.*  Of several with the same kind,
+   arguments and return time that may all be placed now, only the first is tried: they
+   stay placeable for exactly as long, so swapping their roles maps any completion of one
+   choice onto the other.
+4. *A failure covers more optional operations.*  The cache is keyed by (known operations
+   placed, ``state``) and holds the sets ``U`` of optional operations placed in nodes that
+   failed.  A node with a superset of such a ``U`` fails too: any completion of it is a
+   completion of the failed node with the extra optional operations left out (with fewer
+   operations placed, every operation that could go next there can go next here too).
+   Only fully explored nodes enter the cache, so this rule only ever cites real failures.
 5. *Reads ahead must stay reachable.*  Let ``t`` be the earliest call among the operations
    outside ``S`` that could replace the value (``set``, ``delete``, ``cas``, known or not).
    An unplaced read that returned before ``t`` must be placed before any of them, so only
@@ -42,14 +46,12 @@ Each is sound: it never cuts a branch unless another branch kept is at least as 
    (exactly ``state`` when the key has no appends), or the node is dead.  Likewise a failed
    ``cas`` in that stretch on a key without appends needs ``state`` to differ from its
    ``expected``.
-7. *No optional step just before a blind write.*  If an optional step is followed at once
-   by a ``set`` or ``delete``, with nothing reading the value in between, leaving the
-   optional step out changes nothing; so that sequence is never tried.
 6. *Unknowns nobody could notice are left out* before the search starts
-   (:func:`~raftlab.linearizability.models.drop_useless_unknowns`, which proves it).
-
-Optional operations (unknown outcome, or relaxed by ``minimize``) may be placed only while
-they can still have happened: not after an operation called after they returned.
+   (:func:`~raftlab.linearizability.models.drop_useless_unknowns` proves it).
+7. *No optional operation just before a blind write.*  If one is followed at once by a
+   ``set`` or ``delete``, with nothing reading the value in between, leaving it out changes
+   nothing, so that sequence is never tried.  A node explored this way tried fewer
+   branches, so its failure is cached as *restricted* and cuts only restricted nodes.
 
 Everything that depends only on the steps, not on the starting value, is worked out once in
 a :class:`Problem` (masks of bits, lookups by value), so that trying several starting values

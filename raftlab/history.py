@@ -20,6 +20,8 @@ Meaning of the fields
 * ``relaxed=True`` marks a read served from one node's local copy; it is kept in the history
   for pictures but left out of the check, since such reads are stale by design.
 * ``cas`` has ``expected`` (the old value it compared with) and ``value`` (the new value).
+* Real time orders two operations only if one returned strictly before the other was
+  called; intervals that merely touch (``a.ret == b.call``) count as concurrent.
 
 Recording a history while clients run
 -------------------------------------

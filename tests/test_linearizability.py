@@ -269,6 +269,12 @@ def test_unknown_write_may_take_effect_late_or_never():
     assert check(both).ok is False  # once it took effect it cannot be undone
 
 
+def test_touching_intervals_are_concurrent():
+    # The read starts at the very instant the write returns: either order is allowed.
+    assert check(History([op(1, "set", 0, 5, "a"), op(2, "get", 5, 6, output=None)])).ok
+    assert not check(History([op(1, "set", 0, 5, "a"), op(2, "get", 6, 7, output=None)])).ok
+
+
 def test_failed_cas_is_a_read_of_something_else():
     h = History([op(1, "set", 0, 1, "a"), op(2, "cas", 2, 3, "b", expected="a", output=False)])
     assert check(h).ok is False
@@ -313,9 +319,13 @@ def test_register_model_refuses_kv_operations():
         check(History(), model="queue")
 
 
-def test_append_needs_a_string():
+def test_values_the_models_cannot_compare_are_refused():
     with pytest.raises(ValueError, match="append takes a string"):
         check(History([op(1, "append", 0, 1, 5)]))
+    with pytest.raises(ValueError, match="which is appended to"):
+        check(History([op(1, "set", 0, 1, 5), op(2, "append", 2, 3, "a")]))
+    with pytest.raises(ValueError, match="operation 0 has value \\[1\\]"):
+        check(History([op(1, "set", 0, 1, [1])]))
 
 
 def test_empty_history_is_linearizable():

@@ -61,18 +61,33 @@ class Step:
     source: int  # index of the Operation in the history
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def validate(operations: Sequence[Operation], model: str) -> None:
     """Raise ``ValueError`` if the model cannot judge these operations."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}: use 'kv' or 'register'")
+    appended = {op.key for op in operations if op.op == "append"}
     for n, op in enumerate(operations):
         if model == "register" and op.op not in _REGISTER_OPS:
             raise ValueError(
                 f"operation {n} is a {op.op}, which a register does not have "
                 "(it has get, set and cas): check with model='kv'"
             )
+        for name in ("value", "expected", "output"):
+            v = getattr(op, name)
+            if not isinstance(v, _SCALARS):
+                raise ValueError(
+                    f"operation {n} has {name} {v!r}: values are strings, numbers, booleans or None"
+                )
         if op.op == "append" and not isinstance(op.value, str):
             raise ValueError(f"operation {n} appends {op.value!r}: append takes a string")
+        if op.key in appended and op.op in ("set", "cas") and not isinstance(op.value, str):
+            raise ValueError(
+                f"operation {n} stores {op.value!r} in {op.key!r}, which is appended to: "
+                "a key that is appended to holds strings"
+            )
 
 
 def compile_key(ops: Sequence[tuple[int, Operation]]) -> list[Step]:

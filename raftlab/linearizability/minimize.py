@@ -79,12 +79,7 @@ def explain(
     before = [s for s in known if s.call <= frontier]
     exact: list[Step] | None = None
     for start in (ANY, initial):
-        size = 2
-        while exact is None and size < 2 * len(before):
-            trial = before[-size:]
-            if checker.fails(trial, start):
-                exact = trial
-            size *= 2
+        exact = _last_few_that_fail(before, start, checker)
         if exact is not None:
             break
     if exact is None:  # cannot happen: relaxing nothing gives back the failing key
@@ -95,6 +90,20 @@ def explain(
             exact = trial
     chosen = tuple(sorted(exact, key=lambda s: (s.call, s.ret, s.source)))
     return Explanation(chosen, start, not checker.ran_out)
+
+
+def _last_few_that_fail(known: list[Step], start: Any, checker: _Checker) -> list[Step] | None:
+    """The last 2, 4, 8, ... of ``known`` (by return), the first that fails with the rest
+    relaxed; ``None`` if even all of them can be ordered."""
+    size = 2
+    while known:
+        trial = known[-size:]
+        if checker.fails(trial, start):
+            return trial
+        if size >= len(known):
+            return None
+        size *= 2
+    return None
 
 
 def _relax_order(step: Step) -> tuple[int, float, int]:

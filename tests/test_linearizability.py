@@ -326,6 +326,8 @@ def test_values_the_models_cannot_compare_are_refused():
         check(History([op(1, "set", 0, 1, 5), op(2, "append", 2, 3, "a")]))
     with pytest.raises(ValueError, match="operation 0 has value \\[1\\]"):
         check(History([op(1, "set", 0, 1, [1])]))
+    with pytest.raises(ValueError, match="operation 0 has key \\{\\}"):
+        check(History([op(1, "set", 0, 1, "v", key={})]))
 
 
 def test_empty_history_is_linearizable():

@@ -19,7 +19,11 @@ EXIT_OK, EXIT_NOT_LINEARIZABLE, EXIT_UNKNOWN = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; ``argv`` is what follows ``check-history`` (which may be repeated)."""
+    """Run the command and return its exit status.
+
+    ``argv`` holds the arguments after ``check-history`` (a leading ``check-history`` is
+    accepted too); by default, ``sys.argv[1:]``.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["check-history"]:
         args = args[1:]

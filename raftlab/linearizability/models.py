@@ -75,7 +75,7 @@ def validate(operations: Sequence[Operation], model: str) -> None:
                 f"operation {n} is a {op.op}, which a register does not have "
                 "(it has get, set and cas): check with model='kv'"
             )
-        for name in ("value", "expected", "output"):
+        for name in ("key", "value", "expected", "output"):
             v = getattr(op, name)
             if not isinstance(v, _SCALARS):
                 raise ValueError(

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from raftlab import Cluster, LeadershipLost, NotLeader, Role
+from raftlab import Cluster, LeadershipLost, NotLeader, Role, Timeout
 
 ELECTION_MS = 300  # the highest default election timeout
 
@@ -463,7 +463,7 @@ def test_agreement_over_an_unreliable_network():
     check_clients(c, commands, proposals)
 
 
-@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("seed", range(10))
 def test_churn_crashes_restarts_and_partitions_alongside_clients(seed):
     c = Cluster(5, seed=seed)
     rng = random.Random(seed)
@@ -494,3 +494,105 @@ def test_churn_crashes_restarts_and_partitions_alongside_clients(seed):
     survived = [cmds[: len(cmds) - len(q)] for cmds, q in zip(commands, queues, strict=True)]
     assert sum(map(len, survived)) > 20  # the clients got work done between the faults
     check_clients(c, survived, proposals)
+
+
+# ------------------------------------------------------------------ client semantics
+
+
+class Picky:
+    """A state machine that refuses commands starting with b"!"."""
+
+    def __init__(self) -> None:
+        self.commands: list[bytes] = []
+
+    def apply(self, command: bytes) -> int:
+        if command.startswith(b"!"):
+            raise ValueError(f"refused {command!r}")
+        self.commands.append(command)
+        return len(self.commands)
+
+
+def test_submit_never_raises_for_a_cluster_condition():
+    c = Cluster(3, seed=15)
+    p = c.submit(b"too early")
+    assert p.done and not p.ok and isinstance(p.error, NotLeader)
+    assert p.error.leader_hint is None
+    leader = c.wait_for_leader()
+    c.run(100)
+    follower = followers_of(c, leader)[0]
+    p = c.submit(b"to a follower", node=follower)
+    assert p.done and isinstance(p.error, NotLeader) and p.error.leader_hint == leader
+    c.crash(follower)
+    p = c.submit(b"to a crashed node", node=follower)
+    assert p.done and isinstance(p.error, NotLeader) and p.error.leader_hint is None
+
+
+def test_a_pending_proposal_fails_at_once_when_its_node_crashes():
+    c = Cluster(3, seed=16)
+    leader = c.wait_for_leader()
+    p = c.submit(b"x")
+    assert not p.done and p.node == leader
+    c.crash(leader)
+    assert p.done and not p.ok and isinstance(p.error, LeadershipLost)
+
+
+def test_apply_raises_the_cluster_errors():
+    c = Cluster(3, seed=17)
+    with pytest.raises(NotLeader):
+        c.apply([b"x"])
+    leader = c.wait_for_leader()
+    for i in followers_of(c, leader):
+        c.crash(i)
+    with pytest.raises(Timeout):
+        c.apply([b"x"], timeout_ms=1000)  # no majority: it cannot commit
+    c.crash(leader)
+    with pytest.raises(Timeout, match="no leader was elected within 1000 ms"):
+        c.wait_for_leader(1000)
+    with pytest.raises(NotLeader):
+        c.apply([b"y"], node=leader)  # down now
+
+
+def test_state_machine_errors_are_results_not_cluster_errors():
+    c = Cluster(3, seed=18, state_machine=Picky)
+    c.wait_for_leader()
+    results = c.apply([b"a", b"!b", b"", b"c"])
+    assert [r.result for r in results] == [1, None, 2, 3]
+    assert results[0].error is None and isinstance(results[1].error, ValueError)
+    p = c.submit(b"!d")
+    assert c.run_until(lambda c: p.done, 1000)
+    assert not p.ok and isinstance(p.error, ValueError) and p.index is not None
+    c.run(100)
+    # Every replica applied the same log and refused the same commands.
+    for i in c.ids:
+        assert c.nodes[i].state_machine.commands == [b"a", b"", b"c"]
+
+
+def test_an_empty_command_is_an_ordinary_command_not_a_no_op():
+    c = Cluster(3, seed=19)
+    c.wait_for_leader()
+    (r,) = c.apply([b""])
+    assert r.result == 1
+    index = c.nodes[c.leader()].log.last_index
+    assert c.nodes[c.leader()].log.entry(index).command == b""
+    assert c.nodes[c.leader()].log.entry(1).command is None  # the leader's no-op (§8)
+
+
+def test_leader_is_the_live_leader_with_the_highest_term():
+    c = Cluster(5, seed=20)
+    old = c.wait_for_leader()
+    c.isolate(old)
+    assert c.run_until(
+        lambda c: any(c.nodes[i].role is Role.LEADER for i in c.ids if i != old), 5000
+    )
+    new = next(i for i in c.ids if i != old and c.nodes[i].role is Role.LEADER)
+    assert c.nodes[old].role is Role.LEADER  # still believes it
+    assert c.leader() == new
+    c.crash(new)
+    assert c.leader() == old  # the only live node that believes it leads
+
+
+def test_a_single_node_cluster_elects_itself_and_commits_alone():
+    c = Cluster(1, seed=21)
+    assert c.wait_for_leader() == 1
+    assert [r.result for r in c.apply([b"solo", b"again"])] == [1, 2]
+    assert c.nodes[1].commit_index == 3

@@ -156,8 +156,8 @@ class RaftCluster(RuleBasedStateMachine):
 
 
 RaftCluster.TestCase.settings = settings(
-    max_examples=60,
-    stateful_step_count=40,
+    max_examples=150,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -326,6 +326,12 @@ def test_values_the_models_cannot_compare_are_refused():
         check(History([op(1, "set", 0, 1, 5), op(2, "append", 2, 3, "a")]))
     with pytest.raises(ValueError, match="operation 0 has value \\[1\\]"):
         check(History([op(1, "set", 0, 1, [1])]))
+    with pytest.raises(ValueError, match="keys start at 5, but 'x' is appended to"):
+        check(History([op(1, "append", 0, 1, "a")], initial=5))
+    # From any start, an appended key starts as a string (or absent), never as the 7 read
+    # here (which once crashed the append): that read cannot be explained.
+    read_int = History([op(1, "get", 0, 1, output=7), op(2, "append", 2, 3, "a")], ANY)
+    assert check(read_int).ok is False
     with pytest.raises(ValueError, match="operation 0 has key \\{\\}"):
         check(History([op(1, "set", 0, 1, "v", key={})]))
 

@@ -104,7 +104,7 @@ def check(history: History, model: str = "kv", timeout_s: float | None = None) -
     model cannot judge the history (an unknown model; an append on a register).
     """
     ops = list(history)
-    validate(ops, model)
+    validate(ops, model, history.initial)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     by_key: dict[Any, list[tuple[int, Operation]]] = defaultdict(list)
     for index, op in enumerate(ops):

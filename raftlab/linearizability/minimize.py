@@ -162,7 +162,8 @@ def start_candidates(steps: Iterable[Step]) -> list[Any]:
     A start matters only through comparisons with values the steps mention: equal to a
     read, a ``cas``'s expected value, a written value, or (with appends) a prefix that
     appends extend into an observed value.  Any other start behaves like ``None`` (absent)
-    or like one fresh value that equals nothing, so those two represent the rest.
+    or like one fresh value that equals nothing, so those two represent the rest.  On a key
+    that is appended to, starts are strings or absent.
     """
     steps = list(steps)
     mentioned: list[Any] = [None]
@@ -184,6 +185,8 @@ def start_candidates(steps: Iterable[Step]) -> list[Any]:
     if appended:
         for text in observed:
             mentioned += _prefixes_extended_by(text, appended)
+        # A key that is appended to holds strings (or nothing): so does its start.
+        mentioned = [v for v in mentioned if v is None or isinstance(v, str)]
     longest = max((len(v) for v in mentioned if isinstance(v, str)), default=0)
     mentioned.append("\uffff" * (longest + 1))  # fresh: equal to and a prefix of nothing
     unique: list[Any] = []

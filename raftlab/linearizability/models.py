@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raftlab.history import Operation
+from raftlab.history import ANY, Operation
 
 MODELS = ("kv", "register")
 
@@ -64,11 +64,16 @@ class Step:
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def validate(operations: Sequence[Operation], model: str) -> None:
-    """Raise ``ValueError`` if the model cannot judge these operations."""
+def validate(operations: Sequence[Operation], model: str, initial: Any = None) -> None:
+    """Raise ``ValueError`` if the model cannot judge these operations from ``initial``."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}: use 'kv' or 'register'")
     appended = {op.key for op in operations if op.op == "append"}
+    if appended and initial is not None and not isinstance(initial, str) and initial is not ANY:
+        raise ValueError(
+            f"keys start at {initial!r}, but {sorted(appended, key=repr)[0]!r} is appended "
+            "to: a key that is appended to holds strings"
+        )
     for n, op in enumerate(operations):
         if model == "register" and op.op not in _REGISTER_OPS:
             raise ValueError(

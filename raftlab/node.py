@@ -230,8 +230,11 @@ class RaftNode:
         """
         out: list[Applied] = []
         sm = self.state_machine
-        stop = self.commit_index if limit is None else min(self.commit_index,
-                                                             self.last_applied + limit)
+        stop = (
+            self.commit_index
+            if limit is None
+            else min(self.commit_index, self.last_applied + limit)
+        )
         while self.last_applied < stop:
             self.last_applied += 1
             entry = self.log.entry(self.last_applied)

@@ -147,6 +147,9 @@ def test_a_missing_separator_is_a_script_error_with_its_line():
         ("elect 1", "usage: elect"),
         ("submit x y", "usage: submit"),
         ("run 10 fast=yes", "unknown option"),
+        ("step 1.5", "whole number"),
+        ("wait-commit -1", "whole number"),
+        ("cluster 3 max_batch=1.5", "whole number"),
     ],
 )
 def test_bad_script_lines_raise_script_errors(line, message):

@@ -31,7 +31,13 @@ class NotLeader(RaftLabError):
 
 
 class LeadershipLost(RaftLabError):
-    """The entry can no longer commit: its leader crashed, stepped down or was overwritten."""
+    """The node that took the command can no longer report on it.
+
+    Either its entry was overwritten by a newer leader, so it will never commit (§5.3),
+    or the node crashed before applying it.  After a crash the outcome is *unknown*:
+    the entry may already be on a majority and commit under the next leader (§5.4.1).
+    That is why clients retry with a session id, so a retried write takes effect once (§8).
+    """
 
 
 class Timeout(RaftLabError):

@@ -501,24 +501,93 @@ def test_draw_messages_draws_sent_messages_in_the_window_and_marks_lost_ones():
         msg(2, 1, "RequestVoteReply", 15, 19, term=1, success=True),
         msg(1, 3, "RequestVote", 10, 14, term=1, dropped=True),
         msg(1, 2, "AppendEntries", 30, 36, term=1, entries=2),
-        msg(1, 3, "AppendEntries", 80, 95, term=1),  # still in flight at t=90
         msg(1, 2, "AppendEntries", 120, 125, term=1),  # outside the window
     ]
+    wire = [msg(1, 3, "AppendEntries", 80, 95, term=1)]  # still on its way at t=90
     snap = snapshot(
         [node(1, Role.LEADER, 1), node(2, term=1), node(3, term=1)],
         90.0,
+        wire,
         message_log=log,
         trace=TRACE[:4],
     )
     ax = draw_messages(snap, 0, 100)
-    arrows = patches(ax, "message")
-    assert len(arrows) == 4
+    assert len(patches(ax, "message")) == 3
+    assert all(a.get_alpha() in (None, 1.0) for a in patches(ax, "message"))
     assert len(patches(ax, "message-dropped")) == 1
     assert len([line for line in ax.lines if line.get_gid() == "drop-mark"]) == 1
     assert labels(ax, "entries-label") == ["+2"]
-    in_flight = [a for a in arrows if a.get_alpha() is not None and a.get_alpha() < 1]
-    assert len(in_flight) == 1
+    (on_wire,) = patches(ax, "message-in-flight")
+    assert on_wire.get_alpha() < 1
     assert "(5)" in ax.get_title()
+
+
+def arrow_ends(arrow) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A FancyArrowPatch's two ends, in data coordinates."""
+    return arrow._posA_posB
+
+
+def test_draw_messages_draws_each_message_in_flight_up_to_the_snapshot_time():
+    """The snapshot's in_flight messages appear, paler, their arrows ending where each
+    message is at the snapshot's time; only those sent inside the window count."""
+    wire = [
+        msg(1, 3, "AppendEntries", 80, 100, term=1),  # half way at t=90
+        msg(2, 1, "AppendEntriesReply", 86, 91, term=1, success=True),  # 4/5 of the way
+        msg(1, 2, "AppendEntries", 40, 95, term=1),  # sent before the window
+    ]
+    snap = snapshot(
+        [node(1, Role.LEADER, 1), node(2, term=1), node(3, term=1)], 90.0, wire, trace=TRACE[:4]
+    )
+    ax = draw_messages(snap, 50, 120)
+    shown = patches(ax, "message-in-flight")
+    assert len(shown) == len([m for m in snap.in_flight if 50 <= m.sent_at <= 120]) == 2
+    assert patches(ax, "message") == []
+    ends = sorted(arrow_ends(a) for a in shown)
+    # Lanes: S1 at y=0, S2 at 1, S3 at 2.
+    assert ends[0][0] == (80, 0.0) and ends[0][1] == pytest.approx((90.0, 1.0))
+    assert ends[1][0] == (86, 1.0) and ends[1][1] == pytest.approx((90.0, 0.2))
+    assert all(a.get_alpha() < 1 for a in shown)
+    # The rest of each path, dotted, shows where and when it is due.
+    rest = sorted(arrow_ends(a)[1] for a in patches(ax, "message-in-flight-rest"))
+    assert rest == [(91, 0.0), (100, 2.0)]
+    assert "(2)" in ax.get_title()
+
+
+def lane_of(ax) -> dict[str, float]:
+    """Lane label ("S3") -> its y, read from the picture itself."""
+    return {
+        line.get_label()[1:]: line.get_ydata()[0]
+        for line in ax.lines
+        if line.get_gid() == "lane-label"
+    }
+
+
+@pytest.mark.parametrize("n", [3, 5, 7])
+def test_a_lost_message_is_never_marked_on_a_server_lane(n):
+    """Every X sits between the sender's and the receiver's lanes and off every lane, so
+    no third server looks like the one that lost it (S3 to S1 crosses S2's lane)."""
+    lost = [
+        msg(a, b, "AppendEntries", 10.0 * a, 10.0 * a + 8, term=1, dropped=True)
+        for a in range(1, n + 1)
+        for b in range(1, n + 1)
+        if a != b
+    ]
+    lost += [msg(3, 1, "RequestVote", 5, 5, term=1, dropped=True)]  # lost at once
+    nodes = [node(i, term=1) for i in range(1, n + 1)]
+    ax = draw_messages(snapshot(nodes, 200.0, message_log=lost), 0, 200)
+    marks = [line for line in ax.lines if line.get_gid() == "drop-mark"]
+    stubs = patches(ax, "message-dropped")
+    assert len(marks) == len(stubs) == len(lost)
+    lanes = lane_of(ax)
+    assert sorted(lanes) == sorted(f"S{i}" for i in range(1, n + 1))
+    drawn = sorted(lost, key=lambda m: (m.sent_at, m.src, m.dst))  # the drawing order
+    for m, mark, stub in zip(drawn, marks, stubs, strict=True):
+        x, y = mark.get_xdata()[0], mark.get_ydata()[0]
+        assert arrow_ends(stub)[1] == (x, y), "the X ends its own stub"
+        y0, y1 = lanes[f"S{m.src}"], lanes[f"S{m.dst}"]
+        assert min(y0, y1) < y < max(y0, y1)
+        assert min(abs(y - lane) for lane in lanes.values()) >= 0.45, (m.src, m.dst, y)
+        assert m.sent_at < x <= max(m.deliver_at, m.sent_at + 200 * 0.012)
 
 
 # ----------------------------------------------------------------------------- history
@@ -647,3 +716,30 @@ def test_real_cluster_logs_and_messages(busy_cluster):
     ax = draw_messages(snap)
     window = [m for m in snap.message_log if snap.time - 200 <= m.sent_at <= snap.time]
     assert len(patches(ax, "message")) == len([m for m in window if not m.dropped])
+    assert len(patches(ax, "message-dropped")) == len([m for m in window if m.dropped])
+    assert len(patches(ax, "message-in-flight")) == len(snap.in_flight) > 0
+
+
+def test_real_cluster_messages_in_flight_and_lost_when_the_leader_is_isolated():
+    from raftlab.cluster import Cluster
+
+    c = Cluster(5, seed=1)
+    leader = c.wait_for_leader()
+    c.run_until(lambda c: len(c.network.in_flight) >= 3, 500)
+    wire = c.snapshot().in_flight
+    c.isolate(leader)  # what was on the wire to or from the leader is lost on the way
+    c.run(3)
+    snap = c.snapshot()
+    start = snap.time - 30
+    ax = draw_messages(snap, start, snap.time + 10)
+    now_wire = [m for m in snap.in_flight if start <= m.sent_at]
+    assert len(patches(ax, "message-in-flight")) == len(now_wire)
+    lost = [m for m in snap.message_log if m.dropped and m.sent_at >= start]
+    assert {(m.src, m.dst, m.sent_at) for m in wire if leader in (m.src, m.dst)} <= {
+        (m.src, m.dst, m.sent_at) for m in lost
+    }
+    marks = [line for line in ax.lines if line.get_gid() == "drop-mark"]
+    assert len(marks) == len(lost) > 0
+    lanes = lane_of(ax)
+    for mark in marks:
+        assert min(abs(mark.get_ydata()[0] - y) for y in lanes.values()) >= 0.45

@@ -11,6 +11,7 @@ learner can follow an election or a round of AppendEntries message by message.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from matplotlib.collections import PatchCollection
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
 from raftlab.roles import Role
-from raftlab.snapshot import ClusterSnapshot
+from raftlab.snapshot import ClusterSnapshot, MessageView
 from raftlab.viz import palette
 from raftlab.viz.common import (
     NOTEBOOK_WIDTH,
@@ -28,6 +29,7 @@ from raftlab.viz.common import (
     draw_key,
     draw_text,
     parse_term,
+    progress,
     reset_axes,
 )
 
@@ -427,6 +429,95 @@ def draw_timeline(
     return ax
 
 
+LOST_REACH = 0.35  # how far along its path a lost message is drawn, before rounding
+IN_FLIGHT_ALPHA = 0.45
+
+
+def lost_stub_end(m: MessageView, y0: float, y1: float, span: float) -> tuple[float, float]:
+    """Where the stub of lost message ``m`` ends, at its X, on lanes one unit apart.
+
+    About a third of the way along the path the message would have taken, rounded to the
+    nearest point midway between two lanes: an X on a third server's line would read as
+    that server losing it.  A message lost the moment it was sent (a cut link, a peer
+    that is down) has no path in time, so it leans forward by ``span * 0.012`` to read as
+    sent.  The X's time is only where the message would have been: the network does not
+    record when, on its way, a message was lost.
+    """
+    gap = abs(y1 - y0)
+    if gap == 0:
+        return m.sent_at + span * 0.012, y0
+    lanes_crossed = math.floor(gap * LOST_REACH) + 0.5  # never a whole number of lanes
+    frac = lanes_crossed / gap
+    tx = m.sent_at + max((m.deliver_at - m.sent_at) * frac, span * 0.012)
+    return tx, y0 + (y1 - y0) * frac
+
+
+def _draw_lost(ax: Axes, m: MessageView, y0: float, y1: float, span: float, st: dict) -> None:
+    tx, ty = lost_stub_end(m, y0, y1, span)
+    arrow = FancyArrowPatch(
+        (m.sent_at, y0),
+        (tx, ty),
+        arrowstyle="-",
+        color=st["color"],
+        lw=st["lw"] * 0.8,
+        ls=":",
+        shrinkA=0,
+        shrinkB=0,
+        zorder=4,
+    )
+    arrow.set_gid("message-dropped")
+    add(ax, arrow)
+    ax.plot(
+        [tx],
+        [ty],
+        ls="",
+        marker="x",
+        ms=7,
+        mew=2,
+        color=palette.DROPPED_COLOR,
+        zorder=5,
+        gid="drop-mark",
+    )
+
+
+def _draw_in_flight(ax: Axes, m: MessageView, y0: float, y1: float, now: float, st: dict) -> None:
+    """A message on the wire at ``now``: a pale arrow from its sending to where it is now,
+    then a faint dotted line on to where and when it is due (visible if the window goes
+    past ``now``).  One sent at ``now`` exactly is drawn a tenth of the way, to be seen."""
+    f = max(progress(m, now), 0.1)
+    tip = (m.sent_at + (m.deliver_at - m.sent_at) * f, y0 + (y1 - y0) * f)
+    arrow = FancyArrowPatch(
+        (m.sent_at, y0),
+        tip,
+        arrowstyle="-|>",
+        mutation_scale=11,
+        color=st["color"],
+        lw=st["lw"] * 0.75,
+        ls=st["ls"],
+        alpha=IN_FLIGHT_ALPHA,
+        shrinkA=0,
+        shrinkB=0,
+        zorder=4,
+    )
+    arrow.set_gid("message-in-flight")
+    add(ax, arrow)
+    if f < 1:
+        rest = FancyArrowPatch(
+            tip,
+            (m.deliver_at, y1),
+            arrowstyle="-",
+            color=st["color"],
+            lw=st["lw"] * 0.5,
+            ls=":",
+            alpha=IN_FLIGHT_ALPHA * 0.6,
+            shrinkA=0,
+            shrinkB=0,
+            zorder=3.5,
+        )
+        rest.set_gid("message-in-flight-rest")
+        add(ax, rest)
+
+
 def draw_messages(
     x: object,
     start: float | None = None,
@@ -438,9 +529,12 @@ def draw_messages(
     """A space-time diagram of the messages sent between ``start`` and ``end`` (ms).
 
     One lane per server; an arrow from (sent, sender) to (delivered, receiver) per message,
-    coloured by kind as in ``draw_cluster``.  A lost message stops half way, at a red X.
-    By default the window is the last 200 ms before the snapshot.  Messages still in
-    flight at the snapshot's time are drawn up to their delivery time, paler.
+    coloured by kind as in ``draw_cluster``.  A lost message is a dotted stub towards its
+    receiver that stops at a red X between two lanes, never on one (``lost_stub_end``).
+    Messages still in flight at the snapshot's time (``snapshot.in_flight``) are paler
+    arrows that end where the message is at that time, then a faint dotted line on to
+    their receiver and delivery time.  By default the window is the last 200 ms before
+    the snapshot.
     """
     snap = as_snapshot(x)
     start, end = _window(snap, start, end, default=200.0)
@@ -448,7 +542,10 @@ def draw_messages(
     ax = reset_axes(ax, (NOTEBOOK_WIDTH, 1.6 + 0.55 * len(ids)), "messages")
     lanes = {i: float(k) for k, i in enumerate(ids)}
     span = end - start
-    msgs = [m for m in snap.message_log if start <= m.sent_at <= end]
+    # Messages with a known fate, then those still on the wire at the snapshot's time.
+    wire = [m for m in snap.in_flight if start <= m.sent_at <= end]
+    on_wire = {id(m) for m in wire}
+    msgs = [m for m in snap.message_log if start <= m.sent_at <= end] + wire
 
     for y in lanes.values():
         ax.plot([start, end], [y, y], color="#B0B7BF", lw=1.0, zorder=1)
@@ -495,36 +592,11 @@ def draw_messages(
         st = palette.MESSAGE_STYLES[palette.message_style_key(m)]
         y0, y1 = lanes[m.src], lanes[m.dst]
         if m.dropped:
-            # Lost: a stub that heads for the receiver and stops at an X.  A message lost
-            # at once (a cut link) still leans forward in time, so it reads as sent.
-            tx = m.sent_at + max((m.deliver_at - m.sent_at) * 0.4, span * 0.012)
-            ty = y0 + (y1 - y0) * 0.4
-            arrow = FancyArrowPatch(
-                (m.sent_at, y0),
-                (tx, ty),
-                arrowstyle="-",
-                color=st["color"],
-                lw=st["lw"] * 0.8,
-                ls=":",
-                shrinkA=0,
-                shrinkB=0,
-                zorder=4,
-            )
-            arrow.set_gid("message-dropped")
-            add(ax, arrow)
-            ax.plot(
-                [tx],
-                [ty],
-                ls="",
-                marker="x",
-                ms=7,
-                mew=2,
-                color=palette.DROPPED_COLOR,
-                zorder=5,
-                gid="drop-mark",
-            )
+            _draw_lost(ax, m, y0, y1, span, st)
             continue
-        future = m.deliver_at > snap.time
+        if id(m) in on_wire or m.deliver_at > snap.time:
+            _draw_in_flight(ax, m, y0, y1, snap.time, st)
+            continue
         arrow = FancyArrowPatch(
             (m.sent_at, y0),
             (m.deliver_at, y1),
@@ -533,7 +605,6 @@ def draw_messages(
             color=st["color"],
             lw=st["lw"] * 0.75,
             ls=st["ls"],
-            alpha=0.45 if future else 1.0,
             shrinkA=0,
             shrinkB=0,
             zorder=4,

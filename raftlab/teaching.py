@@ -220,20 +220,29 @@ def elections_won(cluster: Cluster) -> list[Won]:
 # ------------------------------------------------------------------------ byte editor
 
 
+def _kind(kind: str | Kind) -> Kind:
+    """A command kind from its name, in any case, or its number; else ``ValueError``."""
+    found = None
+    if isinstance(kind, str):
+        found = Kind.__members__.get(kind.upper())
+    elif isinstance(kind, int) and not isinstance(kind, bool) and kind in set(Kind):
+        found = Kind(kind)
+    if found is None:
+        names = ", ".join(k.name for k in Kind)
+        raise ValueError(f"unknown command kind {kind!r}; use one of {names}")
+    return found
+
+
 def command_bytes(kind: str | Kind, key: str, value: str = "", expected: str | None = None) -> str:
     """The bytes of a key-value command, field by field, then as one hex line.
 
-    A command that cannot exist (a GET with a value, a CAS without ``expected``) gives
-    the sentence explaining why, instead of raising: this is what the editor shows.
+    ``kind`` is a ``Kind``, its number or its name in any case (``"set"``).  A command
+    that cannot exist (a GET with a value, a CAS without ``expected``) gives the sentence
+    explaining why, instead of raising: this is what the editor shows.
     """
     try:
-        kind = Kind[kind] if isinstance(kind, str) else Kind(kind)
-        if kind is not Kind.CAS:
-            expected = None
-        if kind in (Kind.GET, Kind.DELETE):
-            value = ""
-        data = encode_command(Command(kind, key, value, expected))
-    except (KeyError, ValueError, TypeError) as exc:
+        data = encode_command(Command(_kind(kind), key, value, expected))
+    except (ValueError, TypeError) as exc:
         return f"not a command: {exc}"
     return f"{bytes_table(data)}\n\n{len(data)} bytes: {data.hex(' ')}"
 
@@ -258,7 +267,7 @@ def ByteEditor(kind: str = "SET", key: str = "x", value: str = "1", expected: st
     """Edit a command; see its bytes at once (chapter 1)."""
     import ipywidgets as w
 
-    kind_w = w.Dropdown(options=[k.name for k in Kind], value=kind, description="kind")
+    kind_w = w.Dropdown(options=[k.name for k in Kind], value=_kind(kind).name, description="kind")
     key_w = w.Text(value=key, description="key")
     value_w = w.Text(value=value, description="value")
     exp_w = w.Text(value=expected, description="expected")
@@ -268,7 +277,10 @@ def ByteEditor(kind: str = "SET", key: str = "x", value: str = "1", expected: st
         exp_w.disabled = kind_w.value != "CAS"
         value_w.disabled = kind_w.value in ("GET", "DELETE")
         text = command_bytes(
-            kind_w.value, key_w.value, value_w.value, exp_w.value if kind_w.value == "CAS" else None
+            kind_w.value,
+            key_w.value,
+            "" if value_w.disabled else value_w.value,
+            None if exp_w.disabled else exp_w.value,
         )
         from html import escape
 

@@ -330,7 +330,12 @@ def Stepper(cluster: Cluster, logs: bool = False):
 
     def on_trace(_) -> None:
         mark = len(cluster.trace)
-        refresh([str(s) for s in explain_until(cluster, lambda c: len(c.trace) > mark)])
+        try:
+            steps = explain_until(cluster, lambda c: len(c.trace) > mark)
+        except Timeout as exc:  # raised in a click handler, it would only reach the log
+            refresh([f"t = {cluster.now:.2f} ms: no new trace line ({exc})"])
+            return
+        refresh([str(s) for s in steps])
 
     def on_run(_) -> None:
         mark = len(cluster.trace)

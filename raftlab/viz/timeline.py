@@ -208,7 +208,9 @@ def _draw_faults(
     top: float,
     bottom: float,
     label_y: float,
+    row_step: float,
 ) -> int:
+    """Shade every fault period; label them in up to two rows.  Returns the rows used."""
     periods = [p for p in fault_periods(snap, end) if p.end > start and p.start < end]
     span = end - start
     rects = [
@@ -219,23 +221,29 @@ def _draw_faults(
         pc = PatchCollection(rects, facecolors=FAULT_COLOR, edgecolors="none", alpha=0.45, zorder=0)
         pc.set_gid("faults")
         ax.add_collection(pc, autolim=False)
-    last_label_end = -float("inf")
+    # Labels go in the first of two rows where they do not run into the previous one, so
+    # a fault that starts right after another one still gets its name.
+    row_ends = [-float("inf")] * 2
+    rows_used = 0
     for p in periods:
         x0 = max(p.start, start)
-        if p.label and x0 >= last_label_end:
-            draw_text(
-                ax,
-                x0 + span * 0.004,
-                label_y,
-                p.label,
-                8,
-                color="#A93226",
-                ha="left",
-                va="bottom",
-                gid="fault-label",
-            )
-            last_label_end = x0 + span * (len(p.label) * 0.0075 + 0.01)
-    return len(periods)
+        row = next((r for r, e in enumerate(row_ends) if x0 >= e), None)
+        if not p.label or row is None:
+            continue
+        draw_text(
+            ax,
+            x0 + span * 0.004,
+            label_y + row * row_step,
+            p.label,
+            8,
+            color="#A93226",
+            ha="left",
+            va="bottom",
+            gid="fault-label",
+        )
+        row_ends[row] = x0 + span * (len(p.label) * 0.0075 + 0.01)
+        rows_used = max(rows_used, row + 1)
+    return rows_used
 
 
 def _lane_labels(ax: Axes, snap: ClusterSnapshot, lanes: dict[int, float], x: float) -> None:
@@ -267,7 +275,7 @@ def draw_timeline(
     span = end - start
     segs = [s for s in role_segments(snap, end) if s.end > start and s.start < end]
 
-    _draw_faults(ax, snap, start, end, 0.5, len(ids) + 0.5, len(ids) + 0.55)
+    label_rows = _draw_faults(ax, snap, start, end, 0.5, len(ids) + 0.5, len(ids) + 0.55, 0.32)
 
     # Role bars, one PatchCollection per role so tests and legends can find them.
     heights = {"follower": 0.34, "candidate": 0.52, "leader": 0.6, CRASHED: 0.6}
@@ -376,7 +384,7 @@ def draw_timeline(
     )
     ax.axhline(0.5, color="#BBBBBB", lw=0.8, zorder=1)
     _style_time_axis(ax, start, end, len(ids))
-    ax.set_ylim(len(ids) + 0.9, -0.6)
+    ax.set_ylim(len(ids) + 0.9 + 0.32 * max(0, label_rows - 1), -0.6)
     ax.set_title(f"Terms and leaders, {start:.0f} to {end:.0f} ms", fontsize=12, y=1.0)
     if legend:
         entries = [
@@ -566,7 +574,7 @@ def draw_messages(
         )
         r.set_gid("crashed")
         add(ax, r)
-    _draw_faults(ax, snap, start, end, -0.4, len(ids) - 0.6, -0.42)
+    label_rows = _draw_faults(ax, snap, start, end, -0.4, len(ids) - 0.6, -0.42, -0.3)
 
     # Role changes as small markers on the lanes: where elections start and end.
     for e in snap.trace:
@@ -628,7 +636,7 @@ def draw_messages(
         ax.axvline(snap.time, color="#555555", lw=1, ls="--", zorder=3)
     _lane_labels(ax, snap, lanes, start - span * 0.012)
     _style_time_axis(ax, start, end, len(ids))
-    ax.set_ylim(len(ids) - 0.45, -0.7)
+    ax.set_ylim(len(ids) - 0.45, -0.7 - 0.3 * max(0, label_rows - 1))
     ax.set_title(
         f"Messages sent from {start:.0f} to {end:.0f} ms ({len(msgs)})", fontsize=12, y=1.0
     )

@@ -269,6 +269,26 @@ def test_draw_cluster_labels_name_term_indexes_and_votes():
     assert "leader S1, term 3" in ax.get_title()
 
 
+def test_draw_cluster_title_names_a_stale_leader_of_an_older_term():
+    nodes = five_nodes()
+    nodes[1] = node(2, Role.LEADER, term=2, log=LOG[:3], commit=3)
+    title = draw_cluster(snapshot(nodes, leader=1)).get_title()
+    # S2 leads term 2, cut off and unaware of term 3: harmless, so it is only "stale".
+    assert "leader S1, term 3; S2 still thinks it leads" in title
+    assert "Election Safety" not in title
+
+
+def test_draw_cluster_title_says_two_leaders_of_one_term_break_election_safety():
+    nodes = five_nodes()
+    nodes[1] = node(2, Role.LEADER, term=3, log=LOG, commit=5)
+    nodes[2] = node(3, Role.LEADER, term=1, log=LOG[:1], commit=1)
+    title = draw_cluster(snapshot(nodes, leader=1)).get_title()
+    assert "two leaders in term 3: S1 and S2 (Election Safety violated)" in title
+    assert "S1, S2" not in title and "S2 still thinks" not in title
+    # A third leader, of an older term, is still only stale.
+    assert title.endswith("; S3 still thinks it leads")
+
+
 def test_draw_cluster_timer_arcs_empty_as_the_deadline_nears():
     ax = draw_cluster(snapshot(five_nodes(), 100.0, leader=1))
     arcs = {p.get_gid(): p for p in patches(ax, "timer-")}

@@ -17,7 +17,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.patches import Circle, FancyArrowPatch, Polygon, RegularPolygon, Wedge
 
 from raftlab.roles import Role
-from raftlab.snapshot import MessageView, NodeView
+from raftlab.snapshot import ClusterSnapshot, MessageView, NodeView
 from raftlab.viz import palette
 from raftlab.viz.common import (
     NOTEBOOK_WIDTH,
@@ -375,18 +375,35 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
 
     _fit_limits(ax, labels, list(pos.values()), ring + 0.18)
     ax.set_axis_off()
-    if snap.leader is not None:
-        who = f"leader S{snap.leader}, term {by_id[snap.leader].current_term}"
-    else:
-        who = "no leader"
-    deposed = [n for n in snap.nodes if n.alive and n.role == Role.LEADER and n.id != snap.leader]
-    if deposed:
-        # A leader cut off from the majority keeps believing it leads (§5.1, §6).
-        who += "; " + ", ".join(f"S{n.id}" for n in deposed) + " still thinks it leads"
     # A fixed title position spares matplotlib measuring tick labels on every frame.
-    ax.set_title(f"t = {snap.time:.1f} ms · {who}", fontsize=12, y=1.0)
+    ax.set_title(f"t = {snap.time:.1f} ms · {_leader_title(snap, by_id)}", fontsize=12, y=1.0)
     draw_key(ax, _key_entries() if legend else None, x=1.0, y=0.98)
     return ax
+
+
+def _leader_title(snap: ClusterSnapshot, by_id: dict[int, NodeView]) -> str:
+    """Who leads, for the title: the leader of the highest term, then the other live leaders.
+
+    A leader of an older term that has not yet heard of the newer one is harmless: it can no
+    longer commit (§5.1).  Two leaders of the *same* term break Election Safety (§5.2), which
+    the title says outright rather than calling one of them stale.
+    """
+    if snap.leader is None:
+        return "no leader"
+    term = by_id[snap.leader].current_term
+    others = [n for n in snap.nodes if n.alive and n.role == Role.LEADER and n.id != snap.leader]
+    same = sorted([snap.leader] + [n.id for n in others if n.current_term == term])
+    stale = [n for n in others if n.current_term != term]
+    if len(same) > 1:
+        count = {2: "two", 3: "three"}.get(len(same), str(len(same)))
+        names = ", ".join(f"S{i}" for i in same[:-1]) + f" and S{same[-1]}"
+        who = f"{count} leaders in term {term}: {names} (Election Safety violated)"
+    else:
+        who = f"leader S{snap.leader}, term {term}"
+    if stale:
+        # A leader cut off from the majority keeps believing it leads (§5.1, §6).
+        who += "; " + ", ".join(f"S{n.id}" for n in stale) + " still thinks it leads"
+    return who
 
 
 def _fit_limits(

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
+from raftlab.cluster import Cluster  # noqa: E402
 from raftlab.history import History, Operation  # noqa: E402
 from raftlab.linearizability import check  # noqa: E402
 from raftlab.log import Entry  # noqa: E402
@@ -763,3 +764,22 @@ def test_real_cluster_messages_in_flight_and_lost_when_the_leader_is_isolated():
     lanes = lane_of(ax)
     for mark in marks:
         assert min(abs(mark.get_ydata()[0] - y) for y in lanes.values()) >= 0.45
+
+
+def test_timeline_names_back_to_back_faults_in_a_second_label_row():
+    # A second partition starting right after the first one's long label used to go
+    # unnamed; it now gets a second row below the first.
+    cluster = Cluster(5, seed=3)
+    cluster.wait_for_leader()
+    cluster.partition([1, 2], [3, 4, 5])
+    cluster.run(100)
+    cluster.partition([1, 2], [3, 4], [5])
+    cluster.run(1000)
+    ax = draw_timeline(cluster)
+    assert labels(ax, "fault-label") == [
+        "partition S1 S2 | S3 S4 S5",
+        "partition S1 S2 | S3 S4 | S5",
+    ]
+    rows = {line.get_ydata()[0] for line in ax.lines if line.get_gid() == "fault-label"}
+    assert len(rows) == 2
+    plt.close(ax.figure)

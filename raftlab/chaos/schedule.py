@@ -135,7 +135,7 @@ class Nemesis:
 
     def next_time(self) -> float:
         """When the nemesis next wants to act (if no reaction comes first)."""
-        if self.stopped:
+        if self.stopped or not self._episodes:
             return self._timers[0][0] if self._timers else float("inf")
         t = self._next_episode
         if self._timers and self._timers[0][0] < t:

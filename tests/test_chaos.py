@@ -1,0 +1,152 @@
+"""Chaos runs: many seeds clean, every planted bug caught, replay exact, the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from raftlab.chaos import ALL_FAULTS, HEAL_BOUND_MS, run
+from raftlab.chaos.cli import main, parse_seeds, run_seeds
+
+DEFAULT = dict(nodes=5, duration_ms=10_000, clients=4, faults=ALL_FAULTS, bugs=())
+
+# The first seed of the default configuration at which each planted bug is caught, and
+# the safety property that catches it.
+FIRST_CATCH = {
+    "figure8": (3, "Leader Completeness"),
+    "forget_vote": (1, "Election Safety"),
+    "no_log_check": (0, "Leader Completeness"),
+    "no_prev_check": (0, "Log Matching"),
+}
+
+
+def test_200_seeds_are_clean_and_each_does_real_work():
+    results = list(run_seeds(range(200), DEFAULT, jobs=2))
+    assert [r.seed for r in results] == list(range(200))
+    failing = [r.summary for r in results if not r.ok]
+    assert failing == []
+    assert all(r.linearizable is True for r in results)
+    kinds: Counter[str] = Counter()
+    for r in results:
+        faults = dict(r.faults)
+        kinds.update(faults)
+        injected = sum(n for k, n in faults.items() if k != "restart")
+        # Not a calm run: dozens of answered operations and many faults in every seed.
+        assert r.ops_ok >= 40, (r.seed, r.ops_ok)
+        assert injected >= 10, (r.seed, faults)
+        assert r.liveness is None and r.heal_ms is not None and r.heal_ms <= HEAL_BOUND_MS
+    assert set(kinds) == set(ALL_FAULTS) and min(kinds.values()) >= 50
+    assert sum(r.ops_ok for r in results) / len(results) >= 200
+
+
+@pytest.mark.parametrize("bug", sorted(FIRST_CATCH))
+def test_each_planted_bug_is_caught_within_60_seeds(bug):
+    first = next(seed for seed in range(60) if not run(seed, bugs=(bug,)).ok)
+    expected_seed, invariant = FIRST_CATCH[bug]
+    assert first == expected_seed
+    report = run(first, bugs=(bug,))
+    assert report.violation is not None and report.violation.invariant == invariant
+    # The same seed without the bug is clean: the bug, not the schedule, broke it.
+    assert run(first).ok
+
+
+def test_aimed_faults_and_every_partition_shape_occur():
+    details = " / ".join(f.detail for seed in range(25) for f in run(seed).faults)
+    for phrase in (
+        "just elected",  # a leader crashed or cut off the moment it wins
+        "right after its first commit",
+        "right after its vote",  # a voter restarted within milliseconds
+        "Figure 8, act 4",
+        "majority crash",
+        "split ",
+        "bridge ",
+        "ring ",
+    ):
+        assert phrase in details, phrase
+
+
+def test_small_batches_and_narrow_timeouts_now_and_then():
+    configs = [run(seed, duration_ms=0).config for seed in range(40)]
+    assert 5 <= sum(c.max_batch <= 3 for c in configs) <= 25
+    assert 5 <= sum(c.election_timeout_ms[1] < 200 for c in configs) <= 25
+    assert any(c == configs[0].__class__() for c in configs)  # many runs keep the defaults
+
+
+def test_a_replayed_seed_gives_the_identical_run():
+    a, b = run(3, bugs=("figure8",)), run(3, bugs=("figure8",))
+    assert [str(e) for e in a.trace] == [str(e) for e in b.trace]
+    assert a.faults == b.faults
+    assert a.history.to_json() == b.history.to_json()
+    assert str(a.violation) == str(b.violation)
+
+
+def test_replay_command_reproduces_the_trace_in_another_process():
+    report = run(3, bugs=("figure8",))
+    assert report.replay_command == "python -m raftlab chaos --seeds 3 --bug figure8 --trace"
+    argv = report.replay_command.split()[4:]
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    out = subprocess.run(
+        [sys.executable, "-m", "raftlab", "chaos", *argv, "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    start = lines.index("== seed 3: trace ==") + 1
+    trace = lines[start : start + len(report.trace)]
+    assert trace == [str(e) for e in report.trace]
+
+
+def test_cli_summary_for_clean_seeds(capsys):
+    assert main(["--seeds", "0-2", "--jobs", "2"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "chaos: 3 seeds (0-2)" in out
+    assert "operations:" in out and "answered" in out
+    assert "faults: crash" in out and "restart" in out
+    assert "violations: 0 failing seed(s)" in out
+    assert "seeds/min" in captured.err and "3/3 seeds" in captured.err  # the progress bar
+
+
+def test_cli_prints_a_replay_command_per_failing_seed_and_exits_1(capsys):
+    assert main(["--seeds", "0-3", "--bug", "figure8", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "violations: 1 failing seed(s)" in out
+    assert "seed 3: Leader Completeness violated" in out
+    assert "replay: python -m raftlab chaos --seeds 3 --bug figure8 --trace" in out
+
+
+def test_parallel_and_serial_runs_agree():
+    serial = list(run_seeds(range(4), DEFAULT, jobs=1))
+    parallel = list(run_seeds(range(4), DEFAULT, jobs=2))
+    assert serial == parallel
+
+
+def test_only_the_requested_fault_kinds_are_injected():
+    report = run(4, faults=("drop", "duplicate"))
+    assert report.faults and {f.kind for f in report.faults} <= {"drop", "duplicate"}
+    assert report.ok
+    calm = run(4, faults=())
+    assert calm.faults == () and calm.ok and calm.ops_failed == 0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown fault"):
+        run(0, faults=("meteor",))
+    with pytest.raises(ValueError, match="unknown bug"):
+        run(0, bugs=("typo",))
+    with pytest.raises(ValueError, match="seed"):
+        run("7")
+    assert parse_seeds("7") == range(7, 8)
+    assert parse_seeds("3-5") == range(3, 6)
+    for bad in ("5-3", "x", "-1", "1-"):
+        with pytest.raises(ValueError):
+            parse_seeds(bad)
+    with pytest.raises(SystemExit):
+        main(["--seeds", "9-1"])

@@ -36,6 +36,7 @@ class SeedResult:
     linearizable: bool | None
     liveness: str | None
     heal_ms: float | None = None
+    events: int = 0
     trace: tuple[str, ...] = ()
     fault_lines: tuple[str, ...] = ()
 
@@ -74,6 +75,7 @@ def _shrink(r: ChaosReport, with_trace: bool) -> SeedResult:
         linearizable=r.linearizable,
         liveness=r.liveness,
         heal_ms=r.heal_ms,
+        events=r.events,
         trace=tuple(str(e) for e in r.trace) if with_trace else (),
         fault_lines=tuple(str(f) for f in r.faults) if with_trace else (),
     )

@@ -13,6 +13,7 @@ from raftlab.errors import SafetyViolation
 from raftlab.history import History
 from raftlab.kv.client import KVClient, PendingOp, Workload
 from raftlab.kv.state_machine import KVStateMachine
+from raftlab.linearizability import CheckResult, check
 from raftlab.trace import TraceEvent
 
 #: After the faults stop, a leader must exist and every pending operation must have its
@@ -50,7 +51,7 @@ class ChaosReport:
     clients: int = 4
     events: int = 0
     trace: list[TraceEvent] = field(default_factory=list, repr=False)
-    check: object = None  # the linearizability CheckResult
+    check: CheckResult | None = None  # the linearizability verdict, with a failing set
 
     @property
     def faults_by_kind(self) -> dict[str, int]:
@@ -237,8 +238,6 @@ def run(
         cluster.check_invariants()  # everything visible now, from scratch
     except SafetyViolation as exc:
         violation = exc
-
-    from raftlab.linearizability import check
 
     result = check(cluster.history, model="kv", timeout_s=check_timeout_s)
     done = [op for op in cluster.history if not op.relaxed]

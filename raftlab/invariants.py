@@ -17,8 +17,9 @@ O(changed entries) test:
 - A leader that deletes entries from its own log breaks **Leader Append-Only** (§5.3).
 - ``committed``: index -> entry, for every entry some node has marked committed.  **Leader
   Completeness** (§5.4): a leader of a later term holds all of them.  Checked when a node
-  becomes leader and when a new entry is committed.  Deleting a committed entry from any
-  log is reported too: nothing committed may ever be lost.
+  becomes leader and when a new entry is committed.  Deleting a committed entry from a
+  log is reported too, when the leader that sent the overwrite has the term of the commit
+  or a later one (a stale leader may still overwrite a lagging follower's copy).
 - ``applied``: index -> entry, for every entry any state machine has applied, surviving
   crashes.  **State Machine Safety** (§5.4.3): no two servers apply different entries at
   the same index.
@@ -118,8 +119,15 @@ class SafetyChecker:
                 f"index {start} on; a leader never overwrites or deletes its entries (§5.3)",
             )
         if start <= self.max_committed:
-            committed = self.committed
-            lost = next((e for e in removed if committed.get(e.index) == e), None)
+            # The follower has just taken the sending leader's term.  A stale leader of a
+            # term before the commit may still overwrite a lagging follower's copy: the
+            # entry lives on in the majority that committed it, whose terms are higher, so
+            # they refuse that leader.  A leader of the commit's term or later must not.
+            committed, terms, term = self.committed, self.commit_terms, node.current_term
+            lost = next(
+                (e for e in removed if committed.get(e.index) == e and terms[e.index] <= term),
+                None,
+            )
             if lost is not None:
                 raise SafetyViolation(
                     "Leader Completeness",

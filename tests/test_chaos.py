@@ -132,6 +132,10 @@ def test_only_the_requested_fault_kinds_are_injected():
     report = run(4, faults=("drop", "duplicate"))
     assert report.faults and {f.kind for f in report.faults} <= {"drop", "duplicate"}
     assert report.ok
+    for seed in range(3):
+        crashes = run(seed, faults=("crash", "restart"))
+        assert {f.kind for f in crashes.faults} == {"crash", "restart"}
+        assert not any(e.kind in ("partition", "cut", "isolate") for e in crashes.trace)
     calm = run(4, faults=())
     assert calm.faults == () and calm.ok and calm.ops_failed == 0
 
@@ -150,3 +154,13 @@ def test_bad_arguments():
             parse_seeds(bad)
     with pytest.raises(SystemExit):
         main(["--seeds", "9-1"])
+
+
+def test_a_stale_leader_may_overwrite_a_lagging_followers_committed_entry():
+    # Seed 1546 (no bug): S4 wins term 2 and is cut off at once; S5 later commits index 30
+    # in term 4; S1, restarted in term 1, hears the stale term-2 leader first and
+    # truncates index 30.  Raft allows it (the term-4 majority keeps the entry and refuses
+    # term 2); the checker once called it a Leader Completeness violation.
+    report = run(1546)
+    assert report.ok, report.summary()
+    assert any(e.kind == "truncate" and e.node == 1 and "from=30" in e.detail for e in report.trace)

@@ -86,9 +86,7 @@ class Nemesis:
     ``watch(cluster)`` after every event: it returns ``True`` when a reaction is due now.
     """
 
-    def __init__(
-        self, cluster, rng: random.Random, kinds: frozenset[str], *, quiet_until: float = 0.0
-    ):
+    def __init__(self, cluster, rng: random.Random, kinds: frozenset[str]):
         self.cluster = cluster
         self.rng = rng
         self.kinds = kinds
@@ -97,7 +95,7 @@ class Nemesis:
         self.max_down = (self.n - 1) // 2  # a majority stays up, except in a majority crash
         self._timers: list[tuple[float, int, Callable[..., None], tuple]] = []
         self._seq = 0
-        self._next_episode = max(quiet_until, rng.uniform(100, 400))
+        self._next_episode = rng.uniform(100, 400)  # a leader is usually elected by then
         self._topology_until = 0.0  # one network shape at a time
         self._play_until = 0.0  # a multi-act play (Figure 8) runs alone until then
         self._rates_until = {"drop": 0.0, "duplicate": 0.0, "delay": 0.0}
@@ -122,7 +120,7 @@ class Nemesis:
         if "crash" in kinds:
             choices.append("aim")
             weights["aim"] = 2
-            if "restart" in kinds:
+            if {"restart", "partition"} <= kinds:
                 choices += ["figure8", "split"]
                 # Figure 8 bites when entries of an earlier term commit one small batch
                 # at a time, so play it mostly where batches are small.
@@ -457,7 +455,7 @@ class Nemesis:
         self._restarting.add(i)
         self._at(c.now + self.rng.uniform(300, 800), self._restart, i)
         other = pair[0] if pair[1] == i else pair[1]
-        if other in c.alive and c.now >= self._topology_until:
+        if other in c.alive and c.now >= self._topology_until and "isolate" in self.kinds:
             self._isolate(other, "(Figure 8, act 4)", (300, 800))
         self._restart(victim)
         self._play_until = c.now + 800
@@ -507,7 +505,8 @@ class Nemesis:
         self._topology_until = until = c.now + self.rng.uniform(300, 700)
         self._at(until, self._end_topology, until)
         self._arm("vote", until, 1.0, self._bounce_voter)
-        self._arm("win", until, 1.0, self._split_win, once=True)
+        if "isolate" in self.kinds:
+            self._arm("win", until, 1.0, self._split_win, once=True)
 
     def _split_win(self, i: int, detail: str) -> None:
         c = self.cluster

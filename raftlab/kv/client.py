@@ -513,7 +513,8 @@ class KVClient:
 
     def get(self, key: str, *, relaxed: bool = False, node: int | None = None) -> str:
         """The value of ``key``; ``KeyNotFound`` if missing.  Through the log, unless
-        ``relaxed=True``: then node ``node``'s local copy, possibly stale."""
+        ``relaxed=True``: then node ``node``'s local copy, possibly stale (by default the
+        node this client last reached, else the leader); ``Timeout`` at once if it is down."""
         return self.start_get(key, relaxed=relaxed, node=node).wait()
 
     def delete(self, key: str) -> None:

@@ -318,7 +318,6 @@ class Session:
         self._pinned: tuple[int, _Frame] | None = None
         self.violation: SafetyViolation | None = None
         self._kv = None  # the KVClient of the current cluster
-        self._client_ids: set[int] = set()  # every id this session's clients used
         self.last: Outcome | None = None
 
     @property
@@ -519,20 +518,10 @@ class Session:
                 "key-value store; make the cluster with "
                 "Cluster(..., state_machine=KVStateMachine) to use the client"
             )
-        # A fork remembers the past's clients in every replica's exactly-once table, but
-        # not which ids are taken: reusing one would get fresh writes dropped as old
-        # duplicates.  So pick an id above every id any replica has seen.
-        seen = {cid for n in cluster.nodes.values() for cid in n.state_machine.sessions}
-        first = max(seen | self._client_ids, default=0) + 1
-        for cid in range(first, first + 1000):
-            try:
-                client = KVClient(cluster, client_id=cid, timeout_ms=self.client_timeout_ms)
-            except ValueError:
-                continue  # taken by a client made in the notebook
-            self._client_ids.add(cid)
-            self._kv = client
-            return client
-        raise ValueError(f"client ids {first}..{first + 999} are all taken on this cluster")
+        # KVClient's default id skips every id the replicated state knows, so a client
+        # made anew on a fork never reuses a past client's id.
+        self._kv = KVClient(cluster, timeout_ms=self.client_timeout_ms)
+        return self._kv
 
     # ----------------------------------------------------------- core
 

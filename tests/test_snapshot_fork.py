@@ -226,3 +226,20 @@ def test_a_fork_of_a_fork_and_the_settings_travel_along():
     leader = g.leader()
     assert isinstance(g.nodes[leader].state_machine, KVStateMachine)
     assert g.nodes[leader].state_machine is not c.nodes[leader].state_machine
+
+
+def test_a_new_kv_client_on_a_fork_does_not_reuse_a_past_clients_id():
+    # The fork replays the past's writes, so every replica remembers client 1's session.
+    # A new client that took id 1 again would have its first write dropped as a retry.
+    from raftlab.kv import KVClient, KVStateMachine
+
+    cluster = Cluster(5, seed=1, state_machine=KVStateMachine)
+    alice = KVClient(cluster)
+    alice.set("x", "1")
+    alice.set("x", "2")
+    fork = cluster.fork()
+    bob = KVClient(fork)
+    assert bob.client_id != alice.client_id
+    bob.set("x", "3")
+    assert KVClient(fork).get("x") == "3"
+    assert KVClient(cluster).get("x") == "2"  # the original run is untouched

@@ -57,7 +57,7 @@ from typing import Any
 
 from raftlab.errors import LeadershipLost, NotLeader, Timeout
 from raftlab.history import History
-from raftlab.kv.commands import Command, Kind, encode_command
+from raftlab.kv.commands import SESSION_MARKER, Command, Kind, encode_command
 from raftlab.kv.state_machine import KeyNotFound, KVStateMachine
 from raftlab.proposal import Proposal
 
@@ -90,6 +90,18 @@ def _registry(cluster: Any) -> _Registry:
     if reg is None:
         reg = _REGISTRIES[cluster] = _Registry()
     return reg
+
+
+def _ids_in_replicated_state(cluster: Any) -> set[int]:
+    """Client ids in any replica's exactly-once table or in any enveloped log entry."""
+    ids: set[int] = set()
+    for node in cluster.nodes.values():
+        ids.update(node.state_machine.sessions)
+        for entry in node.log:
+            cmd = entry.command
+            if cmd and cmd[0] == SESSION_MARKER and len(cmd) >= 9:
+                ids.add(int.from_bytes(cmd[1:9], "little"))
+    return ids
 
 
 class _Session:
@@ -471,7 +483,11 @@ class KVClient:
                 raise ValueError(f"{name} must be a positive number of milliseconds, got {ms!r}")
         reg = _registry(cluster)
         if client_id is None:
-            while reg.next_id in reg.ids:
+            # Skip ids the replicated state already knows: on a fork (Cluster.fork) the
+            # past's clients are remembered by every exactly-once table and log, and a new
+            # client reusing one of their ids would have its writes dropped as duplicates.
+            known = reg.ids | _ids_in_replicated_state(cluster)
+            while reg.next_id in known:
                 reg.next_id += 1
             client_id = reg.next_id
         elif (

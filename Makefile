@@ -21,11 +21,10 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
 
 lint: $(STAMP)
-	$(BIN)/ruff check raftlab tests benchmarks
-	$(BIN)/ruff format --check raftlab tests benchmarks
+	$(BIN)/ruff check raftlab tests benchmarks examples
+	$(BIN)/ruff format --check raftlab tests benchmarks examples
 
-test: $(STAMP)
-	$(BIN)/ruff check raftlab tests benchmarks
+test: lint
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval notebooks -p no:randomly
 

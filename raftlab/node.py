@@ -462,7 +462,19 @@ class RaftNode:
         """
         nxt = self.next_index[peer]
         entries = tuple(self.log.entries(nxt, nxt + self.config.max_batch))
-        prev = nxt - 1
+        self._send_append_entries(peer, nxt - 1, entries)
+        if entries:
+            self._inflight[peer] = entries[-1].index
+            self._inflight_round[peer] = self._round
+
+    def _send_heartbeat(self, peer: int) -> None:
+        # While a batch is in flight, point at what is known to match, so the heartbeat
+        # cannot be rejected for entries the batch is still carrying.
+        prev = self.match_index[peer] if self._inflight[peer] else self.next_index[peer] - 1
+        self._send_append_entries(peer, prev, ())
+
+    def _send_append_entries(self, peer: int, prev: int, entries: tuple[Entry, ...]) -> None:
+        """AppendEntries (§5.3) with the entries after ``prev``; none makes a heartbeat."""
         self._send(
             AppendEntries(
                 self.id,
@@ -472,26 +484,6 @@ class RaftNode:
                 prev,
                 self.log.term(prev),
                 entries,
-                self.commit_index,
-            )
-        )
-        if entries:
-            self._inflight[peer] = entries[-1].index
-            self._inflight_round[peer] = self._round
-
-    def _send_heartbeat(self, peer: int) -> None:
-        # While a batch is in flight, point at what is known to match, so the heartbeat
-        # cannot be rejected for entries the batch is still carrying.
-        prev = self.match_index[peer] if self._inflight[peer] else self.next_index[peer] - 1
-        self._send(
-            AppendEntries(
-                self.id,
-                peer,
-                self.current_term,
-                self.id,
-                prev,
-                self.log.term(prev),
-                (),
                 self.commit_index,
             )
         )

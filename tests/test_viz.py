@@ -783,3 +783,16 @@ def test_timeline_names_back_to_back_faults_in_a_second_label_row():
     rows = {line.get_ydata()[0] for line in ax.lines if line.get_gid() == "fault-label"}
     assert len(rows) == 2
     plt.close(ax.figure)
+
+
+def test_timeline_and_messages_draw_a_cluster_that_has_not_run_yet():
+    # The dashboard's "timeline" and "messages" views can be opened at time 0.
+    cluster = Cluster(5, seed=0)
+    ax = draw_timeline(cluster)
+    assert ax.get_xlim() == (0.0, 1.0)
+    plt.close(ax.figure)
+    ax = draw_messages(cluster)
+    assert ax.get_xlim() == (0.0, 1.0)
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="start < end"):
+        draw_timeline(cluster, start=5, end=5)

@@ -189,3 +189,15 @@ def test_a_safety_violation_is_a_red_message_naming_the_invariant_and_play_stops
     d.time_controls.play.click()  # refuses, and says why
     assert not d.player.playing and d.cluster.now == now
     assert "Slide back" in d.message.value
+
+
+def test_the_timeline_and_messages_views_open_on_a_cluster_at_time_zero():
+    # Found by clicking through the course in a browser: both views used to raise
+    # (an empty time window) when clicked before any simulated time had passed.
+    d = Dashboard(Cluster(5, seed=0))
+    seen = {bytes(d.image.value)}
+    for view in ("timeline", "messages"):
+        d.view.value = view
+        seen.add(bytes(d.image.value))
+        assert "raftlab-error" not in d.message.value
+    assert len(seen) == 3

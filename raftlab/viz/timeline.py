@@ -184,8 +184,13 @@ def data_per_point(ax: Axes, span: float) -> float:
 
 
 def _window(snap: ClusterSnapshot, start: float | None, end: float | None, default: float):
+    end_given = end is not None
     end = snap.time if end is None else float(end)
     start = max(0.0, end - default) if start is None else float(start)
+    if not end > start and not end_given:
+        # A cluster that has not run yet (time 0): show its first millisecond, empty,
+        # rather than refuse; a dashboard's "timeline" view can be opened at once.
+        end = start + 1.0
     if not end > start:
         raise ValueError(f"the time window must have start < end, got start={start}, end={end}")
     return start, end

@@ -303,9 +303,12 @@ def _cluster_figure(cluster: Cluster, logs: bool):
         draw_cluster(snap, ax=ax)
         return fig
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), width_ratios=[1, 1.15])
+    # Lay the axes out *before* drawing: draw_cluster fits its limits to its axes' box, and
+    # a tight_layout afterwards made matplotlib re-fit them ("Ignoring fixed y limits"),
+    # which zoomed and cropped the picture when a button redrew it.
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1, top=0.9, wspace=0.3)
     draw_cluster(snap, ax=a, legend=False)
     draw_logs(snap, ax=b, legend=False, window=12)
-    fig.tight_layout()
     return fig
 
 

@@ -317,7 +317,7 @@ def Stepper(cluster: Cluster, logs: bool = False):
     import ipywidgets as w
 
     step_b = w.Button(description="step one event")
-    trace_b = w.Button(description="step to next trace line")
+    trace_b = w.Button(description="step to next trace line", layout=w.Layout(width="auto"))
     run_b = w.Button(description="run 50 ms")
     text, picture = w.Output(), w.Output()
 
@@ -364,7 +364,7 @@ def PartitionLab(cluster: Cluster):
     }
     apply_b = w.Button(description="partition")
     heal_b = w.Button(description="heal")
-    propose_b = w.Button(description="propose to each leader")
+    propose_b = w.Button(description="propose to each leader", layout=w.Layout(width="auto"))
     run_b = w.Button(description="run 200 ms")
     text, picture = w.Output(), w.Output()
     counter = [0]

@@ -32,7 +32,7 @@ of a server, and nothing that knows what a simulator, a socket or a clock is.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,9 +47,6 @@ from raftlab.messages import (
     RequestVoteReply,
 )
 from raftlab.roles import Role
-
-#: The planted bugs a node knows how to commit (see ``raftlab.bugs``).
-NODE_BUGS = frozenset({"figure8", "forget_vote", "no_log_check", "no_prev_check"})
 
 _RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply)
 
@@ -542,6 +539,3 @@ class RaftNode:
             f"RaftNode(S{self.id}, {self.role.value}, term={self.current_term}, "
             f"last={self.log.last_index}, commit={self.commit_index})"
         )
-
-
-StateMachineFactory = Callable[[], Any]

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_checker.py [--repeat N]
 
-Reads ``shared/data/linearizability`` beside the clone (or ``$RAFTLAB_CORPUS``), checks every
+Reads the corpus the repository carries (``tests/data/linearizability``), checks every
 history, and prints for each group the time to read the files and the time ``check()`` took
 (the verdict *and*, for a failure, the minimal set of operations that explains it), best of
 ``--repeat`` runs, with how many verdicts agree with ``verdicts.tsv``.  Porcupine (Go) takes
@@ -12,7 +12,6 @@ about 1 s for the 102 etcd histories and 0.3 s for c50-ok + c50-bad, on this kin
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -29,13 +28,7 @@ GROUPS = [
 
 
 def corpus() -> Path:
-    for candidate in (
-        REPO.parent / "shared/data/linearizability",
-        os.environ.get("RAFTLAB_CORPUS"),
-    ):
-        if candidate and (Path(candidate) / "verdicts.tsv").is_file():
-            return Path(candidate)
-    sys.exit("corpus not found: put shared/ beside the clone or set RAFTLAB_CORPUS")
+    return REPO / "tests" / "data" / "linearizability"
 
 
 def main() -> int:

@@ -1,12 +1,10 @@
 """The checker against histories nobody on this project wrote: Jepsen's etcd runs and
 Porcupine's key-value logs, with the verdicts Porcupine's own tests assert.
 
-The corpus lives beside the clone, in ``shared/data/linearizability`` (CI puts ``shared/``
-there), or wherever ``RAFTLAB_CORPUS`` points.  If it cannot be found these tests FAIL: a
-checker that was never run against the corpus has not been checked.
+The corpus is carried in the repository, in ``tests/data/linearizability`` (its README says
+where each file comes from, ``LICENSES.md`` under which terms).
 """
 
-import os
 import time
 from pathlib import Path
 
@@ -18,26 +16,10 @@ from raftlab.linearizability import check, main
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _corpus() -> Path | None:
-    for candidate in (
-        REPO.parent / "shared" / "data" / "linearizability",
-        os.environ.get("RAFTLAB_CORPUS"),
-    ):
-        if candidate and (Path(candidate) / "verdicts.tsv").is_file():
-            return Path(candidate)
-    return None
-
-
-CORPUS = _corpus()
-MISSING = (
-    f"the linearizability corpus was not found: expected {REPO.parent}/shared/data/"
-    "linearizability/verdicts.tsv beside the clone, or a directory named by RAFTLAB_CORPUS"
-)
+CORPUS = REPO / "tests" / "data" / "linearizability"
 
 
 def _verdicts() -> list[tuple[str, str, bool]]:
-    if CORPUS is None:
-        return [("corpus missing", "kv", True)]  # one case that fails, never an empty set
     rows = (CORPUS / "verdicts.tsv").read_text().splitlines()[1:]
     return [(f, m, v == "true") for f, m, v in (row.split("\t") for row in rows if row)]
 
@@ -46,7 +28,6 @@ VERDICTS = _verdicts()
 
 
 def _load(name: str) -> History:
-    assert CORPUS is not None, MISSING
     text = (CORPUS / name).read_text()
     return (
         History.from_jepsen(text) if name.startswith("etcd/") else History.from_porcupine_kv(text)
@@ -54,8 +35,6 @@ def _load(name: str) -> History:
 
 
 def test_the_corpus_is_there_and_complete():
-    if CORPUS is None:
-        pytest.fail(MISSING)
     assert len(VERDICTS) == 108
     assert sum(1 for f, _, _ in VERDICTS if f.startswith("etcd/")) == 102
     assert sum(1 for f, _, ok in VERDICTS if f.startswith("etcd/") and ok) == 23
@@ -63,8 +42,6 @@ def test_the_corpus_is_there_and_complete():
 
 @pytest.mark.parametrize("name, model, linearizable", VERDICTS, ids=[v[0] for v in VERDICTS])
 def test_checker_agrees_with_the_published_verdict(name, model, linearizable):
-    if CORPUS is None:
-        pytest.fail(MISSING)
     history = _load(name)
     result = check(history, model=model, timeout_s=60)
     assert result.ok is linearizable
@@ -80,8 +57,6 @@ def test_checker_agrees_with_the_published_verdict(name, model, linearizable):
 def test_whole_corpus_is_checked_quickly():
     """Porcupine (Go) checks the 102 etcd runs in about 1 s and c50 in about 0.3 s.  We allow
     generous slack for a loaded CI machine; benchmarks/bench_checker.py gives the figures."""
-    if CORPUS is None:
-        pytest.fail(MISSING)
     histories = [(_load(name), model) for name, model, _ in VERDICTS]
     start = time.perf_counter()
     for history, model in histories:
@@ -98,8 +73,6 @@ def test_an_expensive_key_alone_runs_into_the_timeout():
 
 
 def test_cli_on_corpus_files(capsys):
-    if CORPUS is None:
-        pytest.fail(MISSING)
     assert main([str(CORPUS / "etcd" / "etcd_002.log")]) == 0
     assert "(register model)" in capsys.readouterr().out
     assert main([str(CORPUS / "etcd" / "etcd_000.log")]) == 1

@@ -34,6 +34,7 @@ from raftlab.log import Log
 from raftlab.network import Envelope, Network
 from raftlab.node import RaftNode
 from raftlab.proposal import ApplyResult, Proposal
+from raftlab.quorum import why_no_leader
 from raftlab.roles import Role
 from raftlab.snapshot import ClusterSnapshot, NodeView
 from raftlab.statemachine import CommandList
@@ -184,10 +185,15 @@ class Cluster:
     def wait_for_leader(self, timeout_ms: float = 5000) -> int:
         """Run until a leader exists and return its id; ``Timeout`` if none comes."""
         if not self.run_until(lambda c: c.leader() is not None, timeout_ms):
+            why = why_no_leader(self.ids, self._alive, self.network.can_talk)
             raise Timeout(
-                f"no leader was elected within {timeout_ms:g} ms "
-                f"(alive: {sorted(self._alive)}, groups: "
-                f"{[sorted(g) for g in self.network.groups]})"
+                f"no leader was elected within {timeout_ms:g} ms: "
+                + (
+                    why
+                    or "a majority of servers can talk, so the elections so far split their votes"
+                )
+                + f" (alive: {sorted(self._alive)}, "
+                f"groups: {[sorted(g) for g in self.network.groups]})"
             )
         leader = self.leader()
         assert leader is not None

@@ -25,6 +25,7 @@ from raftlab.config import Config
 from raftlab.errors import Timeout
 from raftlab.kv.commands import Command, Kind, bytes_table, encode_command
 from raftlab.messages import AppendEntries, AppendEntriesReply, Message, RequestVote
+from raftlab.quorum import why_no_leader
 from raftlab.trace import TraceEvent
 
 __all__ = [
@@ -151,12 +152,22 @@ def explain_until(
     out: list[Step] = []
     while not pred(cluster):
         if len(out) >= max_steps:
-            raise Timeout(f"the condition did not hold within {max_steps} events")
+            raise Timeout(f"the condition did not hold within {max_steps} events" + _why(cluster))
         step = explain_step(cluster)
         if step is None:
-            raise Timeout("nothing is left to happen and the condition does not hold")
+            raise Timeout(
+                "nothing is left to happen and the condition does not hold" + _why(cluster)
+            )
         out.append(step)
     return out
+
+
+def _why(cluster: Cluster) -> str:
+    """``: <reason>`` when the cluster has no leader and cannot elect one, else nothing."""
+    if cluster.leader() is not None:
+        return ""
+    why = why_no_leader(cluster.ids, cluster.alive, cluster.network.can_talk)
+    return f": {why}" if why else ""
 
 
 # ------------------------------------------------------------------------- elections

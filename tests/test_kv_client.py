@@ -143,6 +143,19 @@ def test_client_retries_after_leadership_lost():
     assert c.get("x") == "2"
 
 
+def test_pending_op_shows_the_attempt_that_failed_before_the_retry():
+    cluster = kv_cluster(seed=3)
+    c = KVClient(cluster)
+    c.set("x", "1")
+    leader = cluster.leader()
+    op = c.start_set("x", "2")
+    assert op.proposal is not None and op.proposal.node == leader and not op.proposal.done
+    cluster.crash(leader)
+    assert isinstance(op.proposal.error, LeadershipLost)  # seen before the client retries
+    op.wait()
+    assert op.proposal is None  # done: no attempt in progress
+
+
 def test_client_gives_up_on_a_cut_off_leader_after_attempt_ms():
     cluster = kv_cluster(seed=11)
     c = KVClient(cluster, attempt_ms=300)

@@ -206,6 +206,16 @@ class PendingOp:
         return isinstance(self.error, Timeout)
 
     @property
+    def proposal(self) -> Proposal | None:
+        """The current attempt: the ``Proposal`` of the node that took the command.
+
+        ``None`` before any node took it and once the operation is done.  When that node
+        crashes or loses its leadership, this proposal fails (``LeadershipLost``) before
+        the client notices and retries (§8).
+        """
+        return self._proposal
+
+    @property
     def deadline(self) -> float:
         """When the client gives up (``call + timeout_ms``, unless extended)."""
         return self._deadline

@@ -24,13 +24,8 @@ from raftlab.log import Entry
 from raftlab.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
 from raftlab.roles import Role
 from raftlab.teaching import (
-    ByteEditor,
-    ChaosLab,
     Election,
-    PartitionLab,
-    RestartLab,
     Step,
-    Stepper,
     Won,
     command_bytes,
     describe_message,
@@ -42,6 +37,7 @@ from raftlab.teaching import (
     replay_log,
     state_table,
 )
+from raftlab.widgets import ByteEditor, ChaosLab, PartitionLab, RestartLab, Stepper
 
 
 @pytest.fixture(autouse=True)

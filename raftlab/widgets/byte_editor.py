@@ -2,34 +2,43 @@
 
 from __future__ import annotations
 
+from html import escape
+
+import ipywidgets as w
+
 from raftlab.kv.commands import Kind
 from raftlab.teaching import _kind, command_bytes
 
 
-def ByteEditor(kind: str = "SET", key: str = "x", value: str = "1", expected: str = ""):
-    """Edit a command; see its bytes at once (chapter 1)."""
-    import ipywidgets as w
+class ByteEditor(w.VBox):
+    """A command's kind, key, value and expected value; below, its bytes field by field.
 
-    kind_w = w.Dropdown(options=[k.name for k in Kind], value=_kind(kind).name, description="kind")
-    key_w = w.Text(value=key, description="key")
-    value_w = w.Text(value=value, description="value")
-    exp_w = w.Text(value=expected, description="expected")
-    shown = w.HTML()
+    Only the fields the kind takes are enabled (a GET has no value, only a CAS has an
+    expected value).  A command that cannot exist shows the sentence saying why.
+    """
 
-    def update(_=None) -> None:
-        exp_w.disabled = kind_w.value != "CAS"
-        value_w.disabled = kind_w.value in ("GET", "DELETE")
-        text = command_bytes(
-            kind_w.value,
-            key_w.value,
-            "" if value_w.disabled else value_w.value,
-            None if exp_w.disabled else exp_w.value,
+    def __init__(self, kind: str = "SET", key: str = "x", value: str = "1", expected: str = ""):
+        self.kind = w.Dropdown(
+            options=[k.name for k in Kind], value=_kind(kind).name, description="kind"
         )
-        from html import escape
+        self.key = w.Text(value=key, description="key")
+        self.value = w.Text(value=value, description="value")
+        self.expected = w.Text(value=expected, description="expected")
+        self.shown = w.HTML()
+        for control in (self.kind, self.key, self.value, self.expected):
+            control.observe(self.update, names="value")
+        self.update()
+        super().__init__(
+            [w.HBox([self.kind, self.key]), w.HBox([self.value, self.expected]), self.shown]
+        )
 
-        shown.value = f"<pre style='line-height:1.3'>{escape(text)}</pre>"
-
-    for control in (kind_w, key_w, value_w, exp_w):
-        control.observe(update, names="value")
-    update()
-    return w.VBox([w.HBox([kind_w, key_w]), w.HBox([value_w, exp_w]), shown])
+    def update(self, _=None) -> None:
+        self.expected.disabled = self.kind.value != "CAS"
+        self.value.disabled = self.kind.value in ("GET", "DELETE")
+        text = command_bytes(
+            self.kind.value,
+            self.key.value,
+            "" if self.value.disabled else self.value.value,
+            None if self.expected.disabled else self.expected.value,
+        )
+        self.shown.value = f"<pre style='line-height:1.3'>{escape(text)}</pre>"

@@ -4,59 +4,91 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import ipywidgets as w
+
 from raftlab.cluster import Cluster
-from raftlab.widgets.show import _cluster_figure, _show
+from raftlab.roles import Role
+from raftlab.widgets.panes import FigureImage, TextPane, cluster_figure, guarded
 
 
-def PartitionLab(cluster: Cluster):
-    """Split the cluster into groups, propose commands, heal, and watch (chapter 4)."""
-    import ipywidgets as w
+class PartitionLab(w.VBox):
+    """One A/B/C choice per server; **partition** makes each letter a group that hears
+    only itself; **propose to each leader** hands a command to every server that believes
+    it leads, stale ones included (§5.4); **heal** joins the groups; **run 200 ms**."""
 
-    groups = {
-        i: w.ToggleButtons(
-            options=["A", "B", "C"], value="A", description=f"S{i}", style={"button_width": "32px"}
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.groups = {
+            i: w.ToggleButtons(
+                options=["A", "B", "C"],
+                value="A",
+                description=f"S{i}",
+                style={"button_width": "32px"},
+            )
+            for i in cluster.ids
+        }
+        self.partition_button = w.Button(description="partition")
+        self.heal_button = w.Button(description="heal")
+        self.propose_button = w.Button(
+            description="propose to each leader", layout=w.Layout(width="auto")
         )
-        for i in cluster.ids
-    }
-    apply_b = w.Button(description="partition")
-    heal_b = w.Button(description="heal")
-    propose_b = w.Button(description="propose to each leader", layout=w.Layout(width="auto"))
-    run_b = w.Button(description="run 200 ms")
-    text, picture = w.Output(), w.Output()
-    counter = [0]
+        self.run_button = w.Button(description="run 200 ms")
+        self.text = TextPane()
+        self.picture = FigureImage(12)
+        self.proposed = 0
+        for b, act in [
+            (self.partition_button, self.partition),
+            (self.heal_button, self.heal),
+            (self.propose_button, self.propose),
+            (self.run_button, self.run),
+        ]:
+            b.on_click(guarded(self.text, self._acting(act)))
+        self.show(len(cluster.trace), "")
+        buttons = [self.partition_button, self.heal_button, self.propose_button, self.run_button]
+        super().__init__([*self.groups.values(), w.HBox(buttons), self.text, self.picture])
 
-    def refresh(mark: int) -> None:
-        with text:
-            text.clear_output(wait=True)
-            for e in cluster.trace[mark:][-10:]:
-                print(e)
-        _show(picture, lambda: _cluster_figure(cluster, logs=True))
+    def _acting(self, act: Callable[[], str]) -> Callable[[], None]:
+        def go() -> None:
+            mark = len(self.cluster.trace)
+            self.show(mark, act())
 
-    def act(fn: Callable[[], None]) -> Callable[[object], None]:
-        def handler(_) -> None:
-            mark = len(cluster.trace)
-            fn()
-            refresh(mark)
+        return go
 
-        return handler
-
-    def partition() -> None:
-        by = {}
-        for i, g in groups.items():
+    def partition(self) -> str:
+        """Each letter chosen becomes one group of servers."""
+        by: dict[str, list[int]] = {}
+        for i, g in self.groups.items():
             by.setdefault(g.value, []).append(i)
-        cluster.partition(*[by[k] for k in sorted(by)])
+        self.cluster.partition(*[by[k] for k in sorted(by)])
+        if len(by) == 1:
+            return "every server chose the same letter: one group, so nobody is cut off"
+        return ""
 
-    def propose() -> None:
-        from raftlab.roles import Role
+    def heal(self) -> str:
+        self.cluster.heal()
+        return "healed: every server can reach every other"
 
-        for i in cluster.ids:  # every node that believes it leads, stale ones included
-            if i in cluster.alive and cluster.nodes[i].role is Role.LEADER:
-                counter[0] += 1
-                cluster.submit(f"cmd{counter[0]}".encode(), node=i)
+    def propose(self) -> str:
+        """A command to every live server that believes it leads, in id order."""
+        leaders = [
+            i
+            for i in self.cluster.ids
+            if i in self.cluster.alive and self.cluster.nodes[i].role is Role.LEADER
+        ]
+        for i in leaders:
+            self.proposed += 1
+            self.cluster.submit(f"cmd{self.proposed}".encode(), node=i)
+        if not leaders:
+            return "no live server believes it leads, so nothing was proposed: run first"
+        return ""
 
-    apply_b.on_click(act(partition))
-    heal_b.on_click(act(cluster.heal))
-    propose_b.on_click(act(propose))
-    run_b.on_click(act(lambda: cluster.run(200)))
-    refresh(len(cluster.trace))
-    return w.VBox([*groups.values(), w.HBox([apply_b, heal_b, propose_b, run_b]), text, picture])
+    def run(self, ms: float = 200) -> str:
+        self.cluster.run(ms)
+        return ""
+
+    def show(self, mark: int, note: str) -> None:
+        lines = [str(e) for e in self.cluster.trace[mark:]][-10:]
+        if not lines and not note:
+            lines = [f"t = {self.cluster.now:.2f} ms: nothing new in the trace"]
+        self.text.show(lines, note)
+        self.picture.show(cluster_figure(self.cluster, logs=True))

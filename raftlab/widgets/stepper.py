@@ -2,47 +2,60 @@
 
 from __future__ import annotations
 
+import ipywidgets as w
+
 from raftlab.cluster import Cluster
 from raftlab.errors import Timeout
 from raftlab.teaching import explain_step, explain_until
-from raftlab.widgets.show import _cluster_figure, _show
+from raftlab.widgets.panes import FigureImage, TextPane, cluster_figure, guarded
 
 
-def Stepper(cluster: Cluster, logs: bool = False):
-    """Step a cluster one event at a time, with each event explained (chapter 2)."""
-    import ipywidgets as w
+class Stepper(w.VBox):
+    """Three buttons: one event, up to the next trace line, or 50 ms; then the picture.
 
-    step_b = w.Button(description="step one event")
-    trace_b = w.Button(description="step to next trace line", layout=w.Layout(width="auto"))
-    run_b = w.Button(description="run 50 ms")
-    text, picture = w.Output(), w.Output()
+    Each button's work is a method (``step``, ``next_trace_line``, ``run``) that returns
+    the lines to show, so it can be called, and tested, without a browser.
+    """
 
-    def refresh(lines: list[str]) -> None:
-        with text:
-            text.clear_output(wait=True)
-            print("\n".join(lines[-12:]) if lines else f"t = {cluster.now:.2f} ms: nothing yet")
-        _show(picture, lambda: _cluster_figure(cluster, logs))
+    def __init__(self, cluster: Cluster, logs: bool = False):
+        self.cluster, self.logs = cluster, logs
+        self.step_button = w.Button(description="step one event")
+        self.trace_button = w.Button(
+            description="step to next trace line", layout=w.Layout(width="auto")
+        )
+        self.run_button = w.Button(description="run 50 ms")
+        self.text = TextPane()
+        self.picture = FigureImage(12 if logs else 9.5)
+        self.step_button.on_click(guarded(self.text, lambda: self.show(self.step())))
+        self.trace_button.on_click(guarded(self.text, lambda: self.show(self.next_trace_line())))
+        self.run_button.on_click(guarded(self.text, lambda: self.show(self.run())))
+        self.show([f"t = {cluster.now:.2f} ms: nothing yet"])
+        buttons = w.HBox([self.step_button, self.trace_button, self.run_button])
+        super().__init__([buttons, self.text, self.picture])
 
-    def on_step(_) -> None:
-        s = explain_step(cluster)
-        refresh([str(s)] if s else ["nothing left to happen"])
+    def step(self) -> list[str]:
+        """Process exactly the next event, explained (§5.2's messages and timers)."""
+        s = explain_step(self.cluster)
+        if s is None:
+            return [f"t = {self.cluster.now:.2f} ms: nothing left to happen (every server is down)"]
+        return [str(s)]
 
-    def on_trace(_) -> None:
-        mark = len(cluster.trace)
+    def next_trace_line(self) -> list[str]:
+        """Process events until one writes a trace line; each event explained."""
+        mark = len(self.cluster.trace)
         try:
-            steps = explain_until(cluster, lambda c: len(c.trace) > mark)
-        except Timeout as exc:  # raised in a click handler, it would only reach the log
-            refresh([f"t = {cluster.now:.2f} ms: no new trace line ({exc})"])
-            return
-        refresh([str(s) for s in steps])
+            steps = explain_until(self.cluster, lambda c: len(c.trace) > mark)
+        except Timeout as exc:
+            return [f"t = {self.cluster.now:.2f} ms: no new trace line ({exc})"]
+        return [str(s) for s in steps]
 
-    def on_run(_) -> None:
-        mark = len(cluster.trace)
-        cluster.run(50)
-        refresh([str(e) for e in cluster.trace[mark:]] or [f"t = {cluster.now:.2f} ms: quiet"])
+    def run(self, ms: float = 50) -> list[str]:
+        """Let ``ms`` of simulated time pass; the trace lines it wrote."""
+        mark = len(self.cluster.trace)
+        self.cluster.run(ms)
+        new = [str(e) for e in self.cluster.trace[mark:]]
+        return new or [f"t = {self.cluster.now:.2f} ms: quiet (no trace line in {ms:g} ms)"]
 
-    step_b.on_click(on_step)
-    trace_b.on_click(on_trace)
-    run_b.on_click(on_run)
-    refresh([])
-    return w.VBox([w.HBox([step_b, trace_b, run_b]), text, picture])
+    def show(self, lines: list[str]) -> None:
+        self.text.show(lines[-12:])
+        self.picture.show(cluster_figure(self.cluster, self.logs))

@@ -42,3 +42,8 @@ class ByteEditor(w.VBox):
             None if self.expected.disabled else self.expected.value,
         )
         self.shown.value = f"<pre style='line-height:1.3'>{escape(text)}</pre>"
+
+    def __repr__(self) -> str:
+        # Chapter 1 shows this text as its cell's plain output, compared by nbval: it read
+        # "VBox(...)" when ByteEditor was a function returning a VBox, and still does.
+        return "VBox" + super().__repr__().removeprefix(type(self).__name__)

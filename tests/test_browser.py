@@ -30,6 +30,7 @@ import re
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from lab import (  # noqa: E402
     KERNEL_IDLE,
     LOG_ENTRIES,
     SET_LOG_LEVEL,
+    SETTLE,
     Lab,
     find_chromium,
     stop_kernels,
@@ -143,10 +145,9 @@ def run_all(page, name: str, timeout_s: float = 180) -> dict:
         time.sleep(0.25)
 
 
-def wait_idle(page, name: str) -> None:
-    """Until the kernel has handled the click: busy then idle, or idle throughout."""
-    time.sleep(0.15)  # the click's message leaves the page before the kernel turns busy
-    page.wait_for_function(KERNEL_IDLE, arg=name, timeout=90_000)
+def wait_idle(page, name: str, rounds: int = 1) -> None:
+    """Until the kernel has handled the click (and, with more rounds, the page's answers)."""
+    page.evaluate(SETTLE, [name, rounds])
 
 
 def failures_shown(page) -> list[str]:
@@ -181,9 +182,12 @@ def test_chapter_runs_and_every_widget_button_clicks_with_a_quiet_log_console(
         wait_idle(page, name)
         if "raftlab-play" in (b.get_attribute("class") or ""):
             time.sleep(0.5)  # a few frames of play; Pause is the next button
+    wait_idle(page, name, rounds=3)  # the last click's answers, and their answers
     entries = log(page, name)
+    levels = dict(Counter(e["level"] for e in entries))
     assert not entries, (
-        f"{name}: clicking {clicked} put {len(entries)} entries in the log console: {entries[:5]}"
+        f"{name}: clicking {clicked} put {len(entries)} entries in the log console "
+        f"({levels}); the first: {entries[:4]}"
     )
     state = page.evaluate(CELLS, name)
     assert not state["bad"], f"{name}, after clicking {clicked}: " + "\n".join(state["bad"])
@@ -240,7 +244,7 @@ def test_dashboard_in_jupyterlab_crashes_the_leader_and_a_new_one_is_named(lab: 
     expect(dash.locator(".raftlab-answer")).to_contain_text("ok")
     after = picture.screenshot()
     assert after != before, "the picture in the page did not change"
-    wait_idle(page, DASHBOARD.name)
+    wait_idle(page, DASHBOARD.name, rounds=3)
     assert log(page, DASHBOARD.name) == [], "the dashboard wrote to the log console"
     final = shoot(page, "dashboard.png")
     if os.environ.get("RAFTLAB_UPDATE_DOCS"):

@@ -224,3 +224,21 @@ LOG_ENTRIES = (
 }"""
 )
 CLEAR_LOG = "(path) => {" + _LOGGER + "logger.clear(); return true; }"
+
+# Wait until the kernel has handled everything sent before, and what the page sent back in
+# answer: an empty, silent execution queues behind them (the kernel handles one message at
+# a time, in order, and its outputs come in order); ``rounds`` times, for the page's
+# follow-up messages (an Output widget echoes its new state).  A silent execution logs
+# nothing.
+SETTLE = (
+    "async ([path, rounds]) => {"
+    + _PANEL
+    + """
+    const k = panel.sessionContext.session.kernel;
+    for (let round = 0; round < rounds; round++) {
+        await k.requestExecute({code: "", silent: true, store_history: false}).done;
+        await new Promise((done) => setTimeout(done, 100));
+    }
+    return true;
+}"""
+)

@@ -1,4 +1,4 @@
-"""Small helpers for the notebook course (``notebooks/00-04``).
+"""Small helpers for the notebook course (``notebooks/00-07``): narrators, not widgets.
 
 Where to start
 --------------
@@ -8,7 +8,8 @@ Where to start
   ``explain_until(cluster, pred)`` does that until ``pred(cluster)`` holds.
 - ``first_election(seed, config)`` runs a fresh cluster until its first leader and says how
   many terms that took: the split-vote experiment of §9.3 in one line.
-- ``command_bytes(kind, key, value, expected)`` is the text the byte editor shows.
+- ``command_bytes(kind, key, value, expected)`` is the text the byte editor shows;
+  ``command_kind`` reads a kind from its name or number.
 
 The chapters' widgets (``ByteEditor``, ``Stepper``, ``PartitionLab``, ``RestartLab``,
 ``ChaosLab``) live in ``raftlab.widgets`` and only wire controls to these functions and to
@@ -32,11 +33,15 @@ __all__ = [
     "Step",
     "Won",
     "command_bytes",
+    "command_kind",
     "describe_message",
     "elections_won",
     "explain_step",
     "explain_until",
     "first_election",
+    "kv_log",
+    "replay_log",
+    "state_table",
 ]
 
 
@@ -217,7 +222,7 @@ def elections_won(cluster: Cluster) -> list[Won]:
 # ------------------------------------------------------------------------ byte editor
 
 
-def _kind(kind: str | Kind) -> Kind:
+def command_kind(kind: str | Kind) -> Kind:
     """A command kind from its name, in any case, or its number; else ``ValueError``."""
     found = None
     if isinstance(kind, str):
@@ -238,7 +243,7 @@ def command_bytes(kind: str | Kind, key: str, value: str = "", expected: str | N
     explaining why, instead of raising: this is what the editor shows.
     """
     try:
-        data = encode_command(Command(_kind(kind), key, value, expected))
+        data = encode_command(Command(command_kind(kind), key, value, expected))
     except (ValueError, TypeError) as exc:
         return f"not a command: {exc}"
     return f"{bytes_table(data)}\n\n{len(data)} bytes: {data.hex(' ')}"
@@ -247,12 +252,6 @@ def command_bytes(kind: str | Kind, key: str, value: str = "", expected: str | N
 # =============================================================== chapters 5 to 7
 # Helpers for notebooks/05-07 (persistence, the key-value store, safety and testing).
 # Like everything above, they only read a cluster.
-
-__all__ += [  # noqa: PLE0605 - extended here so the chapters 0-4 block above stays untouched
-    "kv_log",
-    "replay_log",
-    "state_table",
-]
 
 
 def _machine_summary(sm: object) -> str:

@@ -7,7 +7,7 @@ from html import escape
 import ipywidgets as w
 
 from raftlab.kv.commands import Kind
-from raftlab.teaching import _kind, command_bytes
+from raftlab.teaching import command_bytes, command_kind
 
 
 class ByteEditor(w.VBox):
@@ -19,7 +19,7 @@ class ByteEditor(w.VBox):
 
     def __init__(self, kind: str = "SET", key: str = "x", value: str = "1", expected: str = ""):
         self.kind = w.Dropdown(
-            options=[k.name for k in Kind], value=_kind(kind).name, description="kind"
+            options=[k.name for k in Kind], value=command_kind(kind).name, description="kind"
         )
         self.key = w.Text(value=key, description="key")
         self.value = w.Text(value=value, description="value")

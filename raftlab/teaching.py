@@ -1,4 +1,4 @@
-"""Small helpers for the notebook course (``notebooks/00-04``).
+"""Small helpers for the notebook course (``notebooks/00-07``): narrators, not widgets.
 
 Where to start
 --------------
@@ -8,11 +8,12 @@ Where to start
   ``explain_until(cluster, pred)`` does that until ``pred(cluster)`` holds.
 - ``first_election(seed, config)`` runs a fresh cluster until its first leader and says how
   many terms that took: the split-vote experiment of §9.3 in one line.
-- ``command_bytes(kind, key, value, expected)`` is the text the byte editor shows.
+- ``command_bytes(kind, key, value, expected)`` is the text the byte editor shows;
+  ``command_kind`` reads a kind from its name or number.
 
-Three focused widgets sit on top (each only wires controls to the functions above and to
-``raftlab.viz``): ``ByteEditor`` (chapter 1), ``Stepper`` (chapter 2, event by event) and
-``PartitionLab`` (chapter 4).  Nothing here changes how Raft behaves.
+The chapters' widgets (``ByteEditor``, ``Stepper``, ``PartitionLab``, ``RestartLab``,
+``ChaosLab``) live in ``raftlab.widgets`` and only wire controls to these functions and to
+``raftlab.viz``.  Nothing here changes how Raft behaves, and nothing here needs a display.
 """
 
 from __future__ import annotations
@@ -29,18 +30,19 @@ from raftlab.quorum import why_no_leader
 from raftlab.trace import TraceEvent
 
 __all__ = [
-    "ByteEditor",
     "Election",
-    "PartitionLab",
     "Step",
-    "Stepper",
     "Won",
     "command_bytes",
+    "command_kind",
     "describe_message",
     "elections_won",
     "explain_step",
     "explain_until",
     "first_election",
+    "kv_log",
+    "replay_log",
+    "state_table",
 ]
 
 
@@ -231,7 +233,7 @@ def elections_won(cluster: Cluster) -> list[Won]:
 # ------------------------------------------------------------------------ byte editor
 
 
-def _kind(kind: str | Kind) -> Kind:
+def command_kind(kind: str | Kind) -> Kind:
     """A command kind from its name, in any case, or its number; else ``ValueError``."""
     found = None
     if isinstance(kind, str):
@@ -252,182 +254,15 @@ def command_bytes(kind: str | Kind, key: str, value: str = "", expected: str | N
     explaining why, instead of raising: this is what the editor shows.
     """
     try:
-        data = encode_command(Command(_kind(kind), key, value, expected))
+        data = encode_command(Command(command_kind(kind), key, value, expected))
     except (ValueError, TypeError) as exc:
         return f"not a command: {exc}"
     return f"{bytes_table(data)}\n\n{len(data)} bytes: {data.hex(' ')}"
 
 
-# ---------------------------------------------------------------------------- widgets
-# Widgets and pyplot are imported late: the functions above work without a display.
-
-
-def _show(out, draw: Callable[[], object]) -> None:
-    """Redraw a matplotlib picture inside an ``ipywidgets.Output``."""
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    with out:
-        out.clear_output(wait=True)
-        fig = draw()
-        display(fig)
-        plt.close(fig)
-
-
-def ByteEditor(kind: str = "SET", key: str = "x", value: str = "1", expected: str = ""):
-    """Edit a command; see its bytes at once (chapter 1)."""
-    import ipywidgets as w
-
-    kind_w = w.Dropdown(options=[k.name for k in Kind], value=_kind(kind).name, description="kind")
-    key_w = w.Text(value=key, description="key")
-    value_w = w.Text(value=value, description="value")
-    exp_w = w.Text(value=expected, description="expected")
-    shown = w.HTML()
-
-    def update(_=None) -> None:
-        exp_w.disabled = kind_w.value != "CAS"
-        value_w.disabled = kind_w.value in ("GET", "DELETE")
-        text = command_bytes(
-            kind_w.value,
-            key_w.value,
-            "" if value_w.disabled else value_w.value,
-            None if exp_w.disabled else exp_w.value,
-        )
-        from html import escape
-
-        shown.value = f"<pre style='line-height:1.3'>{escape(text)}</pre>"
-
-    for control in (kind_w, key_w, value_w, exp_w):
-        control.observe(update, names="value")
-    update()
-    return w.VBox([w.HBox([kind_w, key_w]), w.HBox([value_w, exp_w]), shown])
-
-
-def _cluster_figure(cluster: Cluster, logs: bool):
-    import matplotlib.pyplot as plt
-
-    from raftlab.viz import draw_cluster, draw_logs
-
-    snap = cluster.snapshot()
-    if not logs:
-        fig, ax = plt.subplots(figsize=(9.5, 5.6))
-        draw_cluster(snap, ax=ax)
-        return fig
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6), width_ratios=[1, 1.15])
-    # Lay the axes out *before* drawing: draw_cluster fits its limits to its axes' box, and
-    # a tight_layout afterwards made matplotlib re-fit them ("Ignoring fixed y limits"),
-    # which zoomed and cropped the picture when a button redrew it.
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.1, top=0.9, wspace=0.3)
-    draw_cluster(snap, ax=a, legend=False)
-    draw_logs(snap, ax=b, legend=False, window=12)
-    return fig
-
-
-def Stepper(cluster: Cluster, logs: bool = False):
-    """Step a cluster one event at a time, with each event explained (chapter 2)."""
-    import ipywidgets as w
-
-    step_b = w.Button(description="step one event")
-    trace_b = w.Button(description="step to next trace line", layout=w.Layout(width="auto"))
-    run_b = w.Button(description="run 50 ms")
-    text, picture = w.Output(), w.Output()
-
-    def refresh(lines: list[str]) -> None:
-        with text:
-            text.clear_output(wait=True)
-            print("\n".join(lines[-12:]) if lines else f"t = {cluster.now:.2f} ms: nothing yet")
-        _show(picture, lambda: _cluster_figure(cluster, logs))
-
-    def on_step(_) -> None:
-        s = explain_step(cluster)
-        refresh([str(s)] if s else ["nothing left to happen"])
-
-    def on_trace(_) -> None:
-        mark = len(cluster.trace)
-        try:
-            steps = explain_until(cluster, lambda c: len(c.trace) > mark)
-        except Timeout as exc:  # raised in a click handler, it would only reach the log
-            refresh([f"t = {cluster.now:.2f} ms: no new trace line ({exc})"])
-            return
-        refresh([str(s) for s in steps])
-
-    def on_run(_) -> None:
-        mark = len(cluster.trace)
-        cluster.run(50)
-        refresh([str(e) for e in cluster.trace[mark:]] or [f"t = {cluster.now:.2f} ms: quiet"])
-
-    step_b.on_click(on_step)
-    trace_b.on_click(on_trace)
-    run_b.on_click(on_run)
-    refresh([])
-    return w.VBox([w.HBox([step_b, trace_b, run_b]), text, picture])
-
-
-def PartitionLab(cluster: Cluster):
-    """Split the cluster into groups, propose commands, heal, and watch (chapter 4)."""
-    import ipywidgets as w
-
-    groups = {
-        i: w.ToggleButtons(
-            options=["A", "B", "C"], value="A", description=f"S{i}", style={"button_width": "32px"}
-        )
-        for i in cluster.ids
-    }
-    apply_b = w.Button(description="partition")
-    heal_b = w.Button(description="heal")
-    propose_b = w.Button(description="propose to each leader", layout=w.Layout(width="auto"))
-    run_b = w.Button(description="run 200 ms")
-    text, picture = w.Output(), w.Output()
-    counter = [0]
-
-    def refresh(mark: int) -> None:
-        with text:
-            text.clear_output(wait=True)
-            for e in cluster.trace[mark:][-10:]:
-                print(e)
-        _show(picture, lambda: _cluster_figure(cluster, logs=True))
-
-    def act(fn: Callable[[], None]) -> Callable[[object], None]:
-        def handler(_) -> None:
-            mark = len(cluster.trace)
-            fn()
-            refresh(mark)
-
-        return handler
-
-    def partition() -> None:
-        by = {}
-        for i, g in groups.items():
-            by.setdefault(g.value, []).append(i)
-        cluster.partition(*[by[k] for k in sorted(by)])
-
-    def propose() -> None:
-        from raftlab.roles import Role
-
-        for i in cluster.ids:  # every node that believes it leads, stale ones included
-            if i in cluster.alive and cluster.nodes[i].role is Role.LEADER:
-                counter[0] += 1
-                cluster.submit(f"cmd{counter[0]}".encode(), node=i)
-
-    apply_b.on_click(act(partition))
-    heal_b.on_click(act(cluster.heal))
-    propose_b.on_click(act(propose))
-    run_b.on_click(act(lambda: cluster.run(200)))
-    refresh(len(cluster.trace))
-    return w.VBox([*groups.values(), w.HBox([apply_b, heal_b, propose_b, run_b]), text, picture])
-
-
 # =============================================================== chapters 5 to 7
 # Helpers for notebooks/05-07 (persistence, the key-value store, safety and testing).
-# Like everything above, they only read a cluster or drive it through its public calls.
-
-__all__ += [  # noqa: PLE0605 - extended here so the chapters 0-4 block above stays untouched
-    "ChaosLab",
-    "RestartLab",
-    "kv_log",
-    "replay_log",
-    "state_table",
-]
+# Like everything above, they only read a cluster.
 
 
 def _machine_summary(sm: object) -> str:
@@ -509,135 +344,3 @@ def replay_log(entries, *, sessions: bool = True):
         with suppress(KeyError):  # a GET of a missing key: the read's answer, not a change
             store.apply(command)
     return store
-
-
-def RestartLab(cluster: Cluster):
-    """Crash and restart servers one at a time; watch what survives (chapter 5).
-
-    One button per server crashes it or restarts it from its storage; **write** hands the
-    leader a command; **run 100 ms** lets time pass.  Below: ``state_table`` and the logs.
-    """
-    import ipywidgets as w
-
-    from raftlab.kv.commands import Command, Kind, encode_command
-    from raftlab.kv.state_machine import KVStateMachine
-
-    toggles = {i: w.Button(layout=w.Layout(width="110px")) for i in cluster.ids}
-    write_b = w.Button(description="write")
-    run_b = w.Button(description="run 100 ms")
-    text, picture = w.Output(), w.Output()
-    counter = [0]
-
-    def refresh(mark: int, note: str = "") -> None:
-        for i, b in toggles.items():
-            up = i in cluster.alive
-            b.description = f"crash S{i}" if up else f"restart S{i}"
-            b.button_style = "" if up else "warning"
-        with text:
-            text.clear_output(wait=True)
-            print(f"t = {cluster.now:.2f} ms  {note}".rstrip())
-            print(state_table(cluster))
-            for e in cluster.trace[mark:][-8:]:
-                print(e)
-        _show(picture, lambda: _logs_figure(cluster))
-
-    def toggle(i: int):
-        def handler(_) -> None:
-            mark = len(cluster.trace)
-            if i in cluster.alive:
-                cluster.crash(i)
-            else:
-                cluster.restart(i)
-            refresh(mark)
-
-        return handler
-
-    def write(_) -> None:
-        mark = len(cluster.trace)
-        counter[0] += 1
-        k = counter[0]
-        sm = cluster.nodes[cluster.ids[0]].state_machine
-        command = (
-            encode_command(Command(Kind.SET, f"k{k}", str(k)))
-            if isinstance(sm, KVStateMachine)
-            else f"cmd{k}".encode()
-        )
-        p = cluster.submit(command)
-        note = f"write #{k}: " + (f"{p.error}" if p.done and p.error else f"index {p.index}")
-        refresh(mark, note)
-
-    def run(_) -> None:
-        mark = len(cluster.trace)
-        cluster.run(100)
-        refresh(mark)
-
-    for i, b in toggles.items():
-        b.on_click(toggle(i))
-    write_b.on_click(write)
-    run_b.on_click(run)
-    refresh(len(cluster.trace))
-    return w.VBox([w.HBox([*toggles.values()]), w.HBox([write_b, run_b]), text, picture])
-
-
-def _logs_figure(cluster: Cluster):
-    import matplotlib.pyplot as plt
-
-    from raftlab.viz import draw_logs
-
-    fig, ax = plt.subplots(figsize=(9.5, 4.4))
-    draw_logs(cluster.snapshot(), ax=ax, window=12)
-    return fig
-
-
-def ChaosLab(seed: int = 0, bug: str = "", duration_ms: int = 5000):
-    """Run one chaos seed, with or without a planted bug, and look at it (chapter 7).
-
-    Shows the report's verdict, what the nemesis injected, and the clients' history (the
-    operations that cannot be ordered outlined in red, if the check found any).
-    """
-    import ipywidgets as w
-
-    from raftlab.bugs import BUGS
-    from raftlab.chaos import run as chaos_run
-    from raftlab.viz import draw_history
-
-    seed_w = w.BoundedIntText(value=seed, min=0, max=10**6, description="seed")
-    bug_w = w.Dropdown(
-        options=[("none", "")] + [(b, b) for b in sorted(BUGS)], value=bug, description="bug"
-    )
-    dur_w = w.Dropdown(options=[2000, 5000, 10000], value=duration_ms, description="ms")
-    run_b = w.Button(description="run", button_style="primary")
-    next_b = w.Button(description="next seed")
-    text, picture = w.Output(), w.Output()
-
-    def go(_=None) -> None:
-        report = chaos_run(
-            seed_w.value, duration_ms=dur_w.value, bugs=(bug_w.value,) if bug_w.value else ()
-        )
-        with text:
-            text.clear_output(wait=True)
-            print(report.summary())
-            print(
-                f"{report.ops_ok} operations answered, {report.ops_failed} unknown, "
-                f"{report.relaxed_reads} relaxed reads; linearizable: {report.linearizable}"
-            )
-            print("faults:", ", ".join(f"{k} {v}" for k, v in report.faults_by_kind.items() if v))
-            if not report.ok:
-                print("replay:", report.replay_command)
-        import matplotlib.pyplot as plt
-
-        def draw():
-            fig, ax = plt.subplots(figsize=(9.5, 4.2))
-            draw_history(report.history, report.check, ax=ax)
-            return fig
-
-        _show(picture, draw)
-
-    def step(_) -> None:
-        seed_w.value += 1
-        go()
-
-    run_b.on_click(go)
-    next_b.on_click(step)
-    go()
-    return w.VBox([w.HBox([seed_w, bug_w, dur_w]), w.HBox([run_b, next_b]), text, picture])

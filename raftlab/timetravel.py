@@ -419,12 +419,29 @@ class Session:
                     f"{len(ids)} nodes; got {small}"
                 )
             self.cluster.partition(small, rest)
-            return (
-                f"Split {' '.join(f'S{i}' for i in small)} | "
-                f"{' '.join(f'S{i}' for i in rest)}: only the majority side can commit."
-            )
+            return f"Split {_names(small)} | {_names(rest)}: {self._who_can_commit(rest)}"
 
         return self._act(go)
+
+    def _who_can_commit(self, side: list[int]) -> str:
+        """Which side of a split has a live majority, so can elect a leader and commit (§5.2).
+
+        Counted from the servers that are up: a crashed server on the bigger side does
+        not vote, so that side may be left without a majority, and then neither side is.
+        """
+        n, alive = len(self.cluster.ids), self.cluster.alive
+        live = [i for i in side if i in alive]
+        if len(live) * 2 > n:
+            return (
+                f"{len(live)} of {n} servers are up on the {_names(side)} side, a majority: "
+                "only that side can elect a leader and commit."
+            )
+        down = [i for i in side if i not in alive]
+        return (
+            f"only {len(live)} of {n} servers are up on the {_names(side)} side "
+            f"({_names(down)} down), so neither side has a live majority: nothing can "
+            "commit until you restart a server there or heal the network."
+        )
 
     def _minority(self) -> list[int]:
         ids, leader = self.cluster.ids, self.cluster.leader()
@@ -580,3 +597,7 @@ class Session:
     def _done(self, outcome: Outcome) -> Outcome:
         self.last = outcome
         return outcome
+
+
+def _names(ids: Iterable[int]) -> str:
+    return " ".join(f"S{i}" for i in ids)

@@ -1,36 +1,25 @@
-"""raftlab.teaching, headless: the narrators and the chapters' widgets against real clusters.
+"""raftlab.teaching, headless: the narrators against real clusters.
 
 Every expected value is read from the cluster itself (its trace, its network, its nodes)
 or from a twin cluster with the same seed driven through the public calls, never copied
-from a previous run.  Widgets are driven as a user would: set ``value``, ``click()``.
-Without a kernel, what a widget prints into its ``Output`` goes to stdout (read with
-``capsys``); the pictures it shows are caught by replacing ``IPython.display.display``.
+from a previous run.  The chapters' widgets built on these are tested in ``test_widgets``.
 """
 
 from __future__ import annotations
 
-import html
-
-import IPython.display
-import matplotlib.pyplot as plt
 import pytest
 
 from raftlab.cluster import Cluster
 from raftlab.config import Config
 from raftlab.errors import Timeout
 from raftlab.kv import KVStateMachine
-from raftlab.kv.commands import Command, Kind, bytes_table, decode_command, encode_command
+from raftlab.kv.commands import Command, Kind, bytes_table, encode_command
 from raftlab.log import Entry
 from raftlab.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
 from raftlab.roles import Role
 from raftlab.teaching import (
-    ByteEditor,
-    ChaosLab,
     Election,
-    PartitionLab,
-    RestartLab,
     Step,
-    Stepper,
     Won,
     command_bytes,
     describe_message,
@@ -42,37 +31,6 @@ from raftlab.teaching import (
     replay_log,
     state_table,
 )
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def shown(monkeypatch) -> list:
-    """Every object the widgets ``display`` (their pictures), in order."""
-    out: list = []
-    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: out.extend(objs))
-    return out
-
-
-def widgets(root, kind: str) -> list:
-    """Every widget of class ``kind`` under ``root``, depth first, in layout order."""
-    found = [root] if type(root).__name__ == kind else []
-    for child in getattr(root, "children", ()):
-        found += widgets(child, kind)
-    return found
-
-
-def button(root, description: str):
-    (b,) = [b for b in widgets(root, "Button") if b.description == description]
-    return b
-
-
-def title(fig) -> str:
-    return fig.axes[0].get_title()
 
 
 def majority(n: int) -> int:
@@ -390,181 +348,6 @@ def test_command_bytes_a_command_that_cannot_exist_gives_the_sentence_why(args, 
     assert "bytes:" not in text
 
 
-# ---------------------------------------------------------------------------- ByteEditor
-
-
-def editor_parts(ed):
-    kind = widgets(ed, "Dropdown")[0]
-    key, value, expected = widgets(ed, "Text")
-    (shown,) = widgets(ed, "HTML")
-    return kind, key, value, expected, shown
-
-
-def pre(text: str) -> str:
-    return f"<pre style='line-height:1.3'>{html.escape(text)}</pre>"
-
-
-def test_byte_editor_shows_the_bytes_of_what_is_typed_at_once():
-    ed = ByteEditor()
-    kind, key, value, expected, shown = editor_parts(ed)
-    assert (kind.value, key.value, value.value) == ("SET", "x", "1")
-    assert shown.value == pre(command_bytes("SET", "x", "1"))
-    assert expected.disabled and not value.disabled
-    key.value = "<k>"
-    value.value = "é"
-    data = encode_command(Command(Kind.SET, "<k>", "é"))
-    assert shown.value == pre(f"{bytes_table(data)}\n\n{len(data)} bytes: {data.hex(' ')}")
-    assert "&lt;k&gt;" in shown.value and "<k>" not in shown.value  # escaped for HTML
-    assert "c3 a9" in shown.value  # é is two bytes of UTF-8
-
-
-def test_byte_editor_enables_only_the_fields_the_kind_takes():
-    ed = ByteEditor()
-    kind, key, value, expected, shown = editor_parts(ed)
-    kind.value = "CAS"
-    assert not expected.disabled and not value.disabled
-    assert "a CAS command needs an expected value" not in shown.value  # "" is an expected value
-    expected.value = "0"
-    assert shown.value == pre(command_bytes("CAS", "x", "1", "0"))
-    kind.value = "GET"  # the value box keeps "1" but is off: GET carries no value
-    assert value.disabled and expected.disabled
-    assert shown.value == pre(command_bytes("GET", "x"))
-    kind.value = "DELETE"
-    assert shown.value == pre(command_bytes("DELETE", "x"))
-    kind.value = "APPEND"
-    assert not value.disabled and expected.disabled
-    assert shown.value == pre(command_bytes("APPEND", "x", "1"))
-
-
-def test_byte_editor_shows_why_a_key_cannot_be_encoded():
-    ed = ByteEditor()
-    kind, key, value, expected, shown = editor_parts(ed)
-    key.value = "\ud800"
-    assert "not a command: key is not valid text" in shown.value
-
-
-def test_byte_editor_refuses_an_unknown_kind():
-    assert editor_parts(ByteEditor(kind="cas", expected="1"))[0].value == "CAS"
-    with pytest.raises(ValueError, match="unknown command kind 'PUT'; use one of SET, GET"):
-        ByteEditor(kind="PUT")
-
-
-# -------------------------------------------------------------------------------- Stepper
-
-
-def test_stepper_step_button_explains_exactly_one_event(capsys, shown):
-    c, twin = Cluster(5, seed=1), Cluster(5, seed=1)
-    w = Stepper(c)
-    assert f"t = {c.now:.2f} ms: nothing yet" in capsys.readouterr().out
-    assert len(shown) == 1 and title(shown[0]).startswith("t = 0.0 ms")
-    for _ in range(3):
-        button(w, "step one event").click()
-        expected = str(explain_step(twin))
-        assert c.event_count == twin.event_count and c.now == twin.now
-        assert expected in capsys.readouterr().out
-        assert title(shown[-1]).startswith(f"t = {c.now:.1f} ms")
-    assert len(shown) == 4
-
-
-def test_stepper_trace_button_runs_to_the_next_trace_line(capsys, shown):
-    c = Cluster(5, seed=1)
-    w = Stepper(c)
-    capsys.readouterr()
-    button(w, "step to next trace line").click()
-    assert len(c.trace) >= 1
-    out = capsys.readouterr().out
-    assert str(c.trace[0]).split(maxsplit=2)[2] in out.replace("trace: ", "")
-    assert "election timer fires" in out
-
-
-def test_stepper_trace_button_on_a_quiet_cluster_says_so(capsys, shown):
-    """Heartbeats write no trace line: after 500 events the button must say it found
-    none, not fail silently (a callback's exception never reaches the notebook cell)."""
-    c = Cluster(5, seed=1)
-    c.wait_for_leader()
-    c.run(300)
-    w = Stepper(c)
-    capsys.readouterr()
-    mark = len(c.trace)
-    button(w, "step to next trace line").click()
-    assert len(c.trace) == mark
-    out = capsys.readouterr().out
-    assert "no new trace line" in out and "500 events" in out
-    assert title(shown[-1]).startswith(f"t = {c.now:.1f} ms")
-
-
-def test_stepper_step_button_when_every_server_is_down(capsys, shown):
-    c = Cluster(3, seed=1)
-    c.run(100)
-    for i in c.ids:
-        c.crash(i)
-    w = Stepper(c)
-    capsys.readouterr()
-    events = c.event_count
-    button(w, "step one event").click()
-    assert c.event_count == events
-    assert "nothing left to happen" in capsys.readouterr().out
-
-
-def test_stepper_run_button_runs_50_ms_and_prints_its_trace(capsys, shown):
-    c = Cluster(5, seed=1)
-    w = Stepper(c, logs=True)
-    assert len(shown[-1].axes) == 2  # the cluster and the logs
-    c.run(150)
-    capsys.readouterr()
-    mark = len(c.trace)
-    button(w, "run 50 ms").click()
-    assert c.now == 200.0
-    out = capsys.readouterr().out
-    new = c.trace[mark:]
-    assert new, "the first election starts between 150 and 200 ms with seed 1"
-    for e in new[-12:]:
-        assert str(e) in out
-    assert title(shown[-1]).startswith("t = 200.0 ms")
-
-
-# --------------------------------------------------------------------------- PartitionLab
-
-
-def test_partition_lab_splits_proposes_to_both_leaders_and_heals(capsys, shown):
-    c = Cluster(5, seed=2)
-    old = c.wait_for_leader()
-    lab = PartitionLab(c)
-    toggles = widgets(lab, "ToggleButtons")
-    assert [t.description for t in toggles] == [f"S{i}" for i in c.ids]
-    minority = {old, old % 5 + 1}
-    for i, t in zip(c.ids, toggles, strict=True):
-        t.value = "A" if i in minority else "C"
-    capsys.readouterr()
-    button(lab, "partition").click()
-    majority_side = set(c.ids) - minority
-    assert set(c.network.groups) == {frozenset(minority), frozenset(majority_side)}
-    assert str(c.trace[-1]) in capsys.readouterr().out
-    button(lab, "run 200 ms").click()
-    button(lab, "run 200 ms").click()
-    new = c.leader()
-    assert new in majority_side and c.nodes[old].role is Role.LEADER  # deposed, unaware
-    capsys.readouterr()
-    button(lab, "propose to each leader").click()
-    first, second = sorted((old, new))  # leaders are handed commands in id order
-    assert c.nodes[first].log.entry(c.nodes[first].log.last_index).command == b"cmd1"
-    assert c.nodes[second].log.entry(c.nodes[second].log.last_index).command == b"cmd2"
-    stale_cmd = b"cmd1" if old == first else b"cmd2"
-    out = capsys.readouterr().out
-    assert f"S{old} propose" in out and f"S{new} propose" in out
-    button(lab, "run 200 ms").click()
-    assert c.nodes[new].commit_index == c.nodes[new].log.last_index  # a majority holds it
-    assert c.nodes[old].commit_index < c.nodes[old].log.last_index  # two cannot commit
-    button(lab, "heal").click()
-    assert c.network.groups == (frozenset(c.ids),)
-    button(lab, "run 200 ms").click()
-    logs = {tuple(e.command for e in c.nodes[i].log) for i in c.ids}
-    assert len(logs) == 1 and stale_cmd not in logs.pop()  # the minority's entry is gone
-    assert c.nodes[old].role is Role.FOLLOWER
-    assert len(shown[-1].axes) == 2
-    assert title(shown[-1]).startswith(f"t = {c.now:.1f} ms · leader S{new}")
-
-
 # ---------------------------------------------------------------------------- state_table
 
 
@@ -680,74 +463,3 @@ def test_replay_log_rebuilds_what_a_replica_applied():
 def test_replay_log_refuses_bytes_that_are_not_a_command():
     with pytest.raises(ValueError):
         replay_log([Entry(1, 1, b"")])
-
-
-# ------------------------------------------------------------------------------ RestartLab
-
-
-def test_restart_lab_crash_restart_write_and_run(capsys, shown):
-    c = Cluster(5, seed=5, state_machine=KVStateMachine)
-    lab = RestartLab(c)
-    toggles = [b for b in widgets(lab, "Button") if b.description.startswith(("crash", "restart"))]
-    assert [b.description for b in toggles] == [f"crash S{i}" for i in c.ids]
-    out = capsys.readouterr().out
-    assert state_table(c) in out
-    button(lab, "write").click()  # no leader yet at t = 0
-    refusal = Cluster(5, seed=5).submit(b"x").error
-    assert f"t = 0.00 ms  write #1: {refusal}" in capsys.readouterr().out
-    button(lab, "run 100 ms").click()
-    button(lab, "run 100 ms").click()
-    button(lab, "run 100 ms").click()
-    leader = c.leader()
-    assert leader is not None and c.now == 300.0
-    capsys.readouterr()
-    button(lab, "write").click()
-    index = c.nodes[leader].log.last_index
-    assert f"write #2: index {index}" in capsys.readouterr().out
-    assert decode_command(c.nodes[leader].log.entry(index).command) == Command(Kind.SET, "k2", "2")
-    button(lab, "run 100 ms").click()
-    assert dict(c.nodes[leader].state_machine.data) == {"k2": "2"}
-    b = toggles[leader - 1]
-    b.click()
-    assert leader not in c.alive
-    assert (b.description, b.button_style) == (f"restart S{leader}", "warning")
-    out = capsys.readouterr().out
-    table = state_table(c)
-    assert table in out and str(c.trace[-1]) in out
-    assert table_rows(table)[f"S{leader}"][-4:] == ["(crashed:", "nothing", "in", "memory)"]
-    assert (c.trace[-1].kind, c.trace[-1].node) == ("crash", leader)
-    assert title(shown[-1]) == f"Logs at t = {c.now:.1f} ms"
-    b.click()
-    assert leader in c.alive and (b.description, b.button_style) == (f"crash S{leader}", "")
-    assert c.nodes[leader].commit_index == 0  # a new incarnation: memory starts empty
-    out = capsys.readouterr().out
-    assert state_table(c) in out and "crashed" not in state_table(c) and str(c.trace[-1]) in out
-    assert (c.trace[-1].kind, c.trace[-1].node) == ("restart", leader)
-    assert len(shown) == 9  # one logs picture at the start and after each of 8 clicks
-
-
-# ------------------------------------------------------------------------------- ChaosLab
-
-
-def test_chaos_lab_runs_a_seed_then_the_next_and_shows_a_caught_bug(capsys, shown):
-    from raftlab.chaos import run
-
-    lab = ChaosLab(seed=0, duration_ms=2000)
-    out = capsys.readouterr().out
-    report = run(0, duration_ms=2000)
-    assert report.summary() in out
-    assert f"{report.ops_ok} operations answered, {report.ops_failed} unknown" in out
-    assert "replay:" not in out
-    seed_w = widgets(lab, "BoundedIntText")[0]
-    bug_w = widgets(lab, "Dropdown")[0]
-    button(lab, "next seed").click()
-    assert seed_w.value == 1
-    assert run(1, duration_ms=2000).summary() in capsys.readouterr().out
-    bug_w.value = "no_prev_check"
-    seed_w.value = 0
-    button(lab, "run").click()
-    out = capsys.readouterr().out
-    caught = run(0, duration_ms=2000, bugs=("no_prev_check",))
-    assert not caught.ok and caught.summary() in out
-    assert f"replay: {caught.replay_command}" in out
-    assert len(shown) == 3 and all(fig.axes for fig in shown)

@@ -638,6 +638,36 @@ def test_draw_history_one_bar_per_operation_and_labels():
     assert unknown.get_x() == 42
 
 
+def test_draw_history_relaxed_reads_are_answered_reads_not_unknown_outcomes():
+    """A relaxed read answered at once is a hatched bar at its call; one that got no reply
+    (its server down, recorded with ret=None) is no "outcome unknown" either: a read
+    changes nothing and the client knew at once, so no open bar and no "?"."""
+    h = History(
+        [
+            Operation(1, "set", "x", "1", call=0, ret=10),
+            Operation(2, "get", "x", output="1", call=12, ret=12, relaxed=True),
+            Operation(3, "get", "x", call=20, ret=None, relaxed=True),  # its server was down
+            Operation(1, "set", "x", "2", call=30, ret=40),
+        ]
+    )
+    ax = draw_history(h)
+    bars = patches(ax, "op")
+    assert len(bars) == 4
+    assert labels(ax, "op-unknown") == []
+    assert all(p.get_linestyle() == "-" for p in bars)
+    texts = labels(ax, "op-label")
+    assert "get x→1 (relaxed)" in texts and "get x→no reply (relaxed)" in texts
+    answered, refused = sorted((p for p in bars if p.get_hatch()), key=lambda p: p.get_x())
+    assert (answered.get_x(), refused.get_x()) == (12, 20)
+    assert refused.get_width() < 1 and answered.get_width() < 1  # instants, not open bars
+    assert to_rgba(refused.get_facecolor())[:3] == (1.0, 1.0, 1.0)
+    (key,) = [line for line in ax.lines if line.get_gid() == "key-labels"]
+    rows = key.get_label()[1:].split("\n")
+    assert "outcome unknown" not in rows
+    assert "relaxed read (not checked)" in rows
+    assert "relaxed read, no reply (its server was down)" in rows
+
+
 def test_draw_history_highlights_the_operations_that_cannot_be_ordered():
     h = small_history()
     result = check(h)

@@ -26,6 +26,21 @@ def _short(v: Any, limit: int = 12) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _unanswered_relaxed(op: Any) -> bool:
+    """A relaxed read that got no reply: its server was down, and the client knew at once.
+
+    It is recorded with ``ret=None`` but it is not an outcome nobody knows: a read changes
+    nothing, and the client saw the refusal when it asked.  So it is drawn at its call, not
+    as an open bar with a "?" (those are writes and consensus reads that may have happened).
+    """
+    return bool(getattr(op, "relaxed", False)) and op.ret is None
+
+
+def _open(op: Any) -> bool:
+    """The outcome is unknown: the bar runs on to the end of the history with a "?"."""
+    return op.ret is None and not _unanswered_relaxed(op)
+
+
 def op_label(op: Any) -> str:
     """A short label: ``set x=1``, ``get x→1``, ``cas x 1→2 ok``, ``get x→?`` (unknown)."""
     k = _short(op.key, 8)
@@ -33,6 +48,8 @@ def op_label(op: Any) -> str:
     if op.op == "set":
         return f"set {k}={_short(op.value)}"
     if op.op == "get":
+        if _unanswered_relaxed(op):
+            return f"get {k}→no reply (relaxed)"
         out = "?" if unknown else "absent" if op.output is None else _short(op.output)
         return f"get {k}→{out}" + (" (relaxed)" if getattr(op, "relaxed", False) else "")
     if op.op == "delete":
@@ -62,11 +79,14 @@ def draw_history(
 
     ``history`` is a ``History``, a list of ``Operation``, or a ``Cluster`` (its
     ``cluster.history``).  An operation whose outcome is unknown (``ret is None``) is
-    drawn open-ended with a "?" up to the end of the history.  If ``result`` is a failed
-    linearizability ``CheckResult``, its ``operations`` (a set that no order can explain)
-    are outlined in red and the rest fade; with ``zoom`` (by default, when there are more
-    than 40 operations) the time axis shows just the stretch around them.  Labels are
-    drawn where they have room; highlighted operations are always labelled.
+    drawn open-ended with a "?" up to the end of the history; a relaxed read is drawn
+    hatched where it was answered, and a relaxed read that got no reply (its server was
+    down, ``ret is None``) hatched and white at its call, since the client knew at once.
+    If ``result`` is a failed linearizability ``CheckResult``, its ``operations`` (a set
+    that no order can explain) are outlined in red and the rest fade; with ``zoom`` (by
+    default, when there are more than 40 operations) the time axis shows just the stretch
+    around them.  Labels are drawn where they have room; highlighted operations are
+    always labelled.
     """
     if hasattr(history, "snapshot") and hasattr(history, "history"):
         history = history.history  # a Cluster: the history its clients recorded
@@ -100,14 +120,18 @@ def draw_history(
     # Data units per point of text, to keep labels from running into each other.
     per_pt = view / (NOTEBOOK_WIDTH * 0.72 * 72)
     h = 0.34
-    shown = [o for o in ops if o.call <= hi and (o.ret if o.ret is not None else right) >= lo]
+
+    def end_of(o: Any) -> float:
+        return right if _open(o) else o.ret if o.ret is not None else o.call
+
+    shown = [o for o in ops if o.call <= hi and end_of(o) >= lo]
     # Labels go above and below the bars, each only where it has room (red ones always).
     free: dict[tuple[Any, int], float] = {}
     order = sorted(shown, key=lambda o: (o.call, _client_order(o.client)))
     hot_ops = [o for o in order if highlighted(o)]
     for op in hot_ops + [o for o in order if not highlighted(o)]:
         y = rows[op.client]
-        end = op.ret if op.ret is not None else right
+        end = end_of(op)
         instant = end - op.call < view * 0.008
         width = max(end - op.call, view * 0.008)  # an instant operation stays visible
         hot = highlighted(op)
@@ -120,14 +144,14 @@ def draw_history(
             facecolor=color if op.ret is not None else "white",
             edgecolor=palette.HIGHLIGHT_COLOR if hot else color,
             linewidth=3.0 if hot else 1.2,
-            linestyle="--" if op.ret is None else "-",
+            linestyle="--" if _open(op) else "-",
             alpha=alpha,
             hatch="///" if getattr(op, "relaxed", False) else None,
             zorder=5 if hot else 4 if instant else 3,  # instants drawn over longer bars
         )
         bar.set_gid("op-highlighted" if hot else "op")
         add(ax, bar)
-        if op.ret is None and right <= hi:
+        if _open(op) and right <= hi:
             draw_text(ax, right, y, "?", 11, bold=True, color=color, ha="left", gid="op-unknown")
         label = op_label(op)
         x = max(op.call, lo)
@@ -182,7 +206,7 @@ def draw_history(
             for name, col in palette.OP_COLORS.items()
             if any(op.op == name for op in ops)
         ]
-        if any(op.ret is None for op in ops):
+        if any(_open(op) for op in ops):
             entries.append(
                 (
                     "outcome unknown",
@@ -190,12 +214,20 @@ def draw_history(
                     {"facecolor": "white", "edgecolor": "#555555", "ls": "--"},
                 )
             )
-        if any(getattr(op, "relaxed", False) for op in ops):
+        if any(getattr(op, "relaxed", False) and op.ret is not None for op in ops):
             entries.append(
                 (
                     "relaxed read (not checked)",
                     "patch",
                     {"facecolor": palette.OP_COLORS["get"], "hatch": "///", "edgecolor": "#333333"},
+                )
+            )
+        if any(_unanswered_relaxed(op) for op in ops):
+            entries.append(
+                (
+                    "relaxed read, no reply (its server was down)",
+                    "patch",
+                    {"facecolor": "white", "hatch": "///", "edgecolor": palette.OP_COLORS["get"]},
                 )
             )
         if failed:

@@ -1,0 +1,115 @@
+"""Bounded resources (issue 14): slow clients, too many clients, and a burst of clients.
+
+Each test starts its own ``LocalCluster`` on free loopback ports; every load is bounded
+in count and in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+
+import pytest
+
+from raftlab.server.burst import burst
+from raftlab.server.local import LocalCluster
+
+
+def _half_requests(port: int, n: int) -> list[socket.socket]:
+    """``n`` connections that send half a request and then nothing (a slow client)."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with contextlib.suppress(OSError):  # no blank line: the request never ends
+            s.sendall(b"GET /get?key=x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        socks.append(s)
+    return socks
+
+
+def _closed_by_server(s: socket.socket, within_s: float) -> bytes | None:
+    """What the server sent before closing ``s``; ``None`` if it kept it open."""
+    s.settimeout(within_s)
+    got = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                return got
+            got += chunk
+    except TimeoutError:
+        return None
+    except OSError:
+        return got
+
+
+def test_slow_clients_are_cut_off_and_a_full_house_gets_a_503(tmp_path):
+    """1,100 half-sent requests once left the leader deaf but still leader."""
+    args = ["--max-connections", "40", "--read-timeout", "1"]
+    with LocalCluster(1, directory=tmp_path, extra_args=args) as c:
+        leader = c.wait_for_leader()
+        term = c.status(leader)["term"]
+        port = int(c.http[leader].rsplit(":", 1)[1])
+        slow = _half_requests(port, 120)
+        try:
+            # The 80 over the limit were answered at once with a 503 and closed...
+            over = [_closed_by_server(s, 3.0) for s in slow[40:]]
+            assert all(a is not None and a.startswith(b"HTTP/1.1 503 ") for a in over)
+            body = json.loads(over[0].split(b"\r\n\r\n", 1)[1])
+            assert "too many connections" in body["error"] and "--max-connections" in body["error"]
+            # ...and the 40 within it are closed once they have been silent a second.
+            t0 = time.monotonic()
+            assert all(_closed_by_server(s, 3.0) == b"" for s in slow[:40])
+            assert time.monotonic() - t0 < 3.0
+        finally:
+            for s in slow:
+                s.close()
+        client = c.client(timeout_s=10)
+        client.set("after", "slow clients")
+        assert client.get("after") == "slow clients"
+        assert c.status(leader)["term"] == term
+        log = c.log_text(leader)
+        # Repeated lines are counted, not printed one by one.
+        assert log.count("refused a connection") <= 3, log[-2000:]
+        assert "more like it" in log or log.count("refused a connection") == 1
+
+
+def test_a_slow_body_is_cut_off_with_a_408(tmp_path):
+    with LocalCluster(1, directory=tmp_path, extra_args=["--read-timeout", "1"]) as c:
+        leader = c.wait_for_leader()
+        port = int(c.http[leader].rsplit(":", 1)[1])
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            s.sendall(
+                b"POST /batch HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\nabc"
+            )
+            answer = _closed_by_server(s, 4.0)
+        finally:
+            s.close()
+        assert answer is not None and answer.startswith(b"HTTP/1.1 408 ")
+        assert b"did not arrive within 1 s (--read-timeout)" in answer
+
+
+def _terms(c: LocalCluster) -> dict[int, tuple[int, int | None]]:
+    return {i: (st["term"], st["leader"]) for i, st in c.statuses().items()}
+
+
+@pytest.mark.parametrize("clients", [1500])
+def test_a_burst_of_clients_does_not_depose_the_leader_s5_2(tmp_path, clients):
+    """5,000 simultaneous requests once caused an election (benchmarks/bench_burst.py
+    runs the full 5,000; this is the short form)."""
+    with LocalCluster(3, directory=tmp_path, extra_args=["--max-connections", "1000"]) as c:
+        c.wait_for_leader()
+        c.client().set("warm", "up")
+        before = c.wait_until(lambda c: len(set(_terms(c).values())) == 1 and _terms(c), 10.0)
+        leader = next(iter(before.values()))[1]
+        port = int(c.http[leader].rsplit(":", 1)[1])
+        result = asyncio.run(burst("127.0.0.1", port, clients, timeout_s=60))
+        assert result.statuses[0] == 0, result.statuses  # every client got an answer
+        assert set(result.statuses) <= {200, 503}, result.statuses
+        assert result.statuses[200] >= 500, result.statuses
+        after = _terms(c)
+        assert after == before, f"a term changed during the burst: {before} -> {after}"

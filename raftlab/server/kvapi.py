@@ -5,14 +5,24 @@
     python -m raftlab kvapi --node 0 --http :2020 --cluster "1,:3030;2,:3031;3,:3032"
     python -m raftlab kvapi --node 1 --http :2021 --cluster "1,:3030;2,:3031;3,:3032"
     python -m raftlab kvapi --node 2 --http :2022 --cluster "1,:3030;2,:3031;3,:3032"
-    curl "http://localhost:2020/set?key=x&value=1"       # -L follows a redirect to the leader
-    curl "http://localhost:2021/get?key=x&relaxed=true"
+    curl -L "http://localhost:2020/set?key=x&value=1"    # prints nothing (200), as in goraft
+    curl -L "http://localhost:2020/get?key=x"            # prints 1
+    curl "http://localhost:2021/get?key=x&relaxed=true"  # node 2's own copy
 
 As in the seed, ``--cluster`` lists ``ID,ADDRESS`` pairs separated by ``;`` (the peers'
 Raft addresses), ``--node`` is this process's *position* in that list (0-based), and
 ``--http`` is where clients reach it.  Node ids are whole numbers >= 1.  A bare ``:port``
 listens on 127.0.0.1 only; name another interface explicitly (``0.0.0.0:2020``) to be
 reachable from elsewhere.  The endpoints are described in ``raftlab.server.http``.
+
+Peers sign every frame with a secret every node shares (``--cluster-key-file`` or the
+``RAFTLAB_CLUSTER_KEY`` variable; see ``raftlab.server.peers``).  A cluster whose
+addresses are all on loopback, as above, starts without one and warns that any process on
+the host can then forge its peers' messages; any other cluster needs the key.
+
+Start-up failures are one line naming the path or flag and the remedy: exit code 2 for a
+usage error (a bad flag, a missing or too short key), 1 for the rest (an unusable
+``--data``, a damaged ``raft.log``, a port in use).
 """
 
 from __future__ import annotations

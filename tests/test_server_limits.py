@@ -12,10 +12,15 @@ import json
 import socket
 import time
 
+import aiohttp
 import pytest
 
+from raftlab.messages import RequestVote
+from raftlab.server import kvapi
 from raftlab.server.burst import burst
+from raftlab.server.codec import encode_messages
 from raftlab.server.local import LocalCluster
+from raftlab.server.peers import PeerKey
 
 
 def _half_requests(port: int, n: int) -> list[socket.socket]:
@@ -113,3 +118,50 @@ def test_a_burst_of_clients_does_not_depose_the_leader_s5_2(tmp_path, clients):
         assert result.statuses[200] >= 500, result.statuses
         after = _terms(c)
         assert after == before, f"a term changed during the burst: {before} -> {after}"
+
+
+def test_a_forged_peer_cannot_stop_or_depose_a_real_cluster(tmp_path):
+    """The old peer credential was a hash of the public --cluster string: a RequestVote with
+    term 2**64-1 stopped every node for good, and term+1000 forced an election."""
+    with LocalCluster(3, directory=tmp_path) as c:
+        c.wait_for_leader()
+        c.client().set("before", "forgery")
+        before = c.wait_until(lambda c: len(set(_terms(c).values())) == 1 and _terms(c), 10.0)
+        members = kvapi.parse_cluster(c.cluster_flag)
+        digest = kvapi.cluster_digest(members)
+        term = next(iter(before.values()))[0]
+
+        async def forge() -> list[int]:
+            statuses = []
+            async with aiohttp.ClientSession() as session:
+                for target in c.ids:
+                    src = next(i for i in c.ids if i != target)
+                    url = f"http://{c.rpc[target]}/raft"
+                    for key in (None, PeerKey.derived_from(digest)):
+                        headers = {
+                            "X-Raftlab-From": str(src),
+                            "X-Raftlab-Http": "http://127.0.0.1:1",
+                            "X-Raftlab-Cluster": digest,
+                        }
+                        if key is not None:
+                            headers["X-Raftlab-Auth"] = key.handshake_tag(
+                                src, "http://127.0.0.1:1", digest
+                            )
+                        try:
+                            ws = await session.ws_connect(url, headers=headers)
+                        except aiohttp.WSServerHandshakeError as exc:
+                            statuses.append(exc.status)
+                            continue
+                        for t in (2**64 - 1, term + 1000):  # sent only if the handshake were accepted
+                            msg = RequestVote(src, target, t, src, 10**6, t)
+                            body = encode_messages([msg])
+                            await ws.send_bytes(key.seal(src, target, body) if key else body)
+                        await ws.close()
+                        statuses.append(101)
+            return statuses
+
+        assert asyncio.run(forge()) == [401] * 6
+        time.sleep(1.0)  # more than an election timeout
+        assert len(c.alive) == 3
+        assert _terms(c) == before
+        assert c.client().get("before") == "forgery"

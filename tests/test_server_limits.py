@@ -152,7 +152,8 @@ def test_a_forged_peer_cannot_stop_or_depose_a_real_cluster(tmp_path):
                         except aiohttp.WSServerHandshakeError as exc:
                             statuses.append(exc.status)
                             continue
-                        for t in (2**64 - 1, term + 1000):  # sent only if the handshake were accepted
+                        # Sent only if the handshake were accepted:
+                        for t in (2**64 - 1, term + 1000):
                             msg = RequestVote(src, target, t, src, 10**6, t)
                             body = encode_messages([msg])
                             await ws.send_bytes(key.seal(src, target, body) if key else body)

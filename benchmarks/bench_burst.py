@@ -27,7 +27,8 @@ from raftlab.server.stress import percentile
 
 
 def one_round(clients: int, max_connections: int) -> bool:
-    with LocalCluster(3, extra_args=["--max-connections", str(max_connections)]) as c:
+    extra = ["--max-connections", str(max_connections)] if max_connections else []
+    with LocalCluster(3, extra_args=extra) as c:
         c.wait_for_leader()
         c.client().set("warm", "up")
 
@@ -61,7 +62,9 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="bench_burst.py", description=__doc__.split("\n")[0])
     p.add_argument("--clients", type=int, default=5000)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--max-connections", type=int, default=1000)
+    p.add_argument(
+        "--max-connections", type=int, default=1000, help="0: do not pass the flag (old servers)"
+    )
     a = p.parse_args(argv)
     print(
         f"burst: {a.rounds} round(s) of {a.clients} simultaneous clients, "

@@ -102,11 +102,17 @@ def _terms(c: LocalCluster) -> dict[int, tuple[int, int | None]]:
     return {i: (st["term"], st["leader"]) for i, st in c.statuses().items()}
 
 
-@pytest.mark.parametrize("clients", [1500])
+@pytest.mark.parametrize("clients", [5000])
 def test_a_burst_of_clients_does_not_depose_the_leader_s5_2(tmp_path, clients):
-    """5,000 simultaneous requests once caused an election (benchmarks/bench_burst.py
-    runs the full 5,000; this is the short form)."""
-    with LocalCluster(3, directory=tmp_path, extra_args=["--max-connections", "1000"]) as c:
+    """5,000 simultaneous requests once caused an election: clients and Raft shared one
+    event loop, which then sent no heartbeat for seconds.  The election timeout here is
+    1-2 s rather than 300-600 ms so that a machine shared with other tests does not
+    decide the outcome; benchmarks/bench_burst.py runs the default timings and prints
+    the figures."""
+    args = ["--max-connections", "1000"]
+    with LocalCluster(
+        3, directory=tmp_path, election_timeout_ms=(1000, 2000), extra_args=args
+    ) as c:
         c.wait_for_leader()
         c.client().set("warm", "up")
         before = c.wait_until(lambda c: len(set(_terms(c).values())) == 1 and _terms(c), 10.0)

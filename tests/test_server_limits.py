@@ -172,3 +172,37 @@ def test_a_forged_peer_cannot_stop_or_depose_a_real_cluster(tmp_path):
         assert len(c.alive) == 3
         assert _terms(c) == before
         assert c.client().get("before") == "forgery"
+
+
+def test_repeated_warnings_are_counted_not_printed_and_info_lines_pass():
+    """A flood once grew a node's log by 143 MB in 20 s ("accept() out of system resource")."""
+    import logging
+
+    from raftlab.server.logs import RateLimit
+
+    now = [0]  # hundredths of a second: exact steps
+    limit = RateLimit(5.0, clock=lambda: now[0] / 100)
+    out: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            out.append(record.getMessage())
+
+    logger = logging.getLogger("raftlab.test-rate-limit")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = Keep()
+    handler.addFilter(limit)
+    logger.addHandler(handler)
+    try:
+        for k in range(1000):
+            logger.warning("refused a connection from %s", k)
+            logger.info("S%d %s", 1, "leader")  # role changes always pass
+            now[0] += 1  # 1,000 warnings over 10 s
+        logger.error("another kind of line")
+    finally:
+        logger.removeHandler(handler)
+    warnings = [m for m in out if m.startswith("refused")]
+    assert len(warnings) == 2
+    assert warnings[1].endswith("(and 499 more like it in the last 5 s)")
+    assert out.count("S1 leader") == 1000 and "another kind of line" in out

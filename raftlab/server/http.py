@@ -1,6 +1,7 @@
 """The key-value store's HTTP API (the seed's ``cmd/kvapi``, with more endpoints).
 
-Endpoints (each also accepts POST with the same fields as a form body, for long values):
+Endpoints (each also accepts POST with the same fields as an
+``application/x-www-form-urlencoded`` body, for long values; HEAD works wherever GET does):
 
 =============================================  =============================================
 ``GET /set?key=K&value=V``                     set K to V through the log
@@ -34,7 +35,8 @@ With no leader known it answers ``503`` with ``Retry-After: 1``.  ``503`` also m
 leader lost its leadership and the command was not applied (safe to retry; for a batch,
 the message says how many of its commands were applied before that); ``504`` means
 no answer came in time and the command may or may not be applied (retry with the same
-``client`` and ``seq``).  Missing or malformed parameters get ``400``; a key, value or body
+``client`` and ``seq``).  Missing or malformed parameters get ``400`` (so does a parameter
+that is not valid UTF-8: it is never rewritten); a key, value or body
 over the limits (``--max-key-bytes``, ``--max-value-bytes``, ``--max-body-bytes``) ``413``.
 
 ``POST /batch`` takes the commands of ``raftlab.kv.encode_command``, each behind a u32

@@ -1,6 +1,6 @@
 """``python -m raftlab COMMAND``: raftlab from a terminal.
 
-Commands: demo, bench, check-history, chaos, kvapi, stress.  Each lives in its own
+Commands: demo, bench, check-history, chaos, kvapi, stress, nemesis.  Each lives in its own
 module; this file only dispatches.
 """
 
@@ -16,6 +16,7 @@ COMMANDS = {
     "chaos": ("raftlab.chaos", "random faults from seeds, then safety and linearizability checks"),
     "kvapi": ("raftlab.server.kvapi", "run one key-value server process (the seed's kvapi)"),
     "stress": ("raftlab.server.stress", "the seed's stress test on three real server processes"),
+    "nemesis": ("raftlab.server.nemesis", "Jepsen-style: kill -9, SIGSTOP and partitions, checked"),
 }
 
 

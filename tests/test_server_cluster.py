@@ -37,12 +37,13 @@ def cluster(tmp_path_factory):
         c.close()
 
 
-def raw(url: str, method: str = "GET", body: bytes | None = None):
+def raw(url: str, method: str = "GET", body: bytes | None = None, headers=None):
     """One request, no redirect following: (status, headers, body)."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
-        conn.request(method, parts.path + ("?" + parts.query if parts.query else ""), body=body)
+        path = parts.path + ("?" + parts.query if parts.query else "")
+        conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()
         return resp.status, resp.headers, resp.read()
     finally:
@@ -128,6 +129,39 @@ def test_a_follower_redirects_clients_to_the_leaders_http_address(cluster):
     assert client.redirects == 1 and client.get("r") == "2"
 
 
+def test_goraft_curl_session_works_as_printed(cluster):
+    """``curl /set?key=x&value=1`` prints nothing, ``curl /get?key=x`` prints ``1``."""
+    leader = cluster.wait_for_leader()
+    base = cluster.http[leader]
+    status, headers, body = raw(base + "/set?key=goraft&value=1")
+    assert (status, body) == (200, b"")
+    status, headers, body = raw(base + "/get?key=goraft")
+    assert status == 200 and body == b"1"
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    # The same through a follower's own copy, once it has applied the write.
+    follower = next(i for i in cluster.ids if i != leader)
+    relaxed = cluster.http[follower] + "/get?key=goraft&relaxed=true"
+    assert wait_for(lambda: raw(relaxed)[2] == b"1")
+    # A client that asks for JSON gets it, with the log index.
+    accept = {"Accept": "application/json"}
+    status, headers, body = raw(base + "/get?key=goraft", headers=accept)
+    answer = json.loads(body)
+    assert status == 200 and answer["value"] == "1" and answer["index"] >= 2
+    status, _, body = raw(base + "/set?key=goraft&value=2", headers=accept)
+    assert status == 200 and json.loads(body)["ok"] is True
+    # Errors keep their status and sentence, in JSON, whatever the Accept header.
+    for extra in ({}, accept):
+        status, headers, body = raw(base + "/get?key=never-set-anywhere", headers=extra)
+        assert status == 404 and headers["Content-Type"].startswith("application/json")
+        assert json.loads(body)["error"].startswith("key not found")
+        status, _, body = raw(relaxed.replace("goraft", "never-set-anywhere"), headers=extra)
+        assert status == 404 and json.loads(body)["error"].startswith("key not found")
+        status, _, body = raw(base + "/set?key=a", headers=extra)
+        assert status == 400 and "missing parameter 'value'" in json.loads(body)["error"]
+        status, headers, _ = raw(cluster.http[follower] + "/set?key=x&value=1", headers=extra)
+        assert status == 307 and headers["Location"].startswith(base)
+
+
 def test_a_write_retried_with_the_same_session_is_applied_once(cluster):
     """A retry after a lost answer must not append twice (§8, exactly-once)."""
     leader = cluster.wait_for_leader()
@@ -161,6 +195,53 @@ def test_bad_requests_get_clear_errors(cluster, path, status, words):
     got, _, body = raw(cluster.http[leader] + path)
     assert got == status
     assert words in json.loads(body)["error"]
+
+
+def test_invalid_utf8_is_a_400_naming_the_parameter_never_a_rewrite(cluster):
+    """%ff and %fe used to become the same key, U+FFFD: the second set overwrote the first."""
+    base = cluster.http[cluster.wait_for_leader()]
+    for path, name in (
+        ("/set?key=%ff&value=first", "'key'"),
+        ("/set?key=%fe&value=second", "'key'"),
+        ("/set?key=ok&value=%c3%28", "'value'"),
+        ("/cas?key=ok&expected=%80&value=1", "'expected'"),
+        ("/get?key=%ff", "'key'"),
+    ):
+        status, _, body = raw(base + path)
+        assert status == 400, path
+        assert f"parameter {name} is not valid UTF-8" in json.loads(body)["error"]
+    status, _, body = raw(
+        base + "/set",
+        "POST",
+        b"key=form&value=%ff",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 400 and "parameter 'value' is not valid UTF-8" in json.loads(body)["error"]
+    # Valid UTF-8, percent-encoded, is taken byte for byte.
+    assert raw(base + "/set?key=%C3%A9t%C3%A9&value=%E2%9C%93")[0] == 200
+    assert raw(base + "/get?key=%C3%A9t%C3%A9")[2].decode() == "\u2713"
+    assert cluster.client().get("\u00e9t\u00e9") == "\u2713"
+
+
+def test_every_error_is_json_and_head_is_served_where_get_is(cluster):
+    base = cluster.http[cluster.wait_for_leader()]
+    status, headers, body = raw(base + "/no-such-thing")
+    assert status == 404 and headers["Content-Type"].startswith("application/json")
+    assert "no such endpoint '/no-such-thing'" in json.loads(body)["error"]
+    status, headers, body = raw(base + "/status", "DELETE")
+    assert status == 405 and "DELETE is not allowed on /status" in json.loads(body)["error"]
+    status, headers, body = raw(base + "/batch", "POST", b"\x00" * 70000)
+    assert status == 413 and "--max-body-bytes" in json.loads(body)["error"]
+    status, headers, body = raw(base + "/get?key=" + "k" * 300_000)  # over the line limit
+    assert status == 400 and headers["Content-Type"].startswith("application/json")
+    assert "error" in json.loads(body)
+    raw(base + "/set?key=h&value=hello")
+    status, headers, body = raw(base + "/get?key=h", "HEAD")
+    assert (status, body) == (200, b"") and headers["Content-Length"] == "5"
+    status, headers, body = raw(base + "/status", "HEAD")
+    assert status == 200 and body == b"" and headers["Content-Type"].startswith("application/json")
+    status, _, _ = raw(base + "/get?key=never-set-anywhere", "HEAD")
+    assert status == 404
 
 
 def test_bad_batches_get_clear_errors(cluster):

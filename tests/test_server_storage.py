@@ -7,6 +7,7 @@ responding to RPCs)": currentTerm, votedFor, log[].
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 
 import pytest
@@ -19,6 +20,7 @@ from raftlab.server.storage import (
     CorruptLog,
     DataDirInUse,
     DiskStorage,
+    UnusableDataDir,
 )
 
 
@@ -213,3 +215,41 @@ def test_a_record_leaving_a_gap_is_corruption(tmp_path):
     with pytest.raises(CorruptLog, match="gap") as err:
         reopen(tmp_path)
     assert err.value.offset == head
+
+
+def test_a_torn_tail_on_a_full_disk_says_so(tmp_path, monkeypatch):
+    """A restart on a full disk used to be reported as a cut-short record, nothing more."""
+    path, second = _file_with_two_records(tmp_path)
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size - 5)
+    with pytest.raises(CorruptLog) as err:
+        reopen(tmp_path)
+    assert "disk" not in str(err.value)  # plenty of room here: no word about it
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=100))
+    with pytest.raises(CorruptLog) as err:
+        reopen(tmp_path)
+    assert "The disk holding it has only 100 bytes free" in str(err.value)
+    assert "free some space first" in str(err.value)
+
+
+def test_an_emptied_or_short_log_is_damage_and_no_file_is_a_new_node(tmp_path):
+    """An emptied raft.log used to start the node at term 0 with its vote forgotten."""
+    path, _ = _file_with_two_records(tmp_path)
+    for size in (0, 23):
+        with open(path, "r+b") as f:
+            f.truncate(size)
+        with pytest.raises(CorruptLog) as err:
+            reopen(tmp_path)
+        assert err.value.offset == 0 and f"the file holds {size}" in str(err.value)
+        assert path.stat().st_size == size  # refusing changed nothing
+    fresh = tmp_path / "fresh"
+    assert reopen(fresh) == (HardState(), [])
+    assert sorted(p.name for p in fresh.iterdir()) == [FILE_NAME]  # no temporary left
+
+
+def test_an_unusable_directory_is_one_sentence(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(UnusableDataDir, match="a file \\(not a directory\\) is in the way"):
+        DiskStorage(f, 1)

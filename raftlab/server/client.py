@@ -249,7 +249,11 @@ class Client:
             if conn.sock is not None:
                 conn.sock.settimeout(conn.timeout)
             try:
-                headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+                # JSON answers: without this header /get and /set answer as goraft's
+                # kvapi does (the bare value; an empty body).
+                headers = {"Accept": "application/json"}
+                if body is not None:
+                    headers["Content-Type"] = "application/octet-stream"
                 conn.request(method, url, body=body, headers=headers)
                 resp = conn.getresponse()
                 raw = resp.read()
@@ -311,23 +315,31 @@ class Client:
 
 
 def peek(
-    url: str, method: str = "GET", body: bytes | None = None, timeout_s: float = 5.0
+    url: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    timeout_s: float = 5.0,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     """One request, no redirect followed, no retry: ``(status, headers, answer)``.
 
-    ``answer`` is the decoded JSON when the server sent JSON, else the raw bytes.  For
-    looking at what one server says, e.g. a follower's redirect.
+    ``answer`` is the decoded JSON when the server sent JSON, the text when it sent
+    ``text/plain`` (as ``curl`` prints it), else the raw bytes.  For looking at what one
+    server says, e.g. a follower's redirect.  ``headers`` are sent with the request.
     """
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout_s)
     try:
         path = parts.path + ("?" + parts.query if parts.query else "")
-        conn.request(method, path or "/", body=body)
+        conn.request(method, path or "/", body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
         raw = resp.read()
         headers = dict(resp.headers)
     finally:
         conn.close()
-    if headers.get("Content-Type", "").startswith("application/json"):
+    kind = headers.get("Content-Type", "")
+    if kind.startswith("application/json"):
         return resp.status, headers, json.loads(raw)
+    if kind.startswith("text/plain"):
+        return resp.status, headers, raw.decode("utf-8")
     return resp.status, headers, raw

@@ -1,6 +1,7 @@
 """The key-value store's HTTP API (the seed's ``cmd/kvapi``, with more endpoints).
 
-Endpoints (each also accepts POST with the same fields as a form body, for long values):
+Endpoints (each also accepts POST with the same fields as an
+``application/x-www-form-urlencoded`` body, for long values; HEAD works wherever GET does):
 
 =============================================  =============================================
 ``GET /set?key=K&value=V``                     set K to V through the log
@@ -18,7 +19,14 @@ Writes may carry ``client=ID&seq=N`` (both or neither): the command is then wrap
 session envelope and a retry with the same pair is applied at most once
 (``raftlab.kv.state_machine``).  ``raftlab.server.client.Client`` does this for you.
 
-Answers are JSON.  A node that is not the leader answers ``307 Temporary Redirect`` with a
+``/get`` and ``/set`` answer as goraft's ``cmd/kvapi`` does, so the article's ``curl``
+session prints what it prints: ``/get`` answers the bare value as ``text/plain``, ``/set``
+answers ``200`` with an empty body.  A client that sends ``Accept: application/json``
+(``raftlab.server.client.Client`` does) gets JSON instead: the value or the write's log
+``index``.  Every other answer is JSON, and so is every error: ``{"error": "a sentence",
+...}``, with the status code saying what kind (``404`` "key not found" for a missing key).
+
+A node that is not the leader answers ``307 Temporary Redirect`` with a
 ``Location`` on the leader's HTTP address (so ``curl -L`` follows it) and a body naming the
 leader; it learns that address from the ``X-Raftlab-Http`` header the leader sends when
 it connects to it (``raftlab.server.transport``), and ``/status`` shows it as
@@ -27,7 +35,8 @@ With no leader known it answers ``503`` with ``Retry-After: 1``.  ``503`` also m
 leader lost its leadership and the command was not applied (safe to retry; for a batch,
 the message says how many of its commands were applied before that); ``504`` means
 no answer came in time and the command may or may not be applied (retry with the same
-``client`` and ``seq``).  Missing or malformed parameters get ``400``; a key, value or body
+``client`` and ``seq``).  Missing or malformed parameters get ``400`` (so does a parameter
+that is not valid UTF-8: it is never rewritten); a key, value or body
 over the limits (``--max-key-bytes``, ``--max-value-bytes``, ``--max-body-bytes``) ``413``.
 
 ``POST /batch`` takes the commands of ``raftlab.kv.encode_command``, each behind a u32
@@ -40,10 +49,12 @@ result is the decoder's error, the same on every replica.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
@@ -51,6 +62,7 @@ from raftlab.errors import LeadershipLost, NotLeader
 from raftlab.kv import Command, KeyNotFound, Kind, encode_command
 from raftlab.node import Applied
 from raftlab.server import codec
+from raftlab.server.bridge import Bridge
 from raftlab.server.runtime import NodeRuntime
 
 _U64_MAX = 2**64 - 1
@@ -64,6 +76,9 @@ class Limits:
     max_value_bytes: int = 1 << 20
     max_body_bytes: int = 64 << 20
     request_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0  # a request (or its body) must arrive within this
+    max_connections: int = 1000  # more get a 503 at once (raftlab.server.listener)
+    max_in_flight: int = 1024  # client requests handed to the node at once
 
 
 class BadRequest(Exception):
@@ -75,19 +90,85 @@ class BadRequest(Exception):
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def kv_app(runtime: NodeRuntime, limits: Limits) -> web.Application:
-    """The client-facing application of one node."""
-    api = _Api(runtime, limits)
-    app = web.Application(client_max_size=limits.max_body_bytes)
+def kv_app(
+    runtime: NodeRuntime,
+    limits: Limits,
+    *,
+    raft_loop: asyncio.AbstractEventLoop | None = None,
+    transport: Any = None,
+) -> web.Application:
+    """The client-facing application of one node.
+
+    ``raft_loop`` is the event loop that drives the node when this application runs on
+    another one (``raftlab.server.listener.ThreadedListener``): every call into the node
+    then hops to that loop.  ``transport`` (an ``HttpTransport``) enables the test-only
+    ``/test/partition`` endpoint (``kvapi --test-faults``).
+    """
+    api = _Api(runtime, limits, raft_loop)
+    app = web.Application(client_max_size=limits.max_body_bytes, middlewares=[_errors_as_json])
     for name in ("set", "get", "delete", "cas", "append"):
         handler = api.wrap(getattr(api, name))
-        app.router.add_route("GET", f"/{name}", handler)
+        app.router.add_route("GET", f"/{name}", handler)  # HEAD too (see _errors_as_json)
         app.router.add_route("POST", f"/{name}", handler)
     app.router.add_post("/batch", api.wrap(api.batch))
     app.router.add_get("/status", api.wrap(api.status))
     app.router.add_get("/digest", api.wrap(api.digest))
     app.router.add_get("/", api.wrap(api.index))
+    if transport is not None:
+        app.router.add_get("/test/partition", api.wrap(_partition_handler(transport)))
     return app
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One error format: aiohttp's own 404 and 405 become JSON sentences too, and HEAD is
+    answered wherever GET is (the same status and headers, no body)."""
+    try:
+        if request.method == "HEAD":
+            return await _head(request)
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            message = (
+                f"no such endpoint {request.path!r}; try /get?key=x, /set?key=x&value=1, "
+                "/delete, /cas, /append, /batch, /status or /digest"
+            )
+        elif exc.status == 405:
+            allowed = getattr(exc, "allowed_methods", None) or ()
+            message = f"{request.method} is not allowed on {request.path}; use " + " or ".join(
+                sorted({*allowed, *(("HEAD",) if "GET" in allowed else ())})
+            )
+        else:
+            message = exc.text or exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return _json(exc.status, {"error": message}, headers)
+
+
+async def _head(request: web.Request) -> web.StreamResponse:
+    """HEAD: route as GET would, answer with GET's status and headers and no body."""
+    get = request.clone(method="GET")
+    match = await request.app.router.resolve(get)
+    if match.http_exception is not None:
+        raise match.http_exception
+    get._match_info = match  # the router does this itself for a request it dispatches
+    # aiohttp sends a response to a HEAD request without its body (keeping its length).
+    return await match.handler(get)
+
+
+def _partition_handler(transport: Any) -> Handler:
+    async def partition(request: web.Request) -> web.Response:
+        """Test only: drop every message to and from the peers in ``blocked=2,3``."""
+        text = request.query.get("blocked", "")
+        try:
+            blocked = frozenset(int(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            raise BadRequest(400, f"blocked must be node ids like 2,3, got {text!r}") from None
+        transport.blocked = blocked  # one assignment: safe from this thread
+        return _json(200, {"ok": True, "blocked": sorted(blocked)})
+
+    return partition
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -99,10 +180,85 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
+def wants_json(request: web.Request) -> bool:
+    """Whether the client asked for JSON (``Accept: application/json``)."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _plain(text: str) -> web.Response:
+    """goraft's answer: the bare value (no newline added), or nothing."""
+    return web.Response(status=200, text=text, content_type="text/plain", charset="utf-8")
+
+
+def parse_query(text: str | bytes) -> dict[str, str]:
+    """``a=1&b=2`` as ``{"a": "1", "b": "2"}``, refusing what is not UTF-8.
+
+    aiohttp (like most servers) decodes a ``%ff`` that is not UTF-8 to U+FFFD, so ``%ff``
+    and ``%fe`` would name the same key.  Here such a parameter is a ``400`` that names it.
+    The first of repeated parameters counts, as in goraft (Go's ``Query().Get``).
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            raise BadRequest(
+                400, "the form body holds bytes that are not URL-encoded; encode them (%XX)"
+            ) from None
+    out: dict[str, str] = {}
+    for part in text.split("&"):
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition("=")
+        try:
+            name = unquote_to_bytes(raw_name.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(
+                400, f"a parameter name ({raw_name[:40]!r}) is not valid UTF-8"
+            ) from None
+        try:
+            value = unquote_to_bytes(raw_value.replace("+", " ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRequest(
+                400,
+                f"parameter {name!r} is not valid UTF-8 (percent-encode the UTF-8 bytes of "
+                "the text, e.g. %C3%A9 for \u00e9)",
+            ) from None
+        out.setdefault(name, value)
+    return out
+
+
 class _Api:
-    def __init__(self, runtime: NodeRuntime, limits: Limits):
+    def __init__(
+        self,
+        runtime: NodeRuntime,
+        limits: Limits,
+        raft_loop: asyncio.AbstractEventLoop | None = None,
+    ):
         self.rt = runtime
         self.limits = limits
+        self.bridge = Bridge(raft_loop) if raft_loop is not None else None
+        # How many client requests may be in the node's hands at once; the rest wait
+        # here, on the client loop, costing the node nothing.
+        self._admit: asyncio.Semaphore | None = None
+
+    async def _on_raft(self, coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``coro_fn()`` on the node's loop (it owns the node) and await it here."""
+        if self.bridge is None:
+            return await coro_fn()
+        if self._admit is None:
+            self._admit = asyncio.Semaphore(self.limits.max_in_flight)
+        async with self._admit:
+            return await self.bridge.call(coro_fn)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        try:
+            return await asyncio.wait_for(request.read(), self.limits.read_timeout_s)
+        except TimeoutError:
+            raise BadRequest(
+                408,
+                f"the request body did not arrive within {self.limits.read_timeout_s:g} s "
+                "(--read-timeout)",
+            ) from None
 
     def wrap(self, fn: Callable[[web.Request], Awaitable[web.Response]]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
@@ -146,13 +302,16 @@ class _Api:
     # ------------------------------------------------------------ parameters
 
     async def _params(self, request: web.Request) -> dict[str, str]:
-        params = dict(request.query)
-        if request.method == "POST" and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
-            form = await request.post()
-            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        params = parse_query(request.rel_url.raw_query_string)
+        kind = request.content_type
+        if request.method == "POST" and kind == "application/x-www-form-urlencoded":
+            params.update(parse_query(await self._read_body(request)))
+        elif request.method == "POST" and kind not in ("", "application/octet-stream"):
+            raise BadRequest(
+                415,
+                f"a form body must be application/x-www-form-urlencoded, not "
+                f"{request.content_type}",
+            )
         return params
 
     def _text(
@@ -161,10 +320,7 @@ class _Api:
         if name not in params:
             raise BadRequest(400, f"missing parameter {name!r}; e.g. /set?key=x&value=1")
         value = params[name]
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError:
-            raise BadRequest(400, f"parameter {name!r} is not valid UTF-8") from None
+        size = len(value.encode("utf-8"))  # parse_query let only valid UTF-8 through
         if size > limit:
             raise BadRequest(413, f"{name} is {size} bytes; the limit is {limit} ({flag})")
         if not allow_empty and not value:
@@ -200,14 +356,20 @@ class _Api:
 
     # ------------------------------------------------------------- commands
 
+    async def _propose(self, commands: list[bytes]) -> list[Applied]:
+        rt, timeout = self.rt, self.limits.request_timeout_s
+        return await self._on_raft(lambda: rt.propose(commands, timeout))
+
     async def _one(self, cmd: Command) -> Applied:
-        (applied,) = await self.rt.propose([encode_command(cmd)], self.limits.request_timeout_s)
+        (applied,) = await self._propose([encode_command(cmd)])
         return applied
 
     async def set(self, request: web.Request) -> web.Response:
         p = await self._params(request)
         key, value = self._key(p), self._value(p)
         a = await self._one(Command(Kind.SET, key, value, None, *self._session(p)))
+        if a.error is None and not wants_json(request):
+            return _plain("")  # goraft: 200 and nothing else
         return self._write_answer(a, {"key": key})
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -265,25 +427,35 @@ class _Api:
                 "node": self.rt.id,
                 "last_applied": node.last_applied,
             }
-            if key not in sm.data:
-                return _json(404, {"error": f"no key {key!r} in S{self.rt.id}'s copy", **info})
-            return _json(200, {**info, "value": sm.data[key]})
+            value = sm.data.get(key)  # one lookup: the node's thread may be applying
+            if value is None:
+                return _json(
+                    404, {"error": f"key not found: no key {key!r} in S{self.rt.id}'s copy", **info}
+                )
+            if not wants_json(request):
+                return _plain(value)
+            return _json(200, {**info, "value": value})
         a = await self._one(Command(Kind.GET, key))
         if isinstance(a.error, KeyNotFound):
-            return _json(404, {"error": str(a.error), "key": key, "index": a.entry.index})
+            return _json(
+                404, {"error": f"key not found: {a.error}", "key": key, "index": a.entry.index}
+            )
         if a.error is not None:
             return self._write_answer(a, {"key": key})
-        return _json(200, {"key": key, "value": a.result.decode(), "index": a.entry.index})
+        value = a.result.decode()
+        if not wants_json(request):
+            return _plain(value)
+        return _json(200, {"key": key, "value": value, "index": a.entry.index})
 
     async def batch(self, request: web.Request) -> web.Response:
-        body = await request.read()
+        body = await self._read_body(request)
         try:
             commands = codec.decode_batch(body)
         except ValueError as exc:
             raise BadRequest(400, f"malformed batch body: {exc}") from None
         if not commands:
             raise BadRequest(400, "an empty batch: send at least one command")
-        results = await self.rt.propose(commands, self.limits.request_timeout_s)
+        results = await self._propose(commands)
         out = []
         for a in results:
             err = a.error
@@ -303,12 +475,18 @@ class _Api:
     # --------------------------------------------------------------- looking
 
     async def status(self, request: web.Request) -> web.Response:
-        return _json(200, self.rt.status())
+        async def read() -> dict[str, Any]:
+            return self.rt.status()
+
+        return _json(200, await self._on_raft(read))
 
     async def digest(self, request: web.Request) -> web.Response:
         """SHA-256 of the log (up to ``upto``, default all) and of the key-value data."""
-        node = self.rt.node
         upto = request.query.get("upto")
+        return _json(200, await self._on_raft(lambda: self._digest(upto)))
+
+    async def _digest(self, upto: str | None) -> dict[str, Any]:
+        node = self.rt.node
         try:
             last = node.log.last_index if upto is None else int(upto)
         except ValueError:
@@ -319,19 +497,16 @@ class _Api:
             )
         data = self.rt.state_machine.data
         log_sha = codec.log_digest(node.log.entries(1, last + 1))
-        return _json(
-            200,
-            {
-                "id": self.rt.id,
-                "upto": last,
-                "last_index": node.log.last_index,
-                "commit_index": node.commit_index,
-                "last_applied": node.last_applied,
-                "log_sha256": log_sha,
-                "keys": len(data),
-                "state_sha256": codec.state_digest(data),
-            },
-        )
+        return {
+            "id": self.rt.id,
+            "upto": last,
+            "last_index": node.log.last_index,
+            "commit_index": node.commit_index,
+            "last_applied": node.last_applied,
+            "log_sha256": log_sha,
+            "keys": len(data),
+            "state_sha256": codec.state_digest(data),
+        }
 
     async def index(self, request: web.Request) -> web.Response:
         return web.Response(

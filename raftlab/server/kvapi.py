@@ -5,36 +5,50 @@
     python -m raftlab kvapi --node 0 --http :2020 --cluster "1,:3030;2,:3031;3,:3032"
     python -m raftlab kvapi --node 1 --http :2021 --cluster "1,:3030;2,:3031;3,:3032"
     python -m raftlab kvapi --node 2 --http :2022 --cluster "1,:3030;2,:3031;3,:3032"
-    curl "http://localhost:2020/set?key=x&value=1"       # -L follows a redirect to the leader
-    curl "http://localhost:2021/get?key=x&relaxed=true"
+    curl -L "http://localhost:2020/set?key=x&value=1"    # prints nothing (200), as in goraft
+    curl -L "http://localhost:2020/get?key=x"            # prints 1
+    curl "http://localhost:2021/get?key=x&relaxed=true"  # node 2's own copy
 
 As in the seed, ``--cluster`` lists ``ID,ADDRESS`` pairs separated by ``;`` (the peers'
 Raft addresses), ``--node`` is this process's *position* in that list (0-based), and
 ``--http`` is where clients reach it.  Node ids are whole numbers >= 1.  A bare ``:port``
 listens on 127.0.0.1 only; name another interface explicitly (``0.0.0.0:2020``) to be
 reachable from elsewhere.  The endpoints are described in ``raftlab.server.http``.
+
+Peers sign every frame with a secret every node shares (``--cluster-key-file`` or the
+``RAFTLAB_CLUSTER_KEY`` variable; see ``raftlab.server.peers``).  A cluster whose
+addresses are all on loopback, as above, starts without one and warns that any process on
+the host can then forge its peers' messages; any other cluster needs the key.
+
+Start-up failures are one line naming the path or flag and the remedy: exit code 2 for a
+usage error (a bad flag, a missing or too short key), 1 for the rest (an unusable
+``--data``, a damaged ``raft.log``, a port in use).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import hashlib
 import logging
+import os
+import resource
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
-
 from raftlab.config import Config
 from raftlab.kv import KVStateMachine
+from raftlab.server import logs
 from raftlab.server.codec import EntryCache
 from raftlab.server.http import Limits, kv_app
+from raftlab.server.listener import Listener, ThreadedListener
+from raftlab.server.peers import ENV_KEY, ClusterKeyError, PeerKey, is_loopback
 from raftlab.server.runtime import NodeRuntime
-from raftlab.server.storage import CorruptLog, DataDirInUse, DiskStorage
+from raftlab.server.storage import CorruptLog, DataDirInUse, DiskStorage, UnusableDataDir
 from raftlab.server.transport import HttpTransport, rpc_app
 
 log = logging.getLogger("raftlab.server")
@@ -131,8 +145,15 @@ def _timeout_range(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"{text!r} is not LO-HI in ms, e.g. 300-600") from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the problem and where to look), exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m raftlab kvapi",
         description="Run one key-value server of a Raft cluster (the seed's kvapi).",
         epilog=f"example: python -m raftlab kvapi {EXAMPLE}",
@@ -219,6 +240,33 @@ def build_parser() -> argparse.ArgumentParser:
         "count as lost (default 5)",
     )
     p.add_argument(
+        "--cluster-key-file",
+        metavar="PATH",
+        help=f"a file holding the secret every node shares (or set {ENV_KEY}); peers sign "
+        "every frame with it. Required unless every --cluster address is on loopback",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=_DEFAULTS.max_connections,
+        metavar="N",
+        help=f"open client connections at most; more get 503 (default {_DEFAULTS.max_connections})",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=_DEFAULTS.read_timeout_s,
+        metavar="S",
+        help="a connection must send a whole request within S seconds of opening or of "
+        f"its last answer, or it is closed (default {_DEFAULTS.read_timeout_s:g})",
+    )
+    p.add_argument(
+        "--test-faults",
+        action="store_true",
+        help="for tests only: serve /test/partition, which makes this node drop messages "
+        "to and from chosen peers (python -m raftlab nemesis uses it)",
+    )
+    p.add_argument(
         "--truncate-torn-tail",
         action="store_true",
         help="drop a record cut short at the end of the log file (after a crash "
@@ -241,6 +289,8 @@ class Settings:
     max_rpc_bytes: int
     rpc_timeout_s: float
     truncate_torn_tail: bool
+    key: PeerKey
+    test_faults: bool = False
 
 
 def settings_from_args(argv: list[str]) -> Settings:
@@ -276,9 +326,13 @@ def settings_from_args(argv: list[str]) -> Settings:
         for flag, value in (
             ("--request-timeout", a.request_timeout),
             ("--rpc-timeout", a.rpc_timeout),
+            ("--read-timeout", a.read_timeout),
         ):
             if not value > 0:
                 raise ValueError(f"{flag} must be a positive number of seconds, got {value}")
+        if a.max_connections < 1:
+            raise ValueError(f"--max-connections must be at least 1, got {a.max_connections}")
+        key = _cluster_key(a.cluster_key_file, members)
     except ValueError as exc:
         parser.error(
             str(exc)
@@ -299,6 +353,15 @@ def settings_from_args(argv: list[str]) -> Settings:
         stream=sys.stderr,
         format=f"%(asctime)s S{node_id} %(levelname)s %(message)s",
     )
+    logs.install()  # repeated lines (a flood of bad frames or connections) are counted
+    if key.derived:
+        log.warning(
+            "no cluster key (--cluster-key-file or %s): every --cluster address is on "
+            "loopback, so S%d starts, but peers are NOT authenticated: any process on this "
+            "host can send it Raft messages",
+            ENV_KEY,
+            node_id,
+        )
     return Settings(
         node_id,
         members,
@@ -307,21 +370,84 @@ def settings_from_args(argv: list[str]) -> Settings:
         advertise,
         data,
         config,
-        Limits(a.max_key_bytes, a.max_value_bytes, a.max_body_bytes, a.request_timeout),
+        Limits(
+            a.max_key_bytes,
+            a.max_value_bytes,
+            a.max_body_bytes,
+            a.request_timeout,
+            read_timeout_s=a.read_timeout,
+            max_connections=a.max_connections,
+        ),
         a.max_rpc_bytes,
         a.rpc_timeout,
         a.truncate_torn_tail,
+        key,
+        a.test_faults,
     )
+
+
+def _cluster_key(path: str | None, members: list[tuple[int, Address]]) -> PeerKey:
+    """The key from ``--cluster-key-file`` or the environment; ``ValueError`` if none and
+    some address is not on loopback (see ``raftlab.server.peers``)."""
+    if path:
+        return PeerKey.from_file(path)
+    secret = os.environ.get(ENV_KEY)
+    if secret:
+        try:
+            return PeerKey(secret.strip().encode())
+        except ClusterKeyError as exc:
+            raise ValueError(f"{ENV_KEY}: {exc}") from None
+    outside = [str(a) for _, a in members if not is_loopback(a.host)]
+    if outside:
+        raise ValueError(
+            f"--cluster has addresses beyond this host ({', '.join(outside)}), so peers must "
+            f"prove who they are: give every node the same --cluster-key-file (or set {ENV_KEY})"
+        )
+    return PeerKey.derived_from(cluster_digest(members))
+
+
+def _raise_file_limit(wanted: int) -> int:
+    """Raise the soft limit on open files towards ``wanted`` (within the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
 
 
 async def serve(s: Settings) -> int:
     """Run the node until SIGTERM or SIGINT (exit 0) or a fatal error (exit 1)."""
+    # Client connections, peers' connections, the log file and some slack must fit in the
+    # open-file limit, or accept() fails and the node goes deaf (issue: 1,100 half-sent
+    # requests did that at the default 1,024).
+    # The node's thread and the client API's thread share the interpreter lock.  Each
+    # time the node's thread wakes (a timer, a peer's frame, a disk sync done) it waits
+    # for the lock up to the switch interval while the client thread is busy; 1 ms
+    # instead of 5 keeps a round of heartbeats from waiting tens of ms under a burst.
+    sys.setswitchinterval(0.001)
+    need = s.limits.max_connections + 4 * len(s.members) + 64
+    have = _raise_file_limit(need)
+    limits = s.limits
+    if have != resource.RLIM_INFINITY and have < need:
+        fit = max(1, have - 4 * len(s.members) - 64)
+        log.warning(
+            "S%d may open %d files (ulimit -n); --max-connections lowered from %d to %d",
+            s.node_id,
+            have,
+            limits.max_connections,
+            fit,
+        )
+        limits = dataclasses.replace(limits, max_connections=fit)
     cache = EntryCache()
     try:
         storage = DiskStorage(
             s.data, s.node_id, cache=cache, truncate_torn_tail=s.truncate_torn_tail
         )
-    except DataDirInUse as exc:
+    except (DataDirInUse, UnusableDataDir) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     ids = [i for i, _ in s.members]
@@ -332,6 +458,7 @@ async def serve(s: Settings) -> int:
         peers,
         http_url=s.advertise,
         cluster_digest=digest,
+        key=s.key,
         timeout_s=s.rpc_timeout_s,
         cache=cache,
     )
@@ -344,42 +471,65 @@ async def serve(s: Settings) -> int:
         state_machine=KVStateMachine(),
         http_url=s.advertise,
     )
-    runners: list[web.AppRunner] = []
+    raft_loop = asyncio.get_running_loop()
+    peer_port: Listener | None = None
+    client_port: ThreadedListener | None = None
     try:
         try:
             loaded = storage.load()  # check the file before binding any port
         except CorruptLog as exc:
             print(f"error: cannot start S{s.node_id}: {exc}", file=sys.stderr)
             return 1
-        apps = [
-            (
-                rpc_app(
-                    s.node_id,
-                    peers,
-                    digest,
-                    runtime.deliver,
-                    max_bytes=s.max_rpc_bytes,
-                    cache=cache,
-                ),
-                s.rpc,
-                "Raft address (--cluster)",
-            ),
-            (kv_app(runtime, s.limits), s.http, "client address (--http)"),
-        ]
-        line = 3 * (s.limits.max_key_bytes + s.limits.max_value_bytes) + 4096
-        for app, addr, what in apps:
-            runner = web.AppRunner(
-                app,
-                access_log=None,
-                handle_signals=False,
+        line = 3 * (limits.max_key_bytes + limits.max_value_bytes) + 4096
+        peer_app = rpc_app(
+            s.node_id,
+            peers,
+            digest,
+            runtime.deliver,
+            key=s.key,
+            max_bytes=s.max_rpc_bytes,
+            cache=cache,
+            current_term=lambda: runtime.node.current_term if runtime.node else 0,
+            blocked=lambda: transport.blocked,
+        )
+        # Peers: on the node's own loop.  Clients: on a loop of their own, in another
+        # thread, so a burst of clients never delays a heartbeat (listener's docstring).
+        peer_port = Listener(
+            peer_app,
+            s.rpc.host,
+            s.rpc.port,
+            what=f"S{s.node_id}'s Raft address",
+            max_connections=64 + 4 * len(s.members),
+            read_timeout_s=min(limits.read_timeout_s, 5.0),
+            shutdown_timeout=1.0,
+        )
+        client_app = kv_app(
+            runtime,
+            limits,
+            raft_loop=raft_loop,
+            transport=transport if s.test_faults else None,
+        )
+        client_port = ThreadedListener(
+            Listener(
+                client_app,
+                s.http.host,
+                s.http.port,
+                what=f"S{s.node_id}'s client address",
+                max_connections=limits.max_connections,
+                read_timeout_s=limits.read_timeout_s,
                 shutdown_timeout=1.0,
                 max_line_size=line,
                 max_field_size=8190,
             )
-            await runner.setup()
-            runners.append(runner)
+        )
+        for start, addr, what in (
+            (peer_port.start, s.rpc, "Raft address (--cluster)"),
+            (client_port.start, s.http, "client address (--http)"),
+        ):
             try:
-                await web.TCPSite(runner, addr.host, addr.port).start()
+                result = start()
+                if asyncio.iscoroutine(result):
+                    await result
             except OSError as exc:
                 why = (
                     "address already in use (another process listens there)"
@@ -400,9 +550,8 @@ async def serve(s: Settings) -> int:
             s.data,
         )
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            raft_loop.add_signal_handler(sig, stop.set)
         stopping = asyncio.ensure_future(stop.wait())
         failed = asyncio.ensure_future(runtime.stopped.wait())
         await asyncio.wait([stopping, failed], return_when=asyncio.FIRST_COMPLETED)
@@ -412,8 +561,10 @@ async def serve(s: Settings) -> int:
     finally:
         # Stop listening first (requests in progress get a second to finish while the
         # node still runs), then stop the node, its links and its disk.
-        for runner in reversed(runners):
-            await runner.cleanup()
+        if client_port is not None:
+            await asyncio.to_thread(client_port.stop)
+        if peer_port is not None:
+            await peer_port.close()
         await runtime.stop() if runtime.node is not None else storage.close()
 
 

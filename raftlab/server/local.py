@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -102,6 +103,11 @@ class LocalCluster:
         self.rpc = {i: f"127.0.0.1:{ports[i - 1]}" for i in self.ids}
         self.http = {i: f"http://127.0.0.1:{ports[n + i - 1]}" for i in self.ids}
         self.cluster_flag = ";".join(f"{i},{self.rpc[i]}" for i in self.ids)
+        # A fresh secret per cluster: peers sign every frame with it (raftlab.server.peers).
+        self.key_file = self.directory / "cluster.key"
+        if not self.key_file.exists():
+            self.key_file.write_text(secrets.token_hex(32) + "\n")
+            self.key_file.chmod(0o600)
         lo, hi = election_timeout_ms
         self.args = [
             "--election-timeout",
@@ -142,6 +148,8 @@ class LocalCluster:
             self.cluster_flag,
             "--data",
             str(self.data_dir(i)),
+            "--cluster-key-file",
+            str(self.key_file),
             *self.args,
         ]
 

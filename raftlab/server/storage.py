@@ -44,14 +44,20 @@ are committed, and silently dropping them could lose an acknowledged write.  A r
 short at the very end of the file (a write interrupted by a crash, so never synced, so
 never acknowledged) is reported the same way; ``truncate_torn_tail=True`` (the command
 line's ``--truncate-torn-tail``) drops exactly that incomplete record and nothing else.
+A ``raft.log`` that is empty or shorter than its header is damage too: a brand-new node
+has no file at all (the header is written under another name and linked into place), so
+a short file means the node's term and vote were lost after it used them.  A restart on a
+full disk is reported with the free space, since a full disk also cuts records short.
 
 The file is never compacted (raftlab has no snapshots, §7), so it grows with the log.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -89,15 +95,53 @@ class CorruptLog(ValueError):  # noqa: N818 - named like the condition, as in ra
         else:
             advice = (
                 "The node refuses to start rather than drop entries that may be "
-                "committed. If this disk is damaged, move the directory away and start "
-                "the node empty: the leader sends it the whole log again (it also "
-                "forgets its vote, so do this for one node at a time)."
+                "committed. Restore this directory from a copy taken while the node was "
+                "stopped, or leave the node stopped (the others go on while they are a "
+                "majority). Do not start it with an empty directory: a node that forgot "
+                "what it acknowledged can help elect a leader that lacks a committed "
+                "write, which is then lost (raftlab has no membership change to bring in "
+                "a fresh node safely)."
             )
-        super().__init__(f"{path} is damaged at byte offset {offset}: {reason}. {advice}")
+        super().__init__(
+            f"{path} is damaged at byte offset {offset}: {reason}. {advice}"
+            + (_disk_note(path.parent) if torn else "")
+        )
 
 
 class DataDirInUse(RuntimeError):  # noqa: N818
     """Another process holds the lock on this data directory."""
+
+
+class UnusableDataDir(RuntimeError):  # noqa: N818
+    """The data directory cannot be created, opened or written; the message says why."""
+
+
+def _why(exc: OSError, directory: Path) -> str:
+    """A sentence for an ``OSError`` met while opening ``directory``, with the remedy."""
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full; free some space"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"permission denied ({exc.strerror}); give this user write access to "
+            f"{directory}, or choose another --data"
+        )
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return "a file (not a directory) is in the way; choose another --data"
+    return f"{exc.strerror or exc}; check the path or choose another --data"
+
+
+def _disk_note(directory: Path) -> str:
+    """A word about the disk when it is (nearly) full: a full disk also cuts writes short."""
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return ""
+    if free >= 1 << 20:
+        return ""
+    return (
+        f" The disk holding it has only {free} bytes free: a full disk cuts writes short "
+        "too, so free some space first."
+    )
 
 
 class DiskStorage:
@@ -121,9 +165,16 @@ class DiskStorage:
         self.syncs = 0  # how many fdatasyncs: one per save, whatever the number of entries
         self.bytes_written = 0
         self._last_index: int | None = None  # what the file holds, once loaded
-        self.directory.mkdir(parents=True, exist_ok=True)
-        created = not self.path.exists()
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                self._create()
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        except OSError as exc:
+            raise UnusableDataDir(
+                f"cannot use {self.directory} as S{node_id}'s data directory: "
+                f"{_why(exc, self.directory)}"
+            ) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -132,11 +183,30 @@ class DiskStorage:
                 f"{self.directory} is in use by another raftlab process; "
                 "each node needs its own data directory"
             ) from None
-        if created or os.fstat(self._fd).st_size == 0:
-            head = _FILE_HEADER.pack(MAGIC, VERSION, node_id, 0)[:-4]
-            os.write(self._fd, head + struct.pack("<I", zlib.crc32(head)))
-            os.fsync(self._fd)
-            _sync_dir(self.directory)  # the file's existence must survive a crash too
+
+    def _create(self) -> None:
+        """Create ``raft.log`` with its header, atomically.
+
+        The header is written and synced under another name, then linked into place: a
+        crash leaves either no ``raft.log`` (a brand-new node) or a whole header.  So a
+        ``raft.log`` shorter than its header was damaged after the node wrote it, and
+        :meth:`load` refuses it like any other damage (the node's term and vote are gone).
+        """
+        head = _FILE_HEADER.pack(MAGIC, VERSION, self.node_id, 0)[:-4]
+        tmp = self.directory / f"{FILE_NAME}.new-{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, head + struct.pack("<I", zlib.crc32(head)))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, self.path)  # fails if another process created it meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+        _sync_dir(self.directory)  # the file's existence must survive a crash too
 
     # ------------------------------------------------------------------ reading
 
@@ -146,10 +216,14 @@ class DiskStorage:
         data = os.pread(self._fd, size, 0)
         path = self.path
         if len(data) < _FILE_HEADER.size:
+            # A brand-new node has no raft.log at all (_create writes it whole), so this
+            # file was written before and lost at least its term and vote since.
             raise CorruptLog(
                 path,
                 0,
-                f"the file header needs {_FILE_HEADER.size} bytes, the file holds {len(data)}",
+                f"the file header needs {_FILE_HEADER.size} bytes, the file holds {len(data)} "
+                "(it was emptied or cut short after this node wrote it, so the node's term, "
+                "vote and log are gone)",
             )
         magic, version, node_id, crc = _FILE_HEADER.unpack_from(data, 0)
         if magic != MAGIC:

@@ -15,8 +15,9 @@ and numbers printed at each step:
 3. Check that every node holds the same log (a SHA-256 over the entries) and the same
    data, equal to what applying the commands here gives.
 4. Stop every node, start them all again from their disks, and check again.
-5. Stop one follower, delete its data directory, start it empty, and time how long it
-   takes to hold the whole log and the same data again (re-replication).
+5. Stop every node, delete one follower's data directory, start them all, and time how
+   long that node takes to hold the whole log and the same data again (re-replication).
+   This is safe only under this test's conditions; see :func:`rereplicate`.
 6. Leave the cluster idle and measure each process's CPU use from ``/proc/PID/stat``.
 
 It exits 1 if a check fails, and 0 otherwise (with ``--strict``, also 1 if a target
@@ -169,6 +170,14 @@ def rereplicate(cluster: LocalCluster, expected_state: str) -> float:
     (Figure 2) and finds out, from the wiped node's rejection, that it must send
     everything from index 1.  (A leader that stayed up would go on believing that node
     holds what it acknowledged before: Raft assumes a disk keeps what was synced.)
+
+    Deleting a node's data is safe *only* under this test's conditions, which are why
+    goraft's stress test can do it: step 3 checked that every node holds every entry,
+    every node is restarted, and nothing is written until the wiped node has caught up.
+    So whichever node wins the election holds every committed entry, and the wiped node
+    (whose empty log loses every vote it asks for) cannot be elected.  Outside these
+    conditions a node that forgot what it acknowledged can give its vote to a node that
+    lacks a committed write, and that write is lost (§5.4.1 assumes votes and logs survive).
     Returns the seconds from the start of the processes until the wiped node had
     applied every entry.
     """
@@ -327,6 +336,13 @@ def _run(
     check_same(cluster, expected_state, "after the restart")
 
     _say("\n5. delete one node's data")
+    _say(
+        "  (safe only here: every node holds every entry (step 3), every node is restarted, "
+        "and nothing is written until the wiped node has caught up, so the new leader holds "
+        "every committed entry; on a live cluster a wiped node's vote can elect a leader "
+        "that lacks a committed write. To repair a node, restore its files from a copy or "
+        "leave it stopped.)"
+    )
     took = rereplicate(cluster, expected_state)
 
     _say(f"\n6. idle for {a.idle_seconds:g} s")

@@ -338,12 +338,10 @@ class RaftNode:
 
     def _handle_append_entries(self, msg: AppendEntries, now: float) -> None:
         if msg.term < self.current_term:
-            # A deposed leader: tell it the newer term so it steps down (§5.1).
-            self._send(
-                AppendEntriesReply(
-                    self.id, msg.src, self.current_term, False, rejected_index=msg.prev_log_index
-                )
-            )
+            # A deposed leader: tell it the newer term so it steps down (§5.1).  The
+            # refusal is about the term alone, so it carries no rejected_index: if the
+            # sender has meanwhile won this very term, it must not back nextIndex up.
+            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False))
             return
         if self.role is not Role.FOLLOWER:
             # Someone won this term's election: a candidate returns to follower (§5.2).
@@ -422,6 +420,8 @@ class RaftNode:
             if self._inflight[peer] and msg.match_index >= self._inflight[peer]:
                 self._inflight[peer] = 0
         else:
+            if msg.rejected_index == 0:
+                return  # refused for its old term only (§5.1): nothing about the log
             if msg.rejected_index != self.next_index[peer] - 1:
                 return  # a rejection of something we no longer send: stale
             self.next_index[peer] = self._backed_up_next_index(msg)

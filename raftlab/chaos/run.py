@@ -14,6 +14,7 @@ from raftlab.history import History
 from raftlab.kv.client import KVClient, PendingOp, Workload
 from raftlab.kv.state_machine import KVStateMachine
 from raftlab.linearizability import CheckResult, check
+from raftlab.node import RaftNode
 from raftlab.trace import TraceEvent
 
 #: After the faults stop, a leader must exist and every pending operation must have its
@@ -169,8 +170,13 @@ def run(
     faults: Iterable[str] = ALL_FAULTS,
     bugs: Iterable[str] = (),
     check_timeout_s: float | None = 30.0,
+    node_class: type[RaftNode] = RaftNode,
 ) -> ChaosReport:
-    """Run one seed of chaos and check it (see the package docstring)."""
+    """Run one seed of chaos and check it (see the package docstring).
+
+    ``node_class`` is the ``RaftNode`` subclass the servers are made of (a learner's own
+    rules); ``bugs`` plants named mistakes on top of it.
+    """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be a whole number, got {seed!r}")
     if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
@@ -192,7 +198,9 @@ def run(
 
     rng = random.Random(f"raftlab.chaos:{seed}")
     config = draw_config(rng)
-    cluster = Cluster(nodes, seed, config=config, state_machine=KVStateMachine, bugs=bugs)
+    cluster = Cluster(
+        nodes, seed, config=config, state_machine=KVStateMachine, bugs=bugs, node_class=node_class
+    )
     cluster.network.keep_log = False  # nobody looks at delivered messages; save the memory
     nemesis = Nemesis(cluster, random.Random(f"raftlab.chaos.nemesis:{seed}"), kinds)
     crowd = _Clients(cluster, random.Random(f"raftlab.chaos.clients:{seed}"), clients)

@@ -8,7 +8,7 @@ records what it did (:mod:`raftlab.chaos.script`): its schedule of faults and it
 workload.  Replays are deterministic, so trying a smaller run is a plain re-run:
 ``shrink(report)`` does delta debugging (Zeller and Hildebrandt's *ddmin*) and keeps any
 smaller run that fails with the **same property** (the same invariant, or
-linearizability, or liveness), in this order:
+linearizability, or liveness) and tells no longer a story (trace), in this order:
 
 1. end the chaos soon after the failure (later faults cannot matter; a shorter run is a
    faster test);
@@ -158,7 +158,9 @@ def shrink(
             raise _OutOfTime
         runs += 1
         r = run(report.seed, **{**best_opts, **changes})
-        return r if failed_property(r) == prop else None
+        # Same property, and a story no longer than the best so far (fewer faults can
+        # mean more events before the failure).
+        return r if failed_property(r) == prop and len(r.trace) <= len(best.trace) else None
 
     def keep(r: ChaosReport, **changes: Any) -> None:
         nonlocal best, best_opts
@@ -231,3 +233,21 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
 
 def _at(op: ClientOp) -> float:
     return op.time
+
+
+def print_shrunk(seed: int, options: dict[str, Any], max_runs: int = 200) -> ShrinkResult:
+    """``python -m raftlab chaos --shrink``: shrink one failing seed and print its story."""
+    from raftlab.labs.story import tell
+
+    s = shrink(run(seed, **options), budget_s=float("inf"), max_runs=max_runs)
+    r = s.shrunk
+    print(f"\n== seed {seed}: {s.summary()} ==")
+    print("faults:" if r.schedule else "faults: none")
+    for a in r.schedule:
+        print(f"  {a}")
+    print("client operations:" if r.workload else "client operations: none")
+    for op in r.workload:
+        print(f"  {op}")
+    print("story:")
+    print("\n".join(tell(r.trace, r.summary().split(": ", 1)[1])))
+    return s

@@ -175,7 +175,9 @@ def _check_seeds(seeds: object) -> list[int]:
 
 def _exception_message(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (in {frames[-1].name}, line {frames[-1].lineno})" if frames else ""
+    # Point at the learner's rule when it is on the stack, else at the innermost frame.
+    mine = [f for f in frames if f.name in RULES] or frames
+    where = f" (in {mine[-1].name}, line {mine[-1].lineno})" if mine else ""
     return f"{type(exc).__name__}: {exc}{where}"
 
 
@@ -226,7 +228,7 @@ def check(
             report.property, report.seed = "Exception", seed
             report.message = _exception_message(exc)
             report.hint = hint("Exception")
-            report.story_lines = [f"  (seed {seed} stopped with {report.message})"]
+            report.story_lines = [f"  1. {'':8}     !! seed {seed} stopped: {report.message}"]
             return report
         prop = failed_property(r)
         if prop is None:

@@ -217,6 +217,54 @@ def stale_follower_commit(
     return c
 
 
+def lagging_follower(
+    bugs: Iterable[str] = (), node_class: type[RaftNode] = RaftNode, on_cluster: Hook = None
+) -> Cluster:
+    """§5.3: a follower that missed entries refuses AppendEntries whose prevLogIndex is
+    past its log, and the leader backs up until the logs meet.  S3 is down while S1 and
+    S2 commit two entries; then S3 comes back and must catch up."""
+    c = _new(on_cluster, 18, bugs, node_class)
+    _elect(c, 1, [2], term=1)
+    p = c.submit(b"x", node=1)
+    need(c.run_until(lambda c: p.done, 1000) and p.ok, "S1 should have committed b'x'")
+    c.restart(3)
+    need(
+        c.run_until(lambda c: c.nodes[3].commit_index >= 2, 1000),
+        "S3, back after missing two entries, should have caught up with S1 within 1000 ms",
+    )
+    return c
+
+
+def newer_entry_at_prev(
+    bugs: Iterable[str] = (), node_class: type[RaftNode] = RaftNode, on_cluster: Hook = None
+) -> Cluster:
+    """§5.3: the consistency check asks for the *same* term at prevLogIndex, not any
+    term.  S1 leads term 4 with log [1 2 2 4]; S3 comes back with [1 3], whose entry at
+    index 2 is of a *later* term than S1's.  S1's AppendEntries with prevLogIndex 2,
+    prevLogTerm 2 must be refused by S3, and S1 must back up and repair S3's log."""
+    c = _new(on_cluster, 19, bugs, node_class)
+    _elect(c, 1, [2, 3], term=1)
+    _committed_everywhere(c, 1)
+    _elect(c, 1, [2], term=2)
+    c.crash(2)  # S1's no-op of term 2 reaches nobody
+    c.submit(b"a", node=1)
+    c.crash(1)
+    _elect(c, 3, [2], term=3)
+    c.crash(2)  # S3's no-op of term 3 reaches nobody
+    c.crash(3)
+    _elect(c, 1, [2], term=4)
+    c.restart(3)
+    need(
+        terms(c, 1)[:4] == [1, 2, 2, 4] and terms(c, 3) == [1, 3],
+        "the logs should be S1 [1 2 2 4] and S3 [1 3] when S3 comes back",
+    )
+    need(
+        c.run_until(lambda c: terms(c, 3)[:4] == [1, 2, 2, 4], 1000),
+        "S1 should have repaired S3's log to [1 2 2 4] within 1000 ms",
+    )
+    return c
+
+
 #: scenario name -> (builder, what it guards: the rules it exercises).
 SCENARIOS: dict[str, tuple[Callable[..., Cluster], tuple[str, ...]]] = {
     "figure8": (figure8, ("leader_commit", "candidate_up_to_date")),
@@ -224,6 +272,11 @@ SCENARIOS: dict[str, tuple[Callable[..., Cluster], tuple[str, ...]]] = {
     "no_log_check": (no_log_check, ("candidate_up_to_date", "grants_vote")),
     "shorter_log_same_term": (shorter_log_same_term, ("candidate_up_to_date", "grants_vote")),
     "longer_log_older_term": (longer_log_older_term, ("candidate_up_to_date", "grants_vote")),
+    "lagging_follower": (lagging_follower, ("prev_matches",)),
     "no_prev_check": (no_prev_check, ("prev_matches",)),
-    "stale_follower_commit": (stale_follower_commit, ("follower_commit", "prev_matches")),
+    "newer_entry_at_prev": (newer_entry_at_prev, ("prev_matches",)),
+    "stale_follower_commit": (
+        stale_follower_commit,
+        ("follower_commit", "prev_matches", "leader_commit"),
+    ),
 }

@@ -100,7 +100,10 @@ def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
                 items, n, reduced = chunks[k], 2, True
                 break
         if not reduced:
-            for k in range(n):  # everything but one chunk?
+            # Everything but one chunk?  Latest chunks first: removing a late fault or
+            # operation leaves the run before it unchanged, so the failure is likelier
+            # to survive than when an early one goes and every later event moves.
+            for k in reversed(range(n)):
                 rest = [x for j, c in enumerate(chunks) if j != k for x in c]
                 if chunks[k] and fails(rest):
                     items, n, reduced = rest, max(n - 1, 2), True

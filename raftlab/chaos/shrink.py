@@ -12,11 +12,15 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
 
 1. end the chaos soon after the failure (later faults cannot matter; a shorter run is a
    faster test);
-2. fewer nodes (3, then 4, ...): faults naming a missing node are dropped;
-3. fewer faults: the schedule's actions, grouped by the moment they happened (a bridge
-   partition's cuts, a majority crash), then one by one;
-4. fewer client operations;
-5. the faults once more, since fewer operations change what each fault meets.
+2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
+   leader still finds one when the clients change): fewer kinds of fault (no loss, no
+   duplication...), fewer nodes (3, then 4, ...);
+3. ... and fewer client operations (whole clients, then one by one);
+4. then, with the faults that best run met written down as a schedule: fewer faults,
+   grouped by the moment they happened (a bridge partition's cuts, a majority crash),
+   then one by one;
+5. fewer client operations again;
+6. the faults once more, since fewer operations change what each fault meets.
 
 Removing a fault changes everything after it (fewer messages, other random delays), so a
 smaller run does not always fail where a bigger one did; ddmin only keeps what it has
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from raftlab.chaos.run import ChaosReport, run
+from raftlab.chaos.schedule import ALL_FAULTS
 from raftlab.chaos.script import Action, ClientOp
 
 T = TypeVar("T")
@@ -178,13 +183,32 @@ def shrink(
                 r = attempt(duration_ms=duration)
                 if r is not None:
                     keep(r, duration_ms=duration)
-        # 2. Fewer nodes.
-        for n in range(3, report.nodes):
-            r = attempt(nodes=n)
-            if r is not None:
-                keep(r, nodes=n)
-                break
-        # 3-5. Fewer faults, fewer operations, fewer faults again.
+        # 2-3. With the seed's own nemesis, which reacts to what happens (its aimed
+        # plays land whatever the clients do): fewer nodes, then fewer operations.
+        live = attempt(schedule=None)
+        if live is not None:
+            keep(live, schedule=None)
+            kinds_seen: dict[tuple[str, ...], bool] = {}
+
+            def fails_with(kinds: list[str]) -> bool:
+                key = tuple(kinds)
+                if key not in kinds_seen:
+                    r = attempt(faults=key)
+                    kinds_seen[key] = r is not None
+                    if r is not None:
+                        keep(r, faults=key)
+                return kinds_seen[key]
+
+            ddmin(list(ALL_FAULTS), fails_with)
+            for n in range(3, best_opts["nodes"]):
+                r = attempt(nodes=n)
+                if r is not None:
+                    keep(r, nodes=n)
+                    break
+            _shrink_list("workload", best_opts, attempt, keep)
+        # From here on the faults are the ones the best run so far met, written down.
+        best_opts["schedule"] = best.schedule
+        # 4-6. Fewer faults, fewer operations, fewer faults again.
         for what in ("schedule", "workload", "schedule"):
             _shrink_list(what, best_opts, attempt, keep)
     except _OutOfTime:

@@ -95,3 +95,17 @@ def test_the_cli_prints_the_shrunk_story(capsys):
     assert "== seed 0: shrunk Leader Completeness on seed 0" in out
     assert "story:" in out and "  1. " in out
     assert "!! Leader Completeness violated" in out
+
+
+def test_reactions_replay_on_their_trigger_event():
+    """The nemesis's reactions (Figure 8's acts) are marked with the event they reacted
+    to, and the marked schedule still replays the very same run."""
+    from raftlab.chaos.script import aim
+
+    r = chaos.run(3, bugs=("figure8",), duration_ms=4300)
+    aimed = aim(r.schedule, r.faults)
+    triggers = [a.trigger for a in aimed if a.trigger is not None]
+    assert ("leader", 5) in triggers and ("commit", 4) in triggers
+    assert "(when S5 becomes leader)" in " ".join(map(str, aimed))
+    again = chaos.run(3, bugs=("figure8",), duration_ms=4300, schedule=aimed, workload=r.workload)
+    assert lines(again) == lines(r)

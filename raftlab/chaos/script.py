@@ -41,18 +41,62 @@ FAULT_CALLS = {
 }
 
 
+#: An aimed action is armed this long before its recorded time, and dropped this long
+#: after it if its trigger has not come (see ``ScriptedNemesis``).
+AIM_EARLY_MS = 20.0
+AIM_LATE_MS = 1000.0
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """One call the nemesis made: ``cluster.<name>(*args)`` at ``time``, after ``pops``
-    kernel events."""
+    kernel events.  ``trigger`` (a trace event kind and node, e.g. ``("leader", 3)``)
+    marks a reaction: replayed, it waits for that event rather than for the clock."""
 
     pops: int
     time: float
     name: str
     args: tuple
+    trigger: tuple[str, int] | None = None
 
     def __str__(self) -> str:
-        return f"{self.time:9.2f} {describe_action(self)}"
+        when = ""
+        if self.trigger is not None:
+            kind, node = self.trigger
+            when = f" (when S{node} {_TRIGGERS.get(kind, kind)})"
+        return f"{self.time:9.2f} {describe_action(self)}{when}"
+
+
+_TRIGGERS = {
+    "leader": "becomes leader",
+    "commit": "commits",
+    "candidate": "stands for election",
+}
+# Words of the nemesis's fault descriptions (raftlab.chaos.plays) -> the event reacted to.
+_AIMED = (
+    ("just elected", "leader"),
+    ("right after its first commit", "commit"),
+    ("just stood", "candidate"),
+)
+
+
+def aim(schedule: Sequence[Action], faults: Sequence[Fault]) -> tuple[Action, ...]:
+    """``schedule`` with each reaction of the seeded nemesis marked with its trigger.
+
+    A fault the nemesis logged as a reaction (a crash "just elected", "right after its
+    first commit"...) and every action at that same moment wait for the same event when
+    replayed, so a smaller run whose timing shifted still meets them where they bite.
+    """
+    triggers: dict[float, tuple[str, int]] = {}
+    for f in faults:
+        for words, kind in _AIMED:
+            if words in f.detail:
+                node = f.detail.split("(")[1] if kind == "candidate" else f.detail
+                digits = node.split("S", 1)[1].split()[0].split("-")[0].rstrip(",)")
+                triggers.setdefault(f.time, (kind, int(digits)))
+    return tuple(
+        Action(a.pops, a.time, a.name, a.args, triggers.get(a.time, a.trigger)) for a in schedule
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +194,16 @@ class ScriptedNemesis:
 
     def __init__(self, cluster: Any, schedule: Sequence[Action]):
         self.cluster = cluster
-        self.actions = sorted(schedule, key=lambda a: (a.time, a.pops))
+        self.actions = sorted(
+            (a for a in schedule if a.trigger is None), key=lambda a: (a.time, a.pops)
+        )
         self.pos = 0
+        # Reactions wait for their trigger event (see ``Action``), apart from the clock.
+        self.aimed = sorted(
+            (a for a in schedule if a.trigger is not None), key=lambda a: (a.time, a.pops)
+        )
+        self.fired: list[Action] = []
+        self._trace_pos = len(cluster.trace)
         self.faults: list[Fault] = []
         self._delay = cluster.config.delay_ms
         self.stopped = False
@@ -168,10 +220,28 @@ class ScriptedNemesis:
         return c.now >= a.time and (c._pops >= a.pops or c.kernel.peek() > c.now)
 
     def watch(self, cluster: Any) -> bool:
+        if self.aimed and not self.stopped:
+            self._look_for_triggers(cluster)
+        if self.fired:
+            return True
         a = self.actions[self.pos] if self.pos < len(self.actions) and not self.stopped else None
         return a is not None and cluster.now >= a.time and cluster._pops >= a.pops
 
+    def _look_for_triggers(self, cluster: Any) -> None:
+        trace, now = cluster.trace, cluster.now
+        new, self._trace_pos = trace[self._trace_pos :], len(trace)
+        # Too late for some: their trigger never came.
+        self.aimed = [a for a in self.aimed if now <= a.time + AIM_LATE_MS]
+        for ev in new:
+            for a in list(self.aimed):
+                if a.time - AIM_EARLY_MS <= ev.time and a.trigger == (ev.kind, ev.node):
+                    self.aimed.remove(a)
+                    self.fired.append(a)
+
     def act(self) -> None:
+        fired, self.fired = self.fired, []
+        for a in fired:
+            self._apply(a)
         while self._due():
             a = self.actions[self.pos]
             self.pos += 1

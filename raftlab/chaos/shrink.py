@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from raftlab.chaos.run import ChaosReport, run
 from raftlab.chaos.schedule import ALL_FAULTS
-from raftlab.chaos.script import Action, ClientOp
+from raftlab.chaos.script import Action, ClientOp, aim
 
 T = TypeVar("T")
 
@@ -206,8 +206,13 @@ def shrink(
                     keep(r, nodes=n)
                     break
             _shrink_list("workload", best_opts, attempt, keep)
-        # From here on the faults are the ones the best run so far met, written down.
-        best_opts["schedule"] = best.schedule
+        # From here on the faults are the ones the best run so far met, written down,
+        # the nemesis's reactions still waiting for the events they reacted to.
+        aimed = aim(best.schedule, best.faults)
+        if best_opts.get("schedule", ()) is None and attempt(schedule=aimed) is not None:
+            keep(best, schedule=aimed)
+        else:
+            best_opts["schedule"] = best.schedule
         # 4-6. Fewer faults, fewer operations, fewer faults again.
         for what in ("schedule", "workload", "schedule"):
             _shrink_list(what, best_opts, attempt, keep)

@@ -13,9 +13,9 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
 1. end the chaos soon after the failure (later faults cannot matter; a shorter run is a
    faster test);
 2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
-   leader still finds one when the clients change): fewer kinds of fault (no loss, no
-   duplication...), fewer nodes (3, then 4, ...);
-3. ... and fewer client operations (whole clients, then one by one);
+   leader still finds one when the clients change): fewer client operations (whole
+   clients, then one by one);
+3. ... fewer nodes (3, then 4, ...) and fewer kinds of fault (no loss, no duplication...);
 4. then, with the faults that best run met written down as a schedule: fewer faults,
    grouped by the moment they happened (a bridge partition's cuts, a majority crash),
    then one by one;
@@ -199,13 +199,14 @@ def shrink(
                         keep(r, faults=key)
                 return kinds_seen[key]
 
-            ddmin(list(ALL_FAULTS), fails_with)
+            # Operations first: they make most of a story's lines.
+            _shrink_list("workload", best_opts, attempt, keep)
             for n in range(3, best_opts["nodes"]):
                 r = attempt(nodes=n)
                 if r is not None:
                     keep(r, nodes=n)
                     break
-            _shrink_list("workload", best_opts, attempt, keep)
+            ddmin(list(ALL_FAULTS), fails_with)
         # From here on the faults are the ones the best run so far met, written down,
         # the nemesis's reactions still waiting for the events they reacted to.
         aimed = aim(best.schedule, best.faults)

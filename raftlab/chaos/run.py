@@ -62,8 +62,8 @@ class ChaosReport:
     trace: list[TraceEvent] = field(default_factory=list, repr=False)
     check: CheckResult | None = None  # the linearizability verdict, with a failing set
     # What was injected and started, replayable with run(seed, schedule=, workload=).
-    schedule: tuple[Action, ...] = ()
-    workload: tuple[ClientOp, ...] = ()
+    schedule: tuple[Action, ...] = field(default=(), repr=False)
+    workload: tuple[ClientOp, ...] = field(default=(), repr=False)
     cluster: Cluster | None = field(default=None, repr=False)  # as it ended
 
     @property

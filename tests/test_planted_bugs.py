@@ -89,3 +89,9 @@ def test_figure8_without_the_bug_never_commits_the_old_entry_and_overwrites_it()
     c = figure8(set())
     assert 2 not in c.checker.committed
     assert c.run_until(lambda c: terms(c, 2) == [1, 3, 5], 1000)
+
+
+def test_no_log_check_without_the_bug_refuses_the_candidate_with_an_empty_log():
+    c = no_log_check(set())
+    assert c.nodes[3].role is not Role.LEADER and len(c.nodes[3].log) == 0
+    assert 2 not in c.checker.leaders

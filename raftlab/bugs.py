@@ -1,12 +1,63 @@
 """Planted bugs: classic Raft mistakes you can switch on to watch the safety checks catch them.
 
-``Cluster(bugs={"figure8"})`` makes every node commit the named mistake.  Each one is a
-single changed line in ``raftlab.node`` (search it for the bug's name).
+Each bug is a subclass of ``RaftNode`` that overrides one rule (see "the rules" in
+``raftlab.node``), with the sentence of the paper it breaks.  ``Cluster(bugs={"figure8"})``
+runs nodes of that subclass; ``node_class(bugs)`` builds the class for any set of bugs,
+on top of any ``RaftNode`` subclass.  A learner's own Raft is a subclass in the same way:
+``Cluster(node_class=MyNode)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from raftlab.node import HardState, RaftNode
+
+
+class Figure8(RaftNode):
+    """§5.4.2: "Raft never commits log entries from previous terms by counting replicas."
+
+    This leader does: it commits the highest index stored on a majority whatever its
+    term, and the paper's Figure 8 shows such an entry overwritten later.
+    """
+
+    def leader_commit(self) -> int:
+        return max(self.commit_index, self.replicated_on_majority())
+
+
+class ForgetVote(RaftNode):
+    """Figure 2, "Persistent state": ``votedFor`` must be on stable storage before the vote
+    is answered (§5.2).  This server never writes it, so after a restart it can vote
+    twice in one term."""
+
+    def hard_state(self) -> HardState:
+        return HardState(self.current_term, None)
+
+
+class NoLogCheck(RaftNode):
+    """§5.4.1: a voter "denies its vote if its own log is more up-to-date than that of the
+    candidate".  This one never denies, so a leader can lack committed entries."""
+
+    def candidate_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
+        return True
+
+
+class NoPrevCheck(RaftNode):
+    """§5.3: "If the follower does not find an entry in its log with the same index and
+    term, then it refuses the new entries."  This follower checks only that it holds
+    an entry at ``prevLogIndex``, not its term."""
+
+    def prev_matches(self, prev_log_index: int, prev_log_term: int) -> bool:
+        return prev_log_index <= self.log.last_index
+
+
+#: name -> the subclass that plants it.
+PLANTED: dict[str, type[RaftNode]] = {
+    "figure8": Figure8,
+    "forget_vote": ForgetVote,
+    "no_log_check": NoLogCheck,
+    "no_prev_check": NoPrevCheck,
+}
 
 BUGS: dict[str, str] = {
     "figure8": "a leader commits an entry from an earlier term by counting replicas (§5.4.2, "
@@ -32,3 +83,45 @@ def check_bugs(bugs: Iterable[str] | None) -> frozenset[str]:
             f"known bugs are: {', '.join(sorted(BUGS))}"
         )
     return names
+
+
+_made: dict[tuple[type[RaftNode], frozenset[str]], type[RaftNode]] = {}
+
+
+def node_class(bugs: Iterable[str] = (), base: type[RaftNode] = RaftNode) -> type[RaftNode]:
+    """The node class with the named bugs planted on top of ``base``.
+
+    No bugs gives ``base`` itself.  One bug on plain ``RaftNode`` gives its subclass;
+    several (or a learner's ``base``) give a class that inherits from each, so every
+    planted rule overrides ``base``'s.
+    """
+    names = check_bugs(bugs)
+    check_node_class(base)
+    if not names:
+        return base
+    key = (base, names)
+    cls = _made.get(key)
+    if cls is None:
+        planted = tuple(PLANTED[n] for n in sorted(names))
+        if base is RaftNode and len(planted) == 1:
+            cls = planted[0]
+        else:
+            label = "+".join(sorted(names))
+            cls = type(f"{base.__name__}[{label}]", (*planted, base), {})
+        _made[key] = cls
+    return cls
+
+
+def check_node_class(cls: object) -> type[RaftNode]:
+    """A ``node_class`` argument must be ``RaftNode`` or a subclass of it."""
+    if not (isinstance(cls, type) and issubclass(cls, RaftNode)):
+        raise TypeError(
+            f"node_class must be RaftNode or a subclass of it, got {cls!r}; "
+            "write class MyNode(RaftNode): ... and pass node_class=MyNode"
+        )
+    return cls
+
+
+def bugs_of(cls: type[RaftNode]) -> frozenset[str]:
+    """The planted bugs a node class carries (for traces and replay commands)."""
+    return frozenset(name for name, planted in PLANTED.items() if issubclass(cls, planted))

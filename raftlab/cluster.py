@@ -25,7 +25,8 @@ import random
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from raftlab.bugs import check_bugs
+from raftlab.bugs import check_bugs, check_node_class
+from raftlab.bugs import node_class as planted_class
 from raftlab.config import Config
 from raftlab.errors import LeadershipLost, NotLeader, Timeout
 from raftlab.invariants import SafetyChecker
@@ -43,7 +44,11 @@ from raftlab.trace import TraceEvent
 
 
 class Cluster:
-    """``n`` Raft nodes, ids ``1..n``, all followers in term 0 at time 0."""
+    """``n`` Raft nodes, ids ``1..n``, all followers in term 0 at time 0.
+
+    ``node_class`` is the ``RaftNode`` subclass every node is made of (a learner's own
+    rules); ``bugs`` plants the named mistakes of ``raftlab.bugs`` on top of it.
+    """
 
     def __init__(
         self,
@@ -54,6 +59,7 @@ class Cluster:
         state_machine: Callable[[], Any] | None = None,
         bugs: Iterable[str] = (),
         check_invariants: bool = True,
+        node_class: type[RaftNode] = RaftNode,
     ):
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 15:
             raise ValueError(f"a cluster needs between 1 and 15 nodes, got {n!r}")
@@ -71,6 +77,9 @@ class Cluster:
         self.config = config
         self.seed = seed
         self.bugs = check_bugs(bugs)
+        self.base_class = check_node_class(node_class)
+        # The class every node is made of: a learner's subclass, with planted bugs on top.
+        self.node_class = planted_class(self.bugs, node_class)
         self._make_state_machine = state_machine or CommandList
         self.checking = bool(check_invariants)
 
@@ -213,7 +222,7 @@ class Cluster:
 
     def _new_node(self, i: int) -> RaftNode:
         hard_state, entries = self.storage[i].load()
-        return RaftNode(
+        return self.node_class(
             i,
             self.ids,
             config=self.config,
@@ -222,7 +231,6 @@ class Cluster:
             hard_state=hard_state,
             log=Log(entries),
             state_machine=self._make_state_machine(),
-            bugs=self.bugs,
         )
 
     def _deliver(self, env: Envelope) -> None:
@@ -533,6 +541,7 @@ class Cluster:
             state_machine=self._make_state_machine,
             bugs=self.bugs,
             check_invariants=self.checking,
+            node_class=self.base_class,
         )
         for pops, t, name, args, kwargs in self._calls[:calls]:
             new._replay_to(pops, t)

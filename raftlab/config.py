@@ -32,6 +32,8 @@ class Config:
       be strictly below the lowest election timeout, or followers time out between
       heartbeats and elections never settle (§5.6's timing requirement).
     - ``delay_ms``: one-way network delay, drawn uniformly (the simulator's default).
+      A candidate needs a round trip to collect its votes, so the highest election
+      timeout must be at least twice the highest delay, or no leader can be relied on.
     - ``max_batch``: at most this many entries in one AppendEntries.
     """
 
@@ -50,6 +52,13 @@ class Config:
             raise ValueError(
                 f"Config.election_timeout_ms's lowest value ({et[0]:g}) must be strictly above "
                 f"Config.heartbeat_ms ({hb:g}), or followers time out between heartbeats"
+            )
+        if et[1] < 2 * dl[1]:
+            raise ValueError(
+                f"Config.election_timeout_ms's highest value ({et[1]:g}) is below a network "
+                f"round trip (2 x Config.delay_ms's highest value = {2 * dl[1]:g}): a "
+                "candidate's timer would fire before its votes come back, so no leader could "
+                "be relied on to be elected; raise election_timeout_ms or lower delay_ms"
             )
         mb = self.max_batch
         if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:

@@ -60,7 +60,9 @@ class AppendEntriesReply:
     follower may hold extra entries the leader has not vouched for).  On failure,
     ``rejected_index`` echoes the request's ``prev_log_index`` so the leader can ignore a
     stale rejection, and ``conflict_term``/``conflict_index`` let it skip back a whole term
-    at a time (the "fast backup" of §5.3's last paragraphs).
+    at a time (the "fast backup" of §5.3's last paragraphs).  A refusal of a request of
+    an older term (§5.1) says nothing about the log and leaves ``rejected_index`` at 0;
+    a real consistency-check failure never does, since index 0 always matches.
     """
 
     kind: ClassVar[str] = "AppendEntriesReply"

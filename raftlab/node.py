@@ -25,6 +25,12 @@ caller takes it with ``ready()`` and must handle it **in this order**:
 
 ``ready.events`` lists what happened, in words, for the trace and the safety checks.
 
+The rules of Figure 2 that are easy to get wrong are public methods, side by side under
+"the rules" below: ``candidate_up_to_date`` and ``grants_vote`` (RequestVote),
+``prev_matches`` and ``follower_commit`` (AppendEntries), ``leader_commit`` (Rules for
+leaders).  The node calls each one and nothing else for that decision, so a planted bug
+(``raftlab.bugs``) or a learner's own Raft is a subclass that overrides one of them.
+
 Two rules for what may live in this file: only what the paper's Figure 2 and §5/§8 ask
 of a server, and nothing that knows what a simulator, a socket or a clock is.
 """
@@ -107,13 +113,11 @@ class RaftNode:
         hard_state: HardState | None = None,
         log: Log | None = None,
         state_machine: Any = None,
-        bugs: Iterable[str] = (),
     ):
         self.id = id
         self.peers: tuple[int, ...] = tuple(sorted(p for p in peers if p != id))
         self.config = config or Config()
         self._rng = rng
-        self.bugs = frozenset(bugs)
         hs = hard_state or HardState()
 
         # Persistent state on all servers (Figure 2): survives crashes.
@@ -244,6 +248,68 @@ class RaftNode:
                 out.append(Applied(entry, None, exc))
         return out
 
+    # ------------------------------------------------------------------ the rules
+    #
+    # Each rule of Figure 2 that is easy to get wrong is one public method, and the node
+    # calls it and nothing else for that decision.  A planted bug (``raftlab.bugs``) or a
+    # learner's own Raft is a subclass that overrides one of them.
+
+    def candidate_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
+        """§5.4.1, the voter's check: is a candidate whose log ends at ``(last_log_index,
+        last_log_term)`` at least as up-to-date as ours?  The later last term wins; with
+        equal last terms, the longer log wins."""
+        my_term = self.log.last_term
+        if last_log_term != my_term:
+            return last_log_term > my_term
+        return last_log_index >= self.log.last_index
+
+    def grants_vote(self, msg: RequestVote) -> bool:
+        """RequestVote receiver (Figure 2, §5.2): grant at most one vote per term, and only
+        to a candidate whose log is at least as up-to-date as ours (§5.4.1)."""
+        return (
+            msg.term == self.current_term
+            and self.voted_for in (None, msg.candidate_id)
+            and self.candidate_up_to_date(msg.last_log_index, msg.last_log_term)
+        )
+
+    def prev_matches(self, prev_log_index: int, prev_log_term: int) -> bool:
+        """AppendEntries receiver, the consistency check (Figure 2, §5.3): does our log hold
+        an entry at ``prev_log_index`` whose term is ``prev_log_term``?"""
+        log = self.log
+        return prev_log_index <= log.last_index and log.term(prev_log_index) == prev_log_term
+
+    def follower_commit(self, leader_commit: int, last_new_index: int) -> int:
+        """AppendEntries receiver (Figure 2): the follower's new commit index.
+
+        Up to what the leader has committed, but never past ``last_new_index``, the last
+        entry this message vouched for: beyond it our log may still differ from the
+        leader's.  Never backward.
+        """
+        return max(self.commit_index, min(leader_commit, last_new_index))
+
+    def leader_commit(self) -> int:
+        """Rules for leaders (Figure 2, §5.4.2): the index the leader may commit now.
+
+        The highest index stored on a majority, *if it is of this term*.  An entry of an
+        earlier term is never committed by counting replicas: the paper's Figure 8 shows
+        such an entry being overwritten later.  It commits indirectly, when an entry of
+        the current term after it does.
+        """
+        n = self.replicated_on_majority()
+        if n > self.commit_index and self.log.term(n) == self.current_term:
+            return n
+        return self.commit_index
+
+    def replicated_on_majority(self) -> int:
+        """The highest index a majority of servers (this leader included) is known to hold."""
+        matches = sorted((*self.match_index.values(), self.log.last_index), reverse=True)
+        return matches[self._majority - 1]
+
+    def hard_state(self) -> HardState:
+        """What must be durable before this server answers anyone (Figure 2, "Persistent
+        state"; the log is persisted from ``Ready.persist_from``)."""
+        return HardState(self.current_term, self.voted_for)
+
     # ------------------------------------------------------------- role changes
 
     def _become_follower(self, term: int, leader: int | None, now: float) -> None:
@@ -304,11 +370,7 @@ class RaftNode:
     # ------------------------------------------------------------- RequestVote
 
     def _handle_request_vote(self, msg: RequestVote, now: float) -> None:
-        """Grant at most one vote per term, and only to a candidate whose log is at
-        least as up-to-date as ours (§5.2, §5.4.1)."""
-        grant = False
-        if msg.term == self.current_term and self.voted_for in (None, msg.candidate_id):
-            grant = "no_log_check" in self.bugs or self._log_ok(msg)
+        grant = self.grants_vote(msg)
         if grant:
             self.voted_for = msg.candidate_id
             self._hard_state_changed()
@@ -317,13 +379,6 @@ class RaftNode:
             self._reset_election_timer(now)
             self._emit("vote", f"for=S{msg.candidate_id} term={self.current_term}")
         self._send(RequestVoteReply(self.id, msg.src, self.current_term, grant))
-
-    def _log_ok(self, msg: RequestVote) -> bool:
-        """§5.4.1: the later last term wins; with equal last terms, the longer log wins."""
-        my_term = self.log.last_term
-        if msg.last_log_term != my_term:
-            return msg.last_log_term > my_term
-        return msg.last_log_index >= self.log.last_index
 
     def _handle_vote_reply(self, msg: RequestVoteReply, now: float) -> None:
         # A reply from an earlier election (an older term) must not count (§5.2).
@@ -338,12 +393,10 @@ class RaftNode:
 
     def _handle_append_entries(self, msg: AppendEntries, now: float) -> None:
         if msg.term < self.current_term:
-            # A deposed leader: tell it the newer term so it steps down (§5.1).
-            self._send(
-                AppendEntriesReply(
-                    self.id, msg.src, self.current_term, False, rejected_index=msg.prev_log_index
-                )
-            )
+            # A deposed leader: tell it the newer term so it steps down (§5.1).  The
+            # refusal is about the term alone, so it carries no rejected_index: if the
+            # sender has meanwhile won this very term, it must not back nextIndex up.
+            self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False))
             return
         if self.role is not Role.FOLLOWER:
             # Someone won this term's election: a candidate returns to follower (§5.2).
@@ -354,35 +407,8 @@ class RaftNode:
 
         prev = msg.prev_log_index
         log = self.log
-        if prev > log.last_index:
-            # We lack the entry before the new ones: the leader must back up (§5.3).
-            # conflict_term 0 says "my log is too short; try conflict_index".
-            self._send(
-                AppendEntriesReply(
-                    self.id,
-                    msg.src,
-                    self.current_term,
-                    False,
-                    rejected_index=prev,
-                    conflict_index=log.last_index + 1,
-                )
-            )
-            return
-        if "no_prev_check" not in self.bugs and log.term(prev) != msg.prev_log_term:
-            # Same index, other term: our entry there conflicts.  Say which term and where
-            # it starts, so the leader can skip the whole term at once (§5.3).
-            term = log.term(prev)
-            self._send(
-                AppendEntriesReply(
-                    self.id,
-                    msg.src,
-                    self.current_term,
-                    False,
-                    rejected_index=prev,
-                    conflict_term=term,
-                    conflict_index=log.first_index_of_term(prev),
-                )
-            )
+        if not self.prev_matches(prev, msg.prev_log_term):
+            self._send(self._rejection(msg.src, prev))
             return
 
         # The check passed.  Append what is new, deleting our entries only from the first
@@ -399,13 +425,36 @@ class RaftNode:
             self._log_changed(index)
             break
         match = prev + len(entries)
-        # Commit up to what the leader committed, but never past the last entry this
-        # message vouched for: beyond it our log may still differ from the leader's.
-        if msg.leader_commit > self.commit_index:
-            new_commit = min(msg.leader_commit, match)
-            if new_commit > self.commit_index:
-                self._set_commit_index(new_commit)
+        new_commit = self.follower_commit(msg.leader_commit, match)
+        if new_commit > self.commit_index:
+            self._set_commit_index(new_commit)
         self._send(AppendEntriesReply(self.id, msg.src, self.current_term, True, match_index=match))
+
+    def _rejection(self, leader: int, prev: int) -> AppendEntriesReply:
+        """The consistency check failed at ``prev``: say where the leader should back up to."""
+        log = self.log
+        if prev > log.last_index:
+            # We lack the entry before the new ones.  conflict_term 0 says "my log is too
+            # short; try conflict_index".
+            return AppendEntriesReply(
+                self.id,
+                leader,
+                self.current_term,
+                False,
+                rejected_index=prev,
+                conflict_index=log.last_index + 1,
+            )
+        # Same index, other term: our entry there conflicts.  Say which term and where it
+        # starts, so the leader can skip the whole term at once (§5.3).
+        return AppendEntriesReply(
+            self.id,
+            leader,
+            self.current_term,
+            False,
+            rejected_index=prev,
+            conflict_term=log.term(prev),
+            conflict_index=log.first_index_of_term(prev),
+        )
 
     def _handle_append_reply(self, msg: AppendEntriesReply) -> None:
         # Replies to a leadership we no longer hold carry an older term: ignore them.
@@ -422,6 +471,8 @@ class RaftNode:
             if self._inflight[peer] and msg.match_index >= self._inflight[peer]:
                 self._inflight[peer] = 0
         else:
+            if msg.rejected_index == 0:
+                return  # refused for its old term only (§5.1): nothing about the log
             if msg.rejected_index != self.next_index[peer] - 1:
                 return  # a rejection of something we no longer send: stale
             self.next_index[peer] = self._backed_up_next_index(msg)
@@ -486,19 +537,9 @@ class RaftNode:
         )
 
     def _advance_leader_commit(self) -> None:
-        """§5.4.2: commit the highest index stored on a majority, *if it is of this term*.
-
-        An entry of an earlier term is never committed by counting replicas: the paper's
-        Figure 8 shows such an entry being overwritten later.  It commits indirectly, when
-        an entry of the current term after it does.
-        """
-        matches = sorted((*self.match_index.values(), self.log.last_index), reverse=True)
-        n = matches[self._majority - 1]
-        if n <= self.commit_index:
-            return
-        if self.log.term(n) != self.current_term and "figure8" not in self.bugs:
-            return
-        self._set_commit_index(n)
+        n = self.leader_commit()
+        if n > self.commit_index:
+            self._set_commit_index(n)
 
     # ---------------------------------------------------------------- plumbing
 
@@ -519,9 +560,7 @@ class RaftNode:
         self.election_deadline = now + self.election_timeout
 
     def _hard_state_changed(self) -> None:
-        # forget_vote: the planted bug of not writing the vote to stable storage.
-        voted = None if "forget_vote" in self.bugs else self.voted_for
-        self._ready.hard_state = HardState(self.current_term, voted)
+        self._ready.hard_state = self.hard_state()
 
     def _log_changed(self, index: int) -> None:
         rd = self._ready

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from raftlab.bugs import node_class
 from raftlab.config import Config
 from raftlab.log import Entry, Log
 from raftlab.messages import (
@@ -70,7 +71,7 @@ def make_node(
     bugs: Iterable[str] = (),
 ) -> RaftNode:
     """Server ``id`` of the cluster ``1..n``, starting (or restarting) as a follower."""
-    return RaftNode(
+    return node_class(bugs)(
         id,
         range(1, n + 1),
         config=config,
@@ -79,7 +80,6 @@ def make_node(
         hard_state=HardState(term, voted_for),
         log=log_of(*log),
         state_machine=state_machine,
-        bugs=bugs,
     )
 
 

@@ -53,6 +53,31 @@ def test_heartbeat_must_be_below_the_lowest_election_timeout():
     Config(election_timeout_ms=(150, 300), heartbeat_ms=149.9)  # just below: fine
 
 
+def test_election_timeout_must_cover_a_network_round_trip():
+    """A candidate needs a round trip (RequestVote there, the vote back) before its
+    timer fires again; if even the longest election timeout is shorter than the slowest
+    round trip (2 x the longest one-way delay), votes come back too late and a leader
+    cannot be relied on (issue 9).  Refused with a sentence naming both fields."""
+    with pytest.raises(ValueError, match=r"election_timeout_ms.*round trip.*delay_ms") as err:
+        Config(election_timeout_ms=(20, 25), heartbeat_ms=10, delay_ms=(15, 20))
+    assert "no leader" in str(err.value)
+    with pytest.raises(ValueError, match="round trip"):
+        Config(delay_ms=(100, 151))  # 302 ms round trip > 300 ms
+    Config(delay_ms=(100, 150))  # a 300 ms round trip fits the longest timeout: fine
+    Config(election_timeout_ms=(20, 25), heartbeat_ms=10, delay_ms=(0, 12.5))
+
+
+def test_timings_below_a_round_trip_elect_no_leader():
+    """Why the rule above: the same timings on a network made that slow at run time
+    never elect a leader (every vote arrives after the candidate has moved on)."""
+    from raftlab import Cluster, Timeout
+
+    cluster = Cluster(3, seed=1, config=Config(election_timeout_ms=(20, 25), heartbeat_ms=10))
+    cluster.network.delay_ms = (15, 20)
+    with pytest.raises(Timeout):
+        cluster.wait_for_leader(timeout_ms=2000)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from raftlab import BUGS, Cluster, Config, Role, SafetyViolation
-from raftlab.scenarios import elect
-
-
-def terms(c: Cluster, i: int) -> list[int]:
-    return [e.term for e in c.nodes[i].log]
+from raftlab import BUGS, Cluster, Role, SafetyViolation
+from raftlab.labs.scenarios import figure8, forget_vote, no_log_check, no_prev_check, terms
 
 
 def finish_cleanly(c: Cluster) -> None:
@@ -36,70 +32,7 @@ def finish_cleanly(c: Cluster) -> None:
 
 
 # ----------------------------------------------------------------------- scenarios
-
-
-def figure8(bugs) -> Cluster:
-    """Figure 8 on three nodes (§5.4.2).  S1 (term 4) brings its term-2 entry at index 2
-    to S2: on 2 of 3 nodes, but of an old term.  Counting replicas, the bug commits it;
-    then S3, whose index 2 is of term 3, wins term 5 with S2's vote and lacks it."""
-    c = Cluster(3, seed=11, config=Config(max_batch=1), bugs=bugs)
-    assert elect(c, 1, [2, 3], term=1)
-    assert c.run_until(lambda c: all(n.commit_index == 1 for n in c.nodes.values()), 1000)
-    assert elect(c, 1, [2], term=2)
-    c.crash(2)  # S1's index 2 (term 2) reaches nobody
-    c.crash(1)
-    assert elect(c, 3, [2], term=3)
-    c.crash(2)  # S3's index 2 (term 3) reaches nobody
-    c.crash(3)
-    assert elect(c, 1, [2], term=4)
-    assert c.run_until(lambda c: c.nodes[1].match_index[2] == 2, 1000)
-    c.crash(2)  # index 3 (term 4) was on its way: lost
-    assert terms(c, 1) == [1, 2, 4] and terms(c, 2) == [1, 2] and terms(c, 3) == [1, 3]
-    c.crash(1)
-    assert elect(c, 3, [2], term=5)
-    return c
-
-
-def forget_vote(bugs) -> Cluster:
-    """S3 votes for S1 in term 1, crashes and restarts.  If it forgot its vote (§5.2:
-    ``voted_for`` is persistent state), it votes again in term 1, for S2: two leaders."""
-    c = Cluster(3, seed=12, bugs=bugs)
-    assert elect(c, 1, [3], term=1)
-    c.crash(3)  # right after its vote (S1's first AppendEntries to it are lost)
-    won = elect(c, 2, [3], term=1)
-    assert won == ("forget_vote" in bugs)  # only reached with the bug if it was not caught
-    return c
-
-
-def no_log_check(bugs) -> Cluster:
-    """S1 and S2 commit entries while S3 is down; S1 crashes.  S3, with an empty log,
-    asks S2 for its vote: the up-to-date check (§5.4.1) must refuse it."""
-    c = Cluster(3, seed=13, bugs=bugs)
-    assert elect(c, 1, [2], term=1)
-    p = c.submit(b"x", node=1)
-    assert c.run_until(lambda c: p.done, 1000) and p.ok
-    c.crash(1)
-    assert not elect(c, 3, [2], term=2)  # with the bug, the checker stops S3's win
-    return c
-
-
-def no_prev_check(bugs) -> Cluster:
-    """S1 holds an entry of term 2 at index 2 that nobody else has; S2 and S3 hold
-    S3's term-3 entry there.  S2 wins term 4 and sends its new entry at index 3 with
-    prevLogIndex 2, prevLogTerm 3: S1 must refuse it (§5.3), not append after its own
-    index 2."""
-    c = Cluster(3, seed=14, bugs=bugs)
-    assert elect(c, 1, [2, 3], term=1)
-    assert c.run_until(lambda c: all(n.commit_index == 1 for n in c.nodes.values()), 1000)
-    assert elect(c, 1, [2], term=2)
-    c.crash(2)  # S1's index 2 (term 2) reaches nobody
-    c.crash(1)
-    assert elect(c, 3, [2], term=3)
-    assert c.run_until(lambda c: c.nodes[3].match_index[2] == 2, 1000)
-    assert elect(c, 2, [1, 3], term=4)
-    assert terms(c, 1) == [1, 2] and terms(c, 2) == [1, 3, 4]
-    assert c.run_until(lambda c: terms(c, 1) == [1, 3, 4], 1000)  # after a rejection
-    return c
+# The scenarios live in raftlab.labs.scenarios, where the labs run them on learners' rules.
 
 
 SCENARIOS = {
@@ -156,3 +89,9 @@ def test_figure8_without_the_bug_never_commits_the_old_entry_and_overwrites_it()
     c = figure8(set())
     assert 2 not in c.checker.committed
     assert c.run_until(lambda c: terms(c, 2) == [1, 3, 5], 1000)
+
+
+def test_no_log_check_without_the_bug_refuses_the_candidate_with_an_empty_log():
+    c = no_log_check(set())
+    assert c.nodes[3].role is not Role.LEADER and len(c.nodes[3].log) == 0
+    assert 2 not in c.checker.leaders

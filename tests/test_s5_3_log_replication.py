@@ -17,14 +17,16 @@ from nodeutil import (
     make_node,
     only,
     refusal,
+    request_vote,
     sent,
     terms_of,
+    time_out,
     win_election,
 )
 
 from raftlab.config import Config
 from raftlab.log import Entry
-from raftlab.messages import AppendEntries, AppendEntriesReply
+from raftlab.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
 from raftlab.statemachine import CommandList
 
 # ------------------------------------------------------------------ the leader appends
@@ -174,6 +176,39 @@ def test_s5_3_stale_rejection_is_ignored():
     leader.step(reject, 301)  # the same rejection, duplicated by the network
     assert leader.ready().messages == []
     assert leader.next_index[2] == 3
+
+
+def test_s5_3_rejection_for_an_old_term_does_not_move_next_index():
+    """A follower that refuses an AppendEntries only because its term is old (§5.1) says
+    nothing about its log.  If the sender has meanwhile been elected into the term of the
+    reply, that reply must not back nextIndex up (issue 9: it used to fall to
+    matchIndex + 1, and the leader re-sent its whole log)."""
+    leader = make_leader(1, 3, term=2, log=(1, 1))  # log: 1, 1, then the no-op of term 2
+    follower = make_node(2, 3, term=2, log=(1, 1, 2))
+    all_acknowledge(leader, 300)
+    leader.tick(leader.heartbeat_deadline)
+    old = only(leader.ready(), AppendEntries, dst=2)  # a heartbeat of term 2, prev 3
+    assert (old.term, old.prev_log_index) == (2, 3)
+    # S3 runs for term 3 with a shorter log: S1 steps down and refuses its vote.
+    leader.step(request_vote(3, 1, 3, last_index=2, last_term=1), 400)
+    leader.ready()
+    # S1 times out and runs for term 4; S2 grants its vote, then the delayed heartbeat
+    # of term 2 reaches S2, which refuses it for its old term.
+    rv = only(time_out(leader), RequestVote, dst=2)
+    follower.step(rv, 700)
+    grant = only(follower.ready(), RequestVoteReply)
+    assert grant.vote_granted
+    follower.step(old, 701)
+    refused = only(follower.ready(), AppendEntriesReply)
+    assert (refused.success, refused.term) == (False, 4)
+    leader.step(grant, 702)  # S1 leads term 4; its no-op (index 4) goes out
+    assert leader.current_term == 4 and leader.role == "leader"
+    leader.ready()
+    before = leader.next_index[2]
+    assert before == 4
+    leader.step(refused, 703)  # the refusal of term 2's heartbeat, in term 4
+    assert leader.next_index[2] == before
+    assert sent(leader.ready(), AppendEntries) == []  # no re-send from index 1
 
 
 def test_s5_3_leader_repairs_a_divergent_follower_until_logs_match():

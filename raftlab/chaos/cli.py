@@ -124,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--trace", action="store_true", help="print each seed's faults and trace")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--shrink",
+        action="store_true",
+        help="shrink each failing seed to its smallest failing run and print its story",
+    )
+    parser.add_argument(
+        "--shrink-runs", type=int, default=200, help="re-runs allowed per shrink (default 200)"
+    )
     args = parser.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
@@ -199,4 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in bad:
         print(f"  {r.summary}")
         print(f"    replay: {r.replay}")
+    if args.shrink:
+        from raftlab.chaos.shrink import print_shrunk
+
+        for r in bad:
+            print_shrunk(r.seed, options, args.shrink_runs)
     return 1 if bad else 0

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from raftlab.chaos.schedule import ALL_FAULTS, Fault, Nemesis, draw_config
+from raftlab.chaos.script import (
+    Action,
+    ClientOp,
+    ScriptedClients,
+    ScriptedNemesis,
+    WorkloadRecorder,
+    schedule_of,
+)
 from raftlab.cluster import Cluster
 from raftlab.config import Config
 from raftlab.errors import SafetyViolation
@@ -14,6 +22,7 @@ from raftlab.history import History
 from raftlab.kv.client import KVClient, PendingOp, Workload
 from raftlab.kv.state_machine import KVStateMachine
 from raftlab.linearizability import CheckResult, check
+from raftlab.node import RaftNode
 from raftlab.trace import TraceEvent
 
 #: After the faults stop, a leader must exist and every pending operation must have its
@@ -52,6 +61,10 @@ class ChaosReport:
     events: int = 0
     trace: list[TraceEvent] = field(default_factory=list, repr=False)
     check: CheckResult | None = None  # the linearizability verdict, with a failing set
+    # What was injected and started, replayable with run(seed, schedule=, workload=).
+    schedule: tuple[Action, ...] = field(default=(), repr=False)
+    workload: tuple[ClientOp, ...] = field(default=(), repr=False)
+    cluster: Cluster | None = field(default=None, repr=False)  # as it ended
 
     @property
     def faults_by_kind(self) -> dict[str, int]:
@@ -169,8 +182,19 @@ def run(
     faults: Iterable[str] = ALL_FAULTS,
     bugs: Iterable[str] = (),
     check_timeout_s: float | None = 30.0,
+    node_class: type[RaftNode] = RaftNode,
+    schedule: Sequence[Action] | None = None,
+    workload: Sequence[ClientOp] | None = None,
+    keep_log: bool = False,
 ) -> ChaosReport:
-    """Run one seed of chaos and check it (see the package docstring)."""
+    """Run one seed of chaos and check it (see the package docstring).
+
+    ``node_class`` is the ``RaftNode`` subclass the servers are made of (a learner's own
+    rules); ``bugs`` plants named mistakes on top of it.  ``schedule`` and ``workload``
+    (a report's own, or part of them) replace the faults and client operations drawn
+    from the seed (:mod:`raftlab.chaos.script`); ``keep_log`` keeps every message, for
+    pictures.
+    """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be a whole number, got {seed!r}")
     if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
@@ -192,17 +216,26 @@ def run(
 
     rng = random.Random(f"raftlab.chaos:{seed}")
     config = draw_config(rng)
-    cluster = Cluster(nodes, seed, config=config, state_machine=KVStateMachine, bugs=bugs)
-    cluster.network.keep_log = False  # nobody looks at delivered messages; save the memory
+    cluster = Cluster(
+        nodes, seed, config=config, state_machine=KVStateMachine, bugs=bugs, node_class=node_class
+    )
+    cluster.network.keep_log = keep_log  # by default nobody looks at delivered messages
     nemesis = Nemesis(cluster, random.Random(f"raftlab.chaos.nemesis:{seed}"), kinds)
     crowd = _Clients(cluster, random.Random(f"raftlab.chaos.clients:{seed}"), clients)
+    if schedule is not None:
+        nemesis = ScriptedNemesis(cluster, schedule)
+    if workload is not None:
+        crowd = ScriptedClients(crowd.clients, workload)
+    recorder = WorkloadRecorder(cluster, crowd.clients)
     work = Workload(cluster)
+    calls = None  # how many cluster calls came before the healing
 
     violation: SafetyViolation | None = None
     liveness: str | None = None
     heal_ms: float | None = None
     try:
         _drive(cluster, work, nemesis, crowd, duration_ms)
+        calls, recorder.on = len(cluster._calls), False
         # The healing: every fault undone, no new operations; the cluster must elect a
         # leader and answer everything still pending within HEAL_BOUND_MS.
         nemesis.stop()
@@ -262,6 +295,9 @@ def run(
         events=cluster.event_count,
         trace=cluster.trace,
         check=result,
+        schedule=schedule_of(cluster, calls),
+        workload=tuple(recorder.ops),
+        cluster=cluster,
     )
 
 

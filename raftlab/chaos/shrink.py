@@ -1,0 +1,286 @@
+"""Shrinking: reduce a failing chaos run to the fewest faults, operations and nodes that
+still fail the same way.
+
+Where to start
+--------------
+A failing seed is thousands of trace lines from a random schedule.  Every chaos run
+records what it did (:mod:`raftlab.chaos.script`): its schedule of faults and its clients'
+workload.  Replays are deterministic, so trying a smaller run is a plain re-run:
+``shrink(report)`` does delta debugging (Zeller and Hildebrandt's *ddmin*) and keeps any
+smaller run that fails with the **same property** (the same invariant, or
+linearizability, or liveness) and tells no longer a story (trace), in this order:
+
+1. end the chaos soon after the failure (later faults cannot matter; a shorter run is a
+   faster test);
+2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
+   leader still finds one when the clients change): fewer client operations (whole
+   clients, then one by one);
+3. ... fewer nodes (3, then 4, ...) and fewer kinds of fault (no loss, no duplication...);
+4. then, with the faults that best run met written down as a schedule: fewer faults,
+   grouped by the moment they happened (a bridge partition's cuts, a majority crash),
+   then one by one;
+5. fewer client operations again;
+6. the faults once more, since fewer operations change what each fault meets.
+
+Removing a fault changes everything after it (fewer messages, other random delays), so a
+smaller run does not always fail where a bigger one did; ddmin only keeps what it has
+seen fail.  ``budget_s`` bounds the wall-clock time spent; the best run found by then is
+the answer, and it is always a run that really failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from raftlab.chaos.run import ChaosReport, run
+from raftlab.chaos.schedule import ALL_FAULTS
+from raftlab.chaos.script import Action, ClientOp, aim
+
+T = TypeVar("T")
+
+__all__ = ["ShrinkResult", "ddmin", "failed_property", "shrink"]
+
+
+def failed_property(report: ChaosReport) -> str | None:
+    """What a chaos run failed: an invariant's name, ``"Linearizability"``, ``"Liveness"``,
+    or ``None`` when it passed."""
+    if report.violation is not None:
+        return report.violation.invariant
+    if report.linearizable is False:
+        return "Linearizability"
+    if report.liveness is not None:
+        return "Liveness"
+    return None
+
+
+@dataclass(slots=True)
+class ShrinkResult:
+    """The original failing run, the smallest one found, and how the search went."""
+
+    original: ChaosReport
+    shrunk: ChaosReport
+    property: str
+    runs: int  # re-runs tried
+    seconds: float
+    options: dict[str, Any] = field(default_factory=dict)  # run()'s arguments for `shrunk`
+
+    @property
+    def before_lines(self) -> int:
+        return len(self.original.trace)
+
+    @property
+    def after_lines(self) -> int:
+        return len(self.shrunk.trace)
+
+    def summary(self) -> str:
+        o, s = self.original, self.shrunk
+        return (
+            f"shrunk {self.property} on seed {o.seed}: {o.nodes} -> {s.nodes} nodes, "
+            f"{len(o.schedule)} -> {len(s.schedule)} fault actions, "
+            f"{len(o.workload)} -> {len(s.workload)} client operations, "
+            f"{self.before_lines} -> {self.after_lines} trace lines "
+            f"({self.runs} re-runs, {self.seconds:.1f} s)"
+        )
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
+    """Delta debugging: a sub-list of ``items`` on which ``fails`` still holds and from
+    which no single chunk at the finest granularity tried can be removed (1-minimal when
+    it runs to the end).  ``fails(items)`` is assumed true and is not re-tested."""
+    items = list(items)
+    n = 2
+    while len(items) >= 2:
+        size = len(items) / n
+        chunks = [items[round(k * size) : round((k + 1) * size)] for k in range(n)]
+        reduced = False
+        for k in range(n):  # a single chunk alone?
+            if chunks[k] and len(chunks[k]) < len(items) and fails(chunks[k]):
+                items, n, reduced = chunks[k], 2, True
+                break
+        if not reduced:
+            # Everything but one chunk?  Latest chunks first: removing a late fault or
+            # operation leaves the run before it unchanged, so the failure is likelier
+            # to survive than when an early one goes and every later event moves.
+            for k in reversed(range(n)):
+                rest = [x for j, c in enumerate(chunks) if j != k for x in c]
+                if chunks[k] and fails(rest):
+                    items, n, reduced = rest, max(n - 1, 2), True
+                    break
+        if not reduced:
+            if n >= len(items):
+                break
+            n = min(len(items), 2 * n)
+    if len(items) == 1 and fails([]):
+        return []
+    return items
+
+
+def _moments(schedule: Sequence[Action]) -> list[list[Action]]:
+    """Actions grouped by the moment they happened (one fault episode, usually)."""
+    groups: list[list[Action]] = []
+    for a in schedule:
+        if groups and (groups[-1][0].pops, groups[-1][0].time) == (a.pops, a.time):
+            groups[-1].append(a)
+        else:
+            groups.append([a])
+    return groups
+
+
+def shrink(
+    report: ChaosReport,
+    *,
+    budget_s: float = 8.0,
+    node_class: type | None = None,
+    max_runs: int = 400,
+) -> ShrinkResult:
+    """Shrink a failing ``report`` (see the module docstring).  ``node_class`` must be the
+    class the report's run used (``report`` does not keep the class itself)."""
+    prop = failed_property(report)
+    if prop is None:
+        raise ValueError(f"seed {report.seed} passed; only a failing run can be shrunk")
+    started = time.perf_counter()
+    deadline = started + budget_s
+    opts: dict[str, Any] = dict(
+        nodes=report.nodes,
+        duration_ms=report.duration_ms,
+        clients=report.clients,
+        bugs=report.bugs,
+    )
+    if node_class is not None:
+        opts["node_class"] = node_class
+    best = report
+    best_opts = dict(opts, schedule=report.schedule, workload=report.workload)
+    runs = 0
+
+    def attempt(**changes: Any) -> ChaosReport | None:
+        """Re-run with ``changes``; the report if it fails with the same property."""
+        nonlocal runs
+        if time.perf_counter() > deadline or runs >= max_runs:
+            raise _OutOfTime
+        runs += 1
+        r = run(report.seed, **{**best_opts, **changes})
+        # Same property, and a story no longer than the best so far (fewer faults can
+        # mean more events before the failure).
+        return r if failed_property(r) == prop and len(r.trace) <= len(best.trace) else None
+
+    def keep(r: ChaosReport, **changes: Any) -> None:
+        nonlocal best, best_opts
+        best, best_opts = r, {**best_opts, **changes}
+
+    try:
+        # 1. The chaos ends soon after the failure.
+        if report.violation is not None and report.trace:
+            end = report.trace[-1].time
+            duration = float(min(report.duration_ms, round(end + 200)))
+            if duration < report.duration_ms:
+                r = attempt(duration_ms=duration)
+                if r is not None:
+                    keep(r, duration_ms=duration)
+        # 2-3. With the seed's own nemesis, which reacts to what happens (its aimed
+        # plays land whatever the clients do): fewer nodes, then fewer operations.
+        live = attempt(schedule=None)
+        if live is not None:
+            keep(live, schedule=None)
+            kinds_seen: dict[tuple[str, ...], bool] = {}
+
+            def fails_with(kinds: list[str]) -> bool:
+                key = tuple(kinds)
+                if key not in kinds_seen:
+                    r = attempt(faults=key)
+                    kinds_seen[key] = r is not None
+                    if r is not None:
+                        keep(r, faults=key)
+                return kinds_seen[key]
+
+            # Operations first: they make most of a story's lines.
+            _shrink_list("workload", best_opts, attempt, keep)
+            for n in range(3, best_opts["nodes"]):
+                r = attempt(nodes=n)
+                if r is not None:
+                    keep(r, nodes=n)
+                    break
+            ddmin(list(ALL_FAULTS), fails_with)
+        # From here on the faults are the ones the best run so far met, written down,
+        # the nemesis's reactions still waiting for the events they reacted to.
+        aimed = aim(best.schedule, best.faults)
+        if best_opts.get("schedule", ()) is None and attempt(schedule=aimed) is not None:
+            keep(best, schedule=aimed)
+        else:
+            best_opts["schedule"] = best.schedule
+        # 4-6. Fewer faults, fewer operations, fewer faults again.
+        for what in ("schedule", "workload", "schedule"):
+            _shrink_list(what, best_opts, attempt, keep)
+    except _OutOfTime:
+        pass
+    return ShrinkResult(
+        original=report,
+        shrunk=best,
+        property=prop,
+        runs=runs,
+        seconds=time.perf_counter() - started,
+        options={k: v for k, v in best_opts.items() if k != "node_class"},
+    )
+
+
+def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
+    current: Sequence[Action] | Sequence[ClientOp] = best_opts[what]
+    if not current:
+        return
+    seen: dict[tuple, bool] = {}
+
+    def fails_flat(items: list) -> bool:
+        key = tuple(items)
+        if key not in seen:
+            r = attempt(**{what: tuple(items)})
+            seen[key] = r is not None
+            if r is not None:
+                keep(r, **{what: tuple(items)})
+        return seen[key]
+
+    if what == "schedule":
+        groups = _moments(current)
+        if len(groups) > 1:
+            kept = ddmin(groups, lambda gs: fails_flat([a for g in gs for a in g]))
+            current = [a for g in kept for a in g]
+        if len(current) > 1:
+            ddmin(current, fails_flat)
+    else:
+        # Whole clients first (a few re-runs), then operations one by one.
+        by_client: dict[int, list] = {}
+        for op in current:
+            by_client.setdefault(op.client, []).append(op)
+        groups = [by_client[k] for k in sorted(by_client)]
+        if len(groups) > 1:
+            kept = ddmin(groups, lambda gs: fails_flat(sorted((o for g in gs for o in g), key=_at)))
+            current = sorted((o for g in kept for o in g), key=_at)
+        if len(current) > 1:
+            ddmin(list(current), fails_flat)
+
+
+def _at(op: ClientOp) -> float:
+    return op.time
+
+
+def print_shrunk(seed: int, options: dict[str, Any], max_runs: int = 200) -> ShrinkResult:
+    """``python -m raftlab chaos --shrink``: shrink one failing seed and print its story."""
+    from raftlab.labs.story import tell
+
+    s = shrink(run(seed, **options), budget_s=float("inf"), max_runs=max_runs)
+    r = s.shrunk
+    print(f"\n== seed {seed}: {s.summary()} ==")
+    print("faults:" if r.schedule else "faults: none")
+    for a in r.schedule:
+        print(f"  {a}")
+    print("client operations:" if r.workload else "client operations: none")
+    for op in r.workload:
+        print(f"  {op}")
+    print("story:")
+    print("\n".join(tell(r.trace, r.summary().split(": ", 1)[1])))
+    return s

@@ -1,0 +1,111 @@
+"""Chaos runs record their schedule and workload, replay them exactly, and shrink.
+
+Short runs and few re-runs keep these fast; the figures for whole seeds are in
+``benchmarks/bench_labs.py shrink``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from raftlab import chaos
+from raftlab.chaos.cli import main as chaos_main
+from raftlab.chaos.script import Action, ClientOp
+from raftlab.chaos.shrink import ddmin, failed_property, shrink
+
+
+def lines(report) -> list[str]:
+    return [str(e) for e in report.trace]
+
+
+@pytest.mark.parametrize(
+    ("seed", "bugs"), [(1, ()), (1, ("forget_vote",)), (2, ("no_prev_check",))]
+)
+def test_the_recorded_schedule_and_workload_replay_the_same_run(seed, bugs):
+    r = chaos.run(seed, bugs=bugs, duration_ms=3000)
+    assert r.schedule and r.workload
+    assert all(isinstance(a, Action) for a in r.schedule)
+    assert all(isinstance(op, ClientOp) for op in r.workload)
+    again = chaos.run(seed, bugs=bugs, duration_ms=3000, schedule=r.schedule, workload=r.workload)
+    assert lines(again) == lines(r)
+    assert again.ok == r.ok and again.schedule == r.schedule and again.workload == r.workload
+
+
+def test_an_empty_schedule_and_workload_is_a_quiet_run():
+    r = chaos.run(4, duration_ms=1000, schedule=(), workload=())
+    assert r.ok and r.faults == () and r.workload == ()
+    assert not any(e.kind in ("crash", "partition", "cut", "isolate") for e in r.trace)
+    assert len(r.history) == 4  # only the final read of each client after the healing
+
+
+def test_impossible_actions_are_skipped_not_raised():
+    """A sub-schedule can restart a node that never crashed, or name a node that a
+    smaller cluster lacks: those actions have nothing to do."""
+    schedule = (
+        Action(0, 50.0, "restart", (2,)),  # S2 is running
+        Action(0, 60.0, "crash", (5,)),  # no S5 in a 3-node cluster
+        Action(0, 70.0, "partition", ((1, 4), (2, 3, 5))),  # S4, S5 dropped: S1 | S2 S3
+        Action(0, 80.0, "crash", (3,)),
+    )
+    r = chaos.run(0, nodes=3, duration_ms=500, schedule=schedule, workload=())
+    faults = [(e.kind, e.node, e.detail) for e in r.trace if e.kind in ("crash", "partition")]
+    assert faults[0] == ("partition", None, "S1 | S2 S3")
+    assert faults[1][:2] == ("crash", 3)
+    assert not any(e.kind == "restart" and e.time < 80 for e in r.trace)
+    assert [f.kind for f in r.faults][:2] == ["partition", "crash"]
+
+
+def test_ddmin_finds_a_one_minimal_failing_subset():
+    calls = []
+
+    def fails(xs):
+        calls.append(list(xs))
+        return {3, 7} <= set(xs)
+
+    assert ddmin(list(range(10)), fails) == [3, 7]
+    assert ddmin([1, 2, 3], lambda xs: True) == []  # nothing needed at all
+    assert len(calls) < 60
+
+
+def test_shrinking_keeps_the_property_and_tells_a_shorter_story():
+    r = chaos.run(0, bugs=("no_log_check",))
+    assert failed_property(r) == "Leader Completeness"
+    s = shrink(r, budget_s=float("inf"), max_runs=20)
+    assert s.property == "Leader Completeness"
+    assert failed_property(s.shrunk) == "Leader Completeness"
+    assert s.after_lines < s.before_lines and s.after_lines <= 40
+    assert len(s.shrunk.schedule) <= len(r.schedule)
+    assert len(s.shrunk.workload) <= len(r.workload)
+    # The shrunk run is a real run: replaying its options fails the same way, identically.
+    again = chaos.run(0, **s.options)
+    assert failed_property(again) == "Leader Completeness"
+    assert lines(again) == lines(s.shrunk)
+
+
+def test_a_passing_run_cannot_be_shrunk():
+    r = chaos.run(0, duration_ms=500)
+    with pytest.raises(ValueError, match="only a failing run"):
+        shrink(r)
+
+
+def test_the_cli_prints_the_shrunk_story(capsys):
+    code = chaos_main(["--seeds", "0", "--bug", "no_log_check", "--quiet", "--shrink"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "== seed 0: shrunk Leader Completeness on seed 0" in out
+    assert "story:" in out and "  1. " in out
+    assert "!! Leader Completeness violated" in out
+
+
+def test_reactions_replay_on_their_trigger_event():
+    """The nemesis's reactions (Figure 8's acts) are marked with the event they reacted
+    to, and the marked schedule still replays the very same run."""
+    from raftlab.chaos.script import aim
+
+    r = chaos.run(3, bugs=("figure8",), duration_ms=4300)
+    aimed = aim(r.schedule, r.faults)
+    triggers = [a.trigger for a in aimed if a.trigger is not None]
+    assert ("leader", 5) in triggers and ("commit", 4) in triggers
+    assert "(when S5 becomes leader)" in " ".join(map(str, aimed))
+    again = chaos.run(3, bugs=("figure8",), duration_ms=4300, schedule=aimed, workload=r.workload)
+    assert lines(again) == lines(r)

@@ -43,9 +43,9 @@ Files
 :meth:`History.to_json` / :meth:`History.from_json` round-trip raftlab's own format.
 :meth:`History.from_jepsen` reads Jepsen's etcd register logs and
 :meth:`History.from_porcupine_kv` reads Porcupine's key-value logs (both in
-``tests/data/linearizability`` in the repository, whose README describes them); these use the line number of
-each event as its time.  :func:`load` tells the three apart (:func:`detect_format`).  Bad input
-raises ``ValueError`` naming the line.
+``tests/data/linearizability`` in the repository, whose README describes them); these use
+the line number of each event as its time.  :func:`load` tells the three apart
+(:func:`detect_format`).  Bad input raises ``ValueError`` naming the line.
 """
 
 from __future__ import annotations

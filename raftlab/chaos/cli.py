@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from raftlab.bugs import BUGS
-from raftlab.chaos.run import HEAL_BOUND_MS, ChaosReport, run
+from raftlab.chaos.runner import HEAL_BOUND_MS, ChaosReport, run
 from raftlab.chaos.schedule import ALL_FAULTS
 
 

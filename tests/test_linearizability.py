@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftlab.history import ANY, History, Operation
-from raftlab.linearizability import CheckResult, check, main
+from raftlab.linearizability import CheckResult, check, main, shrink
 from raftlab.linearizability.minimize import explain
 from raftlab.linearizability.models import (
     APPEND,
@@ -436,6 +436,27 @@ def test_an_unknown_write_that_could_explain_a_read_is_not_blamed():
     assert result.ok is False
     assert len(result.operations) == 4  # both reads of a, and both writes before them
     assert_minimal(h, result)
+
+
+def test_minimal_false_gives_the_verdict_and_shrink_is_a_separate_step():
+    h = History(
+        [
+            op(1, "set", 0, 1, "a"),
+            op(2, "get", 1, 2, output="a"),
+            op(3, "set", 3, 4, "b"),
+            op(4, "get", 5, 6, output="b"),
+            op(5, "get", 7, 8, output="a"),
+            op(6, "set", 0, 1, "z", key="y"),
+        ]
+    )
+    quick = check(h, minimal=False)
+    assert quick.ok is False and quick.key == "x" and not quick.minimal
+    assert set(quick.operations) == {o for o in h if o.key == "x"}  # the whole failing key
+    assert "may not be minimal" in quick.verdict()
+    shrunk = shrink(h, quick)
+    assert shrunk == check(h) and shrunk.minimal and len(shrunk.operations) == 2
+    assert_minimal(h, shrunk)
+    assert shrink(h, shrunk) is shrunk and shrink(h, check(History())).ok is True
 
 
 def test_explain_alone_on_a_failing_key():

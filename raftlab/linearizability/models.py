@@ -205,3 +205,47 @@ def drop_useless_unknowns(steps: Sequence[Step]) -> list[Step]:
         if useful:
             kept.append(s)
     return kept
+
+
+def unseen_unknowns(steps: Sequence[Step]) -> list[int]:
+    """Positions in ``steps`` of the unknown-outcome ``set``, ``delete`` and ``append`` steps
+    whose mark no observed value carries (see rule 8 of the search).
+
+    Observed values are those a step needs to see *exactly* (a read's value, a ``cas``'s
+    expected value, an append's reported result) and, unlike in
+    :func:`drop_useless_unknowns`, the expected values of failed ``cas``es too.  A ``set``
+    of ``v`` leaves its mark on every later value until the next blind write: the value
+    is ``v``, or starts with ``v`` on a key with appends.  An ``append`` of ``a`` leaves
+    ``a`` inside the value.  A ``delete`` is never counted unseen on a key with appends
+    (an absent key grows into any string).  Only steps with no deadline (``ret = inf``)
+    qualify: the rule moves them later.
+    """
+    observed: list[Any] = []
+    grows = False
+    for s in steps:
+        if s.kind in (READ, CAS, MAYBE_CAS, FAILED_CAS):
+            observed.append(s.a)
+        elif s.kind == APPEND_SAW:
+            observed.append(s.b)
+        if s.kind in (APPEND, APPEND_SAW, MAYBE_APPEND):
+            grows = True
+    strings = [o for o in observed if isinstance(o, str)]
+    unseen = []
+    for n, s in enumerate(steps):
+        if s.ret != math.inf:
+            continue
+        if s.kind == MAYBE_APPEND:
+            seen = s.a == "" or any(s.a in o for o in strings)
+        elif s.kind == MAYBE_WRITE:
+            v = s.a
+            if v is None:
+                seen = grows or any(o is None for o in observed)
+            elif grows and isinstance(v, str):
+                seen = any(o.startswith(v) for o in strings)
+            else:
+                seen = any(o == v for o in observed)
+        else:
+            continue
+        if not seen:
+            unseen.append(n)
+    return unseen

@@ -48,6 +48,23 @@ Each is sound: it never cuts a branch unless another branch kept is at least as 
    ``expected``.
 6. *Unknowns nobody could notice are left out* before the search starts
    (:func:`~raftlab.linearizability.models.drop_useless_unknowns` proves it).
+8. *Unknowns nobody could notice wait for a failed cas.*  On a key with failed ``cas``
+   operations rule 6 keeps every unknown, since "differs from the expected value" is
+   helped by any change.  Take an unknown-outcome ``set``, ``delete`` or ``append``
+   (``ret = inf``) whose mark no value anyone observes could carry, failed ``cas``
+   expectations included (:func:`~raftlab.linearizability.models.unseen_unknowns`).
+   It is tried only while a failed ``cas`` that may go next is held up by the current
+   value.  Proof: take a completion that places it as ``u``, and drop the optional steps
+   that changed nothing.  Until the next blind write, nothing placed after ``u`` looks at
+   the value except failed ``cas``es (a read, a successful ``cas`` or an append with a
+   reported result would observe ``u``'s mark) and appends, which are always allowed.
+   Move ``u`` later, to just before the first failed ``cas`` that the value *without*
+   ``u`` would hold up (or out of the order if there is none).  The failed ``cas``es before
+   that point pass without ``u`` by choice of the point; from there on every value carries
+   ``u``'s mark (a ``set``'s value as a prefix, an ``append``'s piece inside), which no
+   failed ``cas`` expects, so they all pass; appends pass anyway; real time is kept, since
+   ``u`` has no deadline.  In the new completion ``u`` is placed exactly when this rule
+   allows it.
 7. *No optional operation just before a blind write.*  If one is followed at once by a
    ``set`` or ``delete``, with nothing reading the value in between, leaving it out changes
    nothing, so that sequence is never tried.  A node explored this way tried fewer
@@ -80,6 +97,7 @@ from raftlab.linearizability.models import (
     WRITE,
     Step,
     drop_useless_unknowns,
+    unseen_unknowns,
 )
 
 
@@ -123,6 +141,7 @@ class Problem:
             (i for i in maybes if kind[i] == MAYBE_CAS and a[i] is not None), a
         )
         self.maybe_append_mask = _mask(i for i in maybes if kind[i] == MAYBE_APPEND)
+        self.lazy_mask = _mask(unseen_unknowns(steps))  # rule 8
         # Read-like steps by the value that satisfies them (rule 1 in one or two lookups).
         self.reads = _by_value((i for i in known if kind[i] == READ), a)
         self.failed_cas = _mask(i for i in known if kind[i] == FAILED_CAS)
@@ -331,6 +350,10 @@ class KeySearch:
         if not after_optional:
             maybes |= p.maybe_write_mask & ~p.maybe_write_by_value.get(state, 0)
         maybes &= candidates
+        if maybes & p.lazy_mask and not (
+            state is not None and p.failed_cas_by_old.get(state, 0) & candidates
+        ):
+            maybes &= ~p.lazy_mask  # rule 8: no failed cas is held up by the current value
         if maybes:
             seen = set()
             sig = p.sig

@@ -135,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         help="do not check the safety properties: run on past a violation, so that only the "
         "linearizability checker can catch a planted bug",
     )
+    parser.add_argument(
+        "--client-attempt",
+        type=float,
+        default=400,
+        help="ms a client waits on one node before trying another (default 400)",
+    )
     parser.add_argument("--trace", action="store_true", help="print each seed's faults and trace")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=ALL_FAULTS,
         bugs=tuple(args.bug),
         check_invariants=args.invariants,
+        client_attempt_ms=args.client_attempt,
     )
 
     started = shown = time.perf_counter()

@@ -57,6 +57,7 @@ class ChaosReport:
     trace: list[TraceEvent] = field(default_factory=list, repr=False)
     check: CheckResult | None = None  # the linearizability verdict, with a failing set
     check_invariants: bool = True  # False: the run went on past safety violations
+    client_attempt_ms: float = 400  # how long a client waits on one node
 
     @property
     def unknown(self) -> bool:
@@ -83,6 +84,8 @@ class ChaosReport:
             parts.append(f"--clients {self.clients}")
         if not self.check_invariants:
             parts.append("--no-invariants")
+        if self.client_attempt_ms != 400:
+            parts.append(f"--client-attempt {self.client_attempt_ms:g}")
         return " ".join(parts + ["--trace"])
 
     def summary(self) -> str:
@@ -110,10 +113,10 @@ class ChaosReport:
 class _Clients:
     """``n`` clients, each doing one operation at a time with a short pause in between."""
 
-    def __init__(self, cluster: Cluster, rng: random.Random, n: int):
+    def __init__(self, cluster: Cluster, rng: random.Random, n: int, attempt_ms: float = 400):
         self.rng = rng
         self.clients = [
-            KVClient(cluster, timeout_ms=CLIENT_TIMEOUT_MS, attempt_ms=400, retry_ms=20)
+            KVClient(cluster, timeout_ms=CLIENT_TIMEOUT_MS, attempt_ms=attempt_ms, retry_ms=20)
             for _ in range(n)
         ]
         self.next_start = [rng.uniform(0, 30) for _ in range(n)]
@@ -188,12 +191,19 @@ def run(
     bugs: Iterable[str] = (),
     check_timeout_s: float | None = 30.0,
     check_invariants: bool = True,
+    client_attempt_ms: float = 400,
 ) -> ChaosReport:
     """Run one seed of chaos and check it (see the package docstring).
 
     ``check_invariants=False`` turns the safety checks off: the run goes on past a
     violation, so a planted bug can reach the clients' history and the linearizability
     checker has to catch it on its own (``violation`` is then always ``None``).
+
+    ``client_attempt_ms`` is how long a client waits on one node before it tries another.
+    The ``figure8`` bug reaches the clients' history only when a client is still waiting
+    on the very entry that a re-elected leader commits by counting, and that entry is
+    overwritten afterwards: clients patient enough (e.g. 2500, their whole timeout) to wait
+    through the play's partition and two elections (see ``raftlab.chaos.plays``).
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be a whole number, got {seed!r}")
@@ -226,7 +236,9 @@ def run(
     )
     cluster.network.keep_log = False  # nobody looks at delivered messages; save the memory
     nemesis = Nemesis(cluster, random.Random(f"raftlab.chaos.nemesis:{seed}"), kinds)
-    crowd = _Clients(cluster, random.Random(f"raftlab.chaos.clients:{seed}"), clients)
+    crowd = _Clients(
+        cluster, random.Random(f"raftlab.chaos.clients:{seed}"), clients, client_attempt_ms
+    )
     work = Workload(cluster)
 
     violation: SafetyViolation | None = None
@@ -295,6 +307,7 @@ def run(
         trace=cluster.trace,
         check=result,
         check_invariants=check_invariants,
+        client_attempt_ms=client_attempt_ms,
     )
 
 

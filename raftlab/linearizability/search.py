@@ -441,7 +441,9 @@ class KeySearch:
                 if k == APPEND_SAW and new != b[i]:
                     continue
             found.append((ret[i], bit, new))
-        found.sort(key=_by_deadline)
+        # By deadline, then by call order (bits are distinct powers of two, so the tuples
+        # never compare their values).
+        found.sort()
         branches = [(bit, new) for _, bit, new in found]
         # Optional steps, only where they change the value (rule 2): a cas expecting the
         # current value, a write of another value (unless rule 7), any append.
@@ -451,6 +453,8 @@ class KeySearch:
         if not after_optional:
             maybes |= p.maybe_write_mask & ~p.maybe_write_by_value.get(state, 0)
         maybes &= candidates
+        if not maybes:
+            return branches
         held_up = state is not None and p.failed_cas_by_old.get(state, 0) & candidates
         if not held_up:
             maybes &= ~p.lazy_mask  # rule 8: no failed cas is held up by the current value
@@ -542,10 +546,6 @@ class KeySearch:
 
 def _by_call(step: Step) -> tuple[float, float, int]:
     return step.call, step.ret, step.source
-
-
-def _by_deadline(item: tuple[float, int, Any]) -> tuple[float, int]:
-    return item[0], item[1].bit_length()
 
 
 def _values_at(pairs: list[tuple[Any, int]], n: int) -> list[Any]:

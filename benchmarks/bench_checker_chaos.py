@@ -141,9 +141,7 @@ def main() -> int:
 
     # 1. Unknown outcomes.
     chaos = load(range(2000), jobs=args.jobs)
-    bugged = load(
-        range(40), {"bugs": ("no_log_check",), "check_invariants": False}, jobs=args.jobs
-    )
+    bugged = load(range(40), {"bugs": ("no_log_check",), "check_invariants": False}, jobs=args.jobs)
     for title, sources, seed in (
         ("mutated default chaos histories", chaos[: args.mutate], 1),
         ("mutated no_log_check histories (invariants off)", bugged, 2),

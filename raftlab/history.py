@@ -43,9 +43,10 @@ Files
 :meth:`History.to_json` / :meth:`History.from_json` round-trip raftlab's own format.
 :meth:`History.from_jepsen` reads Jepsen's etcd register logs and
 :meth:`History.from_porcupine_kv` reads Porcupine's key-value logs (both in
-``tests/data/linearizability`` in the repository, whose README describes them); these use
-the line number of each event as its time.  :func:`load` tells the three apart
-(:func:`detect_format`).  Bad input raises ``ValueError`` naming the line.
+``tests/data/linearizability`` in the repository, whose README describes them); these use the
+line number of each event as its time.  :meth:`History.to_porcupine` writes such a log, which
+``from_porcupine_kv`` reads back.  :func:`load` tells the three apart (:func:`detect_format`).
+Bad input raises ``ValueError`` naming the line.
 """
 
 from __future__ import annotations
@@ -109,6 +110,12 @@ class Operation:
             raise ValueError(f"only a get can be relaxed, not a {self.op}")
         if self.op == "cas" and self.output not in (None, True, False):
             raise ValueError(f"a cas outputs True or False, not {self.output!r}")
+        if self.op == "cas" and self.ret is not None and self.output is None:
+            raise ValueError(
+                f"cas on {self.key!r} returned at {self.ret} but has no output: a cas that "
+                "returned says whether it swapped (output True or False); one whose outcome "
+                "is unknown has no return time (ret None)"
+            )
         if self.ret is None and self.output is not None:
             raise ValueError(
                 f"{self.op} on {self.key!r} has an output ({self.output!r}) but no return "
@@ -367,9 +374,17 @@ class History:
         Every key starts as the empty string, as Porcupine's model says, so the history's
         ``initial`` is ``""``.  ``:fail`` drops the call (it did nothing); ``:info``, and a
         call never answered, leave the outcome unknown.  Times are line numbers.
+
+        raftlab's dialect, which :meth:`to_porcupine` writes, adds what Porcupine's own logs
+        do not have: ``:delete`` (``:value nil``), ``:cas`` with ``:value ["expected"
+        "new"]`` (its ``:fail`` means it compared and did not swap: output ``False``, as in
+        Jepsen's register logs), and ``:ok :get`` with ``:value nil`` (the key was absent).
+        A log with a delete or an absent read starts keys absent (``initial`` ``None``), as
+        raftlab's key-value store does.
         """
         ops: list[Operation | None] = []  # None marks a dropped call
         pending: dict[str, tuple[int, int]] = {}  # process -> (index in ops, line)
+        absent = False  # did a key ever lack a value (a delete, a get that found nothing)?
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -378,25 +393,37 @@ class History:
             if m is None:
                 raise ValueError(
                     f"{where}: not a Porcupine key-value event (expected '{{:process <n>, "
-                    f':type <:invoke|:ok|:fail|:info>, :f <:get|:put|:append>, :key "<k>", '
-                    f':value <"v"|nil>}}\'): {line.strip()[:80]!r}'
+                    f":type <:invoke|:ok|:fail|:info>, :f <:get|:put|:append|:delete|:cas>, "
+                    f':key "<k>", :value <"v"|nil|["old" "new"]>}}\'): {line.strip()[:80]!r}'
                 )
             process, kind, f = m.group("process", "type", "f")
             key = _clj_string(m.group("key"))
             raw = m.group("value")
-            value = None if raw == "nil" else _clj_string(raw[1:-1])
-            op_name = {"get": "get", "put": "set", "append": "append"}[f]
+            pair = None
+            if raw.startswith("["):
+                old, new = _KV_PAIR.match(raw).groups()  # the line's pattern ensured it matches
+                pair, value = (_clj_string(old), _clj_string(new)), None
+            else:
+                value = None if raw == "nil" else _clj_string(raw[1:-1])
+            op_name = {"get": "get", "put": "set", "append": "append"}.get(f, f)
+            if (op_name == "cas") != (pair is not None):
+                raise ValueError(
+                    f'{where}: a :cas takes ["expected" "new"] and nothing else does, not {raw}'
+                )
             if kind == "invoke":
                 if process in pending:
                     raise ValueError(
                         f"{where}: process {process} invokes again while its call on line "
                         f"{pending[process][1]} has not returned"
                     )
-                if op_name != "get" and value is None:
+                if op_name in ("set", "append") and value is None:
                     raise ValueError(f"{where}: :{f} needs a string value, not nil")
-                op = Operation(
-                    int(process), op_name, key, None if op_name == "get" else value, call=lineno
-                )
+                if op_name == "cas":
+                    op = Operation(int(process), "cas", key, pair[1], pair[0], call=lineno)
+                else:
+                    written = value if op_name in ("set", "append") else None
+                    op = Operation(int(process), op_name, key, written, call=lineno)
+                    absent |= op_name == "delete"
                 pending[process] = (len(ops), lineno)
                 ops.append(op)
                 continue
@@ -414,14 +441,128 @@ class History:
                 )
             if kind == "info":
                 continue
+            if op_name == "cas":
+                if pair != (op.expected, op.value):
+                    raise ValueError(f"{where}: the cas result {raw} does not match its call")
+                ops[index] = replace(op, output=kind == "ok", ret=lineno)
+                continue
             if kind == "fail":
                 ops[index] = None
                 continue
             if op_name == "get" and value is None:
-                raise ValueError(f"{where}: a :get that returns :ok needs the value it read")
+                absent = True  # raftlab's dialect: the get found no value at all
             output = value if op_name == "get" else None
             ops[index] = replace(op, output=output, ret=lineno)
-        return cls((op for op in ops if op is not None), initial="")
+        return cls((op for op in ops if op is not None), initial=None if absent else "")
+
+    def to_porcupine(self) -> str:
+        """The history as one of Porcupine's key-value logs, which :meth:`from_porcupine_kv`
+        reads back.
+
+        The log has no clock, only an order of events, so it keeps exactly what
+        linearizability depends on: which operation returned before which was called.  At
+        equal times calls are written before returns, so intervals that merely touch stay
+        concurrent, as raftlab counts them (and as Porcupine sorts them).  Reading the log
+        back gives the same operations, with line numbers as times and the same order
+        between every two of them; writing that again gives the same text.
+
+        * ``set`` becomes ``:put``; ``get`` and ``append`` keep their names; an unknown
+          outcome becomes ``:info`` (written just after the call).
+        * ``delete``, ``cas`` and a read of an absent key are not in Porcupine's own logs;
+          they are written in raftlab's dialect (see :meth:`from_porcupine_kv`), for a
+          Porcupine model that has them.
+        * Relaxed reads are left out (the check leaves them out too).
+        * Porcupine starts every key at ``""``, raftlab's store with no value.  A log with a
+          delete or an absent read is read back with keys starting absent; any other log
+          with keys starting at ``""``.  So a history whose keys start absent must not use
+          ``""`` itself (absent and ``""`` would then be told apart only by that), and one
+          whose keys start at ``""`` must not delete or read an absent key; when neither
+          shows, the two starts behave alike and the log reads back with ``""``.
+        * ``ValueError`` also for values that are not strings, a cas expecting an absent key,
+          a client that is not a whole number >= 0, and a client with two operations at once.
+        """
+        ops = [op for op in self._ops if not op.relaxed]
+        initial = self.initial
+        if initial is not ABSENT and initial != "":
+            raise ValueError(
+                f"keys start at {initial!r}, but Porcupine's key-value model starts every key "
+                'at "": only histories starting keys absent or at "" can be written'
+            )
+        for n, op in enumerate(ops):
+            if op.op == "cas" and op.expected is None:
+                raise ValueError(
+                    f"operation {n} is a cas expecting an absent key: Porcupine's keys are "
+                    'never absent (they start at "")'
+                )
+            if isinstance(op.client, bool) or not isinstance(op.client, int) or op.client < 0:
+                raise ValueError(
+                    f"operation {n} has client {op.client!r}: Porcupine numbers its processes, "
+                    "so clients must be whole numbers >= 0"
+                )
+            for name in ("key", "value", "expected") + (("output",) if op.op == "get" else ()):
+                v = getattr(op, name)
+                if not isinstance(v, str) and not (v is None and name != "key"):
+                    raise ValueError(
+                        f"operation {n} has {name} {v!r}: Porcupine's values are strings"
+                    )
+            if op.op in ("set", "append", "cas") and op.value is None:
+                raise ValueError(f"operation {n} is a {op.op} without a value")
+        if initial is ABSENT:
+            if any("" in (op.value, op.expected, op.output) for op in ops):
+                raise ValueError(
+                    'keys start absent and some operation writes or reads "": in a Porcupine '
+                    'log keys start at "", so the two starts could not be told apart'
+                )
+        elif any(
+            op.op == "delete" or (op.op == "get" and op.ret is not None and op.output is None)
+            for op in ops
+        ):
+            raise ValueError(
+                'keys start at "", yet a key is deleted or read absent: a log with those is '
+                "read back with keys starting absent"
+            )
+        # (time, 0 for a call / 1 for a return, operation number, 0 / 1 for :invoke / :info):
+        # calls first at a tie; an unknown outcome's :info right after its own call, which
+        # frees its process for the next call (as a crashed Jepsen process is replaced).
+        events: list[tuple[float, int, int, int]] = []
+        busy: dict[int, tuple[float, int]] = {}  # client -> (return time, operation)
+        for i in sorted(range(len(ops)), key=lambda i: (ops[i].call, i)):
+            o = ops[i]
+            before = busy.get(o.client)
+            if before is not None and not before[0] < o.call:
+                raise ValueError(
+                    f"client {o.client} calls {o.describe()!r} before its operation "
+                    f"{before[1]} returned: a Porcupine process does one operation at a time"
+                )
+            events.append((o.call, 0, i, 0))
+            if o.ret is None:
+                events.append((o.call, 0, i, 1))
+            else:
+                busy[o.client] = (o.ret, i)
+                events.append((o.ret, 1, i, 0))
+        events.sort()
+        lines = []
+        for _, returns, i, info in events:
+            o = ops[i]
+            f = {"set": "put"}.get(o.op, o.op)
+            value = o.value
+            if not returns:
+                what = "info" if info else "invoke"
+                if o.op == "get":
+                    value = None
+            else:
+                what = "fail" if o.op == "cas" and not o.output else "ok"
+                if o.op == "get":
+                    value = o.output  # None: absent, written nil
+            if o.op == "cas":
+                shown = f"[{_clj_quote(o.expected)} {_clj_quote(o.value)}]"
+            else:
+                shown = "nil" if value is None else _clj_quote(value)
+            lines.append(
+                f"{{:process {o.client}, :type :{what}, :f :{f}, :key {_clj_quote(o.key)}, "
+                f":value {shown}}}"
+            )
+        return "\n".join(lines) + ("\n" if lines else "")
 
 
 def detect_format(text: str) -> str:
@@ -459,9 +600,11 @@ _JEPSEN_LINE = re.compile(
 _JEPSEN_F = {"get": "read", "set": "write", "cas": "cas"}
 _KV_LINE = re.compile(
     r"^\s*\{:process\s+(?P<process>\d+),\s*:type\s+:(?P<type>invoke|ok|fail|info),\s*"
-    r':f\s+:(?P<f>get|put|append),\s*:key\s+"(?P<key>(?:[^"\\]|\\.)*)",\s*'
-    r':value\s+(?P<value>nil|"(?:[^"\\]|\\.)*")\s*\}\s*$'
+    r':f\s+:(?P<f>get|put|append|delete|cas),\s*:key\s+"(?P<key>(?:[^"\\]|\\.)*)",\s*'
+    r':value\s+(?P<value>nil|"(?:[^"\\]|\\.)*"|\[\s*"(?:[^"\\]|\\.)*"\s+"(?:[^"\\]|\\.)*"\s*\])'
+    r"\s*\}\s*$"
 )
+_KV_PAIR = re.compile(r'^\[\s*"((?:[^"\\]|\\.)*)"\s+"((?:[^"\\]|\\.)*)"\s*\]$')
 _CLJ_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -478,6 +621,13 @@ def _jepsen_pair(raw: str, where: str) -> tuple[int, int]:
         raise ValueError(f"{where}: a cas needs [old new], got {raw}")
     old, new = raw[1:-1].split()
     return int(old), int(new)
+
+
+def _clj_quote(text: str) -> str:
+    """``text`` as a Clojure string literal (what :func:`_clj_string` reads back)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return f'"{escaped}"'
 
 
 def _clj_string(body: str) -> str:

@@ -25,6 +25,7 @@ def test_operation_is_a_frozen_record():
         ({"call": 5, "ret": 4}, "returns at 4 before it was called at 5"),
         ({"op": "set", "relaxed": True}, "only a get can be relaxed"),
         ({"op": "cas", "output": "yes"}, "True or False"),
+        ({"op": "cas", "output": None}, "returned at 1 but has no output: a cas that returned"),
         ({"ret": None, "output": "v"}, "outcome is unknown has output None"),
     ],
 )
@@ -243,17 +244,18 @@ def test_from_porcupine_kv_maps_get_put_append_and_starts_keys_empty():
 @pytest.mark.parametrize(
     "text, words",
     [
-        ('{:process 0, :type :invoke, :f :cas, :key "1", :value nil}', "line 1: not a Porcupine"),
+        ('{:process 0, :type :invoke, :f :frob, :key "1", :value nil}', "line 1: not a Porcupine"),
+        ('{:process 0, :type :invoke, :f :cas, :key "1", :value nil}', "line 1: a :cas takes \\["),
+        (
+            '{:process 0, :type :invoke, :f :cas, :key "1", :value ["a" "b"]}\n'
+            '{:process 0, :type :ok, :f :cas, :key "1", :value ["a" "c"]}',
+            "line 2: the cas result",
+        ),
         ('{:process 0, :type :ok, :f :get, :key "1", :value ""}', "line 1: process 0 reports"),
         (
             '{:process 0, :type :invoke, :f :get, :key "1", :value nil}\n'
             '{:process 0, :type :ok, :f :get, :key "2", :value ""}',
             "line 2: process 0 reports :get on '2' for its get on '1'",
-        ),
-        (
-            '{:process 0, :type :invoke, :f :get, :key "1", :value nil}\n'
-            '{:process 0, :type :ok, :f :get, :key "1", :value nil}',
-            "line 2: a :get that returns :ok needs the value",
         ),
         ('{:process 0, :type :invoke, :f :put, :key "1", :value nil}', "line 1: :put needs"),
     ],
@@ -267,3 +269,111 @@ def test_from_porcupine_kv_rejects_bad_input_with_line_numbers(text, words):
 def test_load_names_what_it_could_not_read(text):
     with pytest.raises(ValueError, match="line 1"):
         load(text)
+
+
+# --- writing Porcupine logs -----------------------------------------------------------------
+
+
+@st.composite
+def porcupine_histories(draw):
+    """Histories Porcupine's logs can hold: string values, one operation at a time per client
+    (an unknown outcome frees its client at once), keys starting absent or at ""."""
+    initial = draw(st.sampled_from([None, ""]))
+    values = st.sampled_from(["a", "b", 'q"\\', "x y"])
+    ops, free = [], {}
+    for _ in range(draw(st.integers(0, 12))):
+        client = draw(st.integers(0, 3))
+        call = max(draw(st.integers(0, 8)), free.get(client, 0))
+        ret = None if draw(st.integers(0, 3)) == 0 else call + draw(st.integers(0, 4))
+        free[client] = call if ret is None else ret + 1
+        kinds = ["get", "set", "append", "cas"] + (["delete"] if initial is None else [])
+        kind = draw(st.sampled_from(kinds))
+        value = expected = output = None
+        if kind in ("set", "append", "cas"):
+            value = draw(values)
+        if kind == "cas":
+            expected = draw(values)
+            output = None if ret is None else draw(st.booleans())
+        if kind == "get" and ret is not None:
+            output = draw(values | st.just(None)) if initial is None else draw(values)
+        key = draw(st.sampled_from(["k", "j"]))
+        relaxed = kind == "get" and ret is not None and draw(st.integers(0, 5)) == 0
+        ops.append(Operation(client, kind, key, value, expected, output, call, ret, relaxed))
+    return History(ops, initial=initial)
+
+
+def _precedes(history):
+    ops = [op for op in history if not op.relaxed]
+    return {
+        (i, j)
+        for i, a in enumerate(ops)
+        for j, b in enumerate(ops)
+        if a.ret is not None and a.ret < b.call
+    }
+
+
+@given(porcupine_histories())
+def test_porcupine_round_trip_keeps_operations_and_real_time_order(history):
+    text = history.to_porcupine()
+    back = History.from_porcupine_kv(text)
+    assert back.to_porcupine() == text  # written again, the same text
+    ours = sorted((op for op in history if not op.relaxed), key=lambda op: op.call)  # stable
+
+    def shape(op):
+        return (op.client, op.op, op.key, op.value, op.expected, op.output, op.ret is None)
+
+    # The same operations, in the same call order (line numbers are the new times)...
+    assert [shape(op) for op in back] == [shape(op) for op in ours]
+    # ...and the same "returned before called" relation, ties (touching intervals) included.
+    assert _precedes(back) == _precedes(History(ours))
+    uses_absent = any(
+        op.op == "delete" or (op.op == "get" and op.output is None and op.ret) for op in ours
+    )
+    assert back.initial == (None if uses_absent else "")
+    assert check_ok(back) == check_ok(history)
+
+
+def check_ok(history):
+    from raftlab.linearizability import check
+
+    return check(history).ok
+
+
+def test_touching_intervals_stay_concurrent_in_a_porcupine_log():
+    # b is called exactly when a returns: concurrent in raftlab, so b's call is written
+    # before a's return and the read of the old value stays explainable.
+    h = History(
+        [
+            Operation(0, "set", "x", "1", call=0, ret=1),
+            Operation(1, "set", "x", "2", call=2, ret=5),
+            Operation(2, "get", "x", output="1", call=5, ret=6),
+        ],
+        initial="",
+    )
+    text = h.to_porcupine()
+    lines = text.splitlines()
+    assert lines.index('{:process 2, :type :invoke, :f :get, :key "x", :value nil}') < (
+        lines.index('{:process 1, :type :ok, :f :put, :key "x", :value "2"}')
+    )
+    assert check_ok(History.from_porcupine_kv(text)) is True
+
+
+@pytest.mark.parametrize(
+    "ops, initial, words",
+    [
+        ([Operation(0, "set", "x", 5, call=0, ret=1)], None, "Porcupine's values are strings"),
+        ([Operation("c", "set", "x", "5", call=0, ret=1)], None, "whole numbers >= 0"),
+        (
+            [Operation(0, "set", "x", "5", call=0, ret=3), Operation(0, "get", "x", call=2)],
+            None,
+            "one operation at a time",
+        ),
+        ([Operation(0, "set", "x", "", call=0, ret=1)], None, "could not be told apart"),
+        ([Operation(0, "delete", "x", call=0, ret=1)], "", "read back with keys starting absent"),
+        ([Operation(0, "cas", "x", "1", None, False, 0, 1)], None, "expecting an absent key"),
+        ([], ANY, "Porcupine's key-value model starts every key"),
+    ],
+)
+def test_to_porcupine_refuses_what_the_log_cannot_say(ops, initial, words):
+    with pytest.raises(ValueError, match=words):
+        History(ops, initial=initial).to_porcupine()

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftlab.history import ANY, History, Operation
-from raftlab.linearizability import CheckResult, check, main
+from raftlab.linearizability import CheckResult, check, main, shrink
 from raftlab.linearizability.minimize import explain
 from raftlab.linearizability.models import (
     APPEND,
@@ -147,13 +147,17 @@ MODEL_VALUES = {
 
 @st.composite
 def histories(draw, model, max_ops=6, initial=(None,)):
+    """Small histories; from none to half of their operations (on average) have an unknown
+    outcome, the share drawn per history."""
     domain = MODEL_VALUES[model]
     keys = ["k", "j"] if model == "kv" and draw(st.booleans()) else ["k"]
+    unknown_share = draw(st.sampled_from([0, 2, 4, 5]))  # in tenths
     ops = []
     for client in range(draw(st.integers(1, max_ops))):
         op = draw(st.sampled_from(domain["ops"]))
         call = draw(st.integers(0, 12))
-        ret = None if draw(st.integers(0, 4)) == 0 else call + draw(st.integers(0, 6))
+        unknown = draw(st.integers(0, 9)) < unknown_share
+        ret = None if unknown else call + draw(st.integers(0, 6))
         value = expected = output = None
         relaxed = False
         if op == "get":
@@ -192,6 +196,37 @@ def test_register_histories_of_seven_agree_with_brute_force(history):
     assert check(history, model="register").ok == oracle(history)
 
 
+@st.composite
+def half_unknown(draw):
+    """kv histories of up to 8 operations with exactly half (rounded down) of unknown
+    outcome, heavy in failed cas and appends: where rules 6 and 8 of the search bite."""
+    ops = []
+    n = draw(st.integers(2, 8))
+    unknown = set(draw(st.permutations(range(n)))[: n // 2])
+    for client in range(n):
+        op = draw(st.sampled_from(["get", "set", "cas", "cas", "append", "append", "delete"]))
+        call = draw(st.integers(0, 10))
+        ret = None if client in unknown else call + draw(st.integers(0, 5))
+        value = expected = output = None
+        if op == "get":
+            output = None if ret is None else draw(st.sampled_from([None, "a", "b", "ax", "xa"]))
+        elif op == "set":
+            value = draw(st.sampled_from(["a", "b"]))
+        elif op == "cas":
+            expected, value = draw(st.sampled_from(["a", "b", "ax"])), draw(st.sampled_from("ab"))
+            output = None if ret is None else draw(st.booleans())
+        elif op == "append":
+            value = draw(st.sampled_from(["x", "y"]))
+        ops.append(Operation(client, op, "k", value, expected, output, call, ret))
+    return History(ops, initial=draw(st.sampled_from([None, "a", ""])))
+
+
+@settings(max_examples=500)
+@given(half_unknown())
+def test_histories_half_unknown_agree_with_brute_force(history):
+    assert check(history, model="kv").ok == oracle(history)
+
+
 # The search also runs on *relaxed* steps (optional, but within their interval), which no
 # History can express; minimization depends on them, so test the search on them directly.
 
@@ -201,8 +236,8 @@ KINDS = [READ, FAILED_CAS, WRITE, CAS, APPEND, APPEND_SAW, MAYBE_WRITE, MAYBE_CA
 @st.composite
 def raw_steps(draw):
     steps = []
-    for n in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(KINDS))
+    for n in range(draw(st.integers(1, 7))):
+        kind = draw(st.sampled_from(KINDS + [MAYBE_WRITE, MAYBE_APPEND, FAILED_CAS]))
         call = draw(st.integers(0, 10))
         ret = call + draw(st.integers(0, 5))
         if kind in MAYBE and draw(st.booleans()):
@@ -241,6 +276,24 @@ def test_a_read_does_not_shut_out_an_optional_write_it_must_follow():
 
 def op(client, name, call, ret, value=None, expected=None, output=None, key="x"):
     return Operation(client, name, key, value, expected, output, call, ret)
+
+
+def test_an_unknown_write_may_be_needed_early_by_a_failed_cas_that_expects_its_value():
+    # The unknown set of b must land before the append: then the first failed cas sees
+    # "bx" (not "ax") and the second sees "bx" (not "b").  Landing it later, just before
+    # the first failed cas, leaves "b" for the second, which then fails.  Rule 8 of the
+    # search may only postpone an unknown whose value no failed cas expects.
+    h = History(
+        [
+            op(0, "set", 0, None, "b"),
+            op(1, "append", 1, 2, "x"),
+            op(2, "cas", 3, 4, "c", expected="ax", output=False),
+            op(3, "cas", 5, 6, "c", expected="b", output=False),
+        ],
+        initial="a",
+    )
+    assert oracle(h) is True
+    assert check(h).ok is True
 
 
 def test_stale_read_after_a_completed_write_is_not_linearizable():
@@ -436,6 +489,27 @@ def test_an_unknown_write_that_could_explain_a_read_is_not_blamed():
     assert result.ok is False
     assert len(result.operations) == 4  # both reads of a, and both writes before them
     assert_minimal(h, result)
+
+
+def test_minimal_false_gives_the_verdict_and_shrink_is_a_separate_step():
+    h = History(
+        [
+            op(1, "set", 0, 1, "a"),
+            op(2, "get", 1, 2, output="a"),
+            op(3, "set", 3, 4, "b"),
+            op(4, "get", 5, 6, output="b"),
+            op(5, "get", 7, 8, output="a"),
+            op(6, "set", 0, 1, "z", key="y"),
+        ]
+    )
+    quick = check(h, minimal=False)
+    assert quick.ok is False and quick.key == "x" and not quick.minimal
+    assert set(quick.operations) == {o for o in h if o.key == "x"}  # the whole failing key
+    assert "may not be minimal" in quick.verdict()
+    shrunk = shrink(h, quick)
+    assert shrunk == check(h) and shrunk.minimal and len(shrunk.operations) == 2
+    assert_minimal(h, shrunk)
+    assert shrink(h, shrunk) is shrunk and shrink(h, check(History())).ok is True
 
 
 def test_explain_alone_on_a_failing_key():

@@ -32,7 +32,7 @@ process.  ``python -m raftlab chaos --seeds 0-999 --jobs 2`` runs many seeds
 
 from __future__ import annotations
 
-from raftlab.chaos.run import HEAL_BOUND_MS, ChaosReport, run
+from raftlab.chaos.runner import HEAL_BOUND_MS, ChaosReport, run
 from raftlab.chaos.schedule import AIMS, ALL_FAULTS, Fault, Nemesis, draw_config
 
 __all__ = [

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from raftlab.chaos.run import ChaosReport, run
+from raftlab.chaos.runner import ChaosReport, run
 from raftlab.chaos.schedule import ALL_FAULTS
 from raftlab.chaos.script import Action, ClientOp, aim
 
@@ -152,6 +152,8 @@ def shrink(
         duration_ms=report.duration_ms,
         clients=report.clients,
         bugs=report.bugs,
+        check_invariants=report.check_invariants,
+        client_attempt_ms=report.client_attempt_ms,
     )
     if node_class is not None:
         opts["node_class"] = node_class

@@ -9,7 +9,7 @@ every answer, respecting real time?
 :mod:`~raftlab.linearizability.cli`.
 """
 
-from raftlab.linearizability.checker import CheckResult, check
+from raftlab.linearizability.checker import CheckResult, check, shrink
 from raftlab.linearizability.cli import main
 
-__all__ = ["CheckResult", "check", "main"]
+__all__ = ["CheckResult", "check", "main", "shrink"]

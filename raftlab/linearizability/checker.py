@@ -13,11 +13,14 @@ goroutine per key.  This matters: in a non-linearizable history some keys can be
 expensive to exhaust while another fails in a few dozen steps.
 
 For a failing key, :mod:`~raftlab.linearizability.minimize` shrinks its operations to a
-minimal set that cannot be ordered; that is what :class:`CheckResult` reports.
+minimal set that cannot be ordered; that is what :class:`CheckResult` reports.  Shrinking is
+a second, separate step: ``check(history, minimal=False)`` stops at the verdict (the
+failing key and all its operations), and :func:`shrink` does the rest when wanted.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -57,8 +60,11 @@ class CheckResult:
     ``start`` is the starting value of the key under which that holds: :data:`ANY` (no
     starting value explains them, the usual case) or the key's initial value (the clash
     involves it, e.g. a read of a value nobody had written yet).  ``minimal`` is ``False``
-    only if shrinking ran out of time or budget; the set still cannot be ordered.
-    ``nodes`` counts search nodes, a measure of the work done.
+    only if shrinking ran out of time or budget, or was not asked for
+    (``check(..., minimal=False)``: ``operations`` is then every operation of the key, which
+    cannot be ordered either; :func:`shrink` makes it minimal).  ``nodes`` counts search
+    nodes, a measure of the work done.  ``frontier`` is a time the failing search never
+    looked past (operations called later play no part in the failure).
     """
 
     ok: bool | None
@@ -68,6 +74,7 @@ class CheckResult:
     start: Any = None
     minimal: bool = True
     nodes: int = 0
+    frontier: float = math.inf
 
     def __str__(self) -> str:
         return self.verdict()
@@ -97,11 +104,18 @@ class CheckResult:
         return "\n".join(lines)
 
 
-def check(history: History, model: str = "kv", timeout_s: float | None = None) -> CheckResult:
+def check(
+    history: History,
+    model: str = "kv",
+    timeout_s: float | None = None,
+    *,
+    minimal: bool = True,
+) -> CheckResult:
     """Decide whether ``history`` is linearizable under ``model`` (``"kv"`` or ``"register"``).
 
     Returns ``ok=None`` if ``timeout_s`` seconds pass first.  Raises ``ValueError`` if the
-    model cannot judge the history (an unknown model; an append on a register).
+    model cannot judge the history (an unknown model; an append on a register).  With
+    ``minimal=False`` a failure is reported without shrinking (see :func:`shrink`).
     """
     ops = list(history)
     validate(ops, model, history.initial)
@@ -128,6 +142,10 @@ def check(history: History, model: str = "kv", timeout_s: float | None = None) -
             verdict = _run(item[4], budget, deadline)
             if verdict is False:
                 _, _, key, steps, search = item
+                if not minimal:
+                    chosen = tuple(ops[s.source] for s in steps)
+                    frontier = search.frontier_time
+                    return CheckResult(False, model, key, chosen, initial, False, nodes(), frontier)
                 return _failure(model, key, steps, search, initial, ops, nodes(), deadline)
             if verdict is None:
                 if deadline is not None and time.monotonic() >= deadline:
@@ -149,6 +167,36 @@ def _run(search: KeySearch | _AnyStartSearch, budget: int, deadline: float | Non
     return None
 
 
+def shrink(history: History, result: CheckResult, timeout_s: float | None = None) -> CheckResult:
+    """Shrink a failure of ``check(history, minimal=False)`` to a minimal failing set.
+
+    ``result`` must be a failure of this ``history``; the answer is what ``check(history)``
+    would have said.  A result that is not a failure, or is already minimal, comes back as
+    it is.  Once ``timeout_s`` passes, shrinking stops with a set that still fails
+    (``minimal`` then stays ``False``).
+    """
+    if result.ok is not False or result.minimal:
+        return result
+    ops = list(history)
+    by_key = [(i, op) for i, op in enumerate(ops) if op.key == result.key]
+    if not by_key:
+        raise ValueError(f"the history has no operation on key {result.key!r}: not its result")
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    steps = compile_key(by_key)
+    found = explain(steps, history.initial, result.frontier, _clock(deadline))
+    chosen = tuple(ops[s.source] for s in found.steps)
+    return CheckResult(
+        False,
+        result.model,
+        result.key,
+        chosen,
+        found.start,
+        found.minimal,
+        result.nodes,
+        result.frontier,
+    )
+
+
 def _failure(
     model: str,
     key: Any,
@@ -162,7 +210,7 @@ def _failure(
     frontier = search.frontier_time
     found = explain(steps, initial, frontier, _clock(deadline))
     chosen = tuple(ops[s.source] for s in found.steps)
-    return CheckResult(False, model, key, chosen, found.start, found.minimal, nodes)
+    return CheckResult(False, model, key, chosen, found.start, found.minimal, nodes, frontier)
 
 
 def _clock(deadline: float | None) -> Callable[[], bool]:

@@ -205,3 +205,95 @@ def drop_useless_unknowns(steps: Sequence[Step]) -> list[Step]:
         if useful:
             kept.append(s)
     return kept
+
+
+def unseen_unknowns(steps: Sequence[Step]) -> list[int]:
+    """Positions in ``steps`` of the unknown-outcome ``set``, ``delete`` and ``append`` steps
+    whose mark no observed value carries (see rule 8 of the search).
+
+    Observed values are those a step needs to see *exactly* (a read's value, a ``cas``'s
+    expected value, an append's reported result) and, unlike in
+    :func:`drop_useless_unknowns`, the expected values of failed ``cas``es too.  A ``set``
+    of ``v`` leaves its mark on every later value until the next blind write: the value
+    is ``v``, or starts with ``v`` on a key with appends.  An ``append`` of ``a`` leaves
+    ``a`` inside the value.  A ``delete`` is never counted unseen on a key with appends
+    (an absent key grows into any string).  Only steps with no deadline (``ret = inf``)
+    qualify: the rule moves them later.
+    """
+    observed: list[Any] = []
+    grows = False
+    for s in steps:
+        if s.kind in (READ, CAS, MAYBE_CAS, FAILED_CAS):
+            observed.append(s.a)
+        elif s.kind == APPEND_SAW:
+            observed.append(s.b)
+        if s.kind in (APPEND, APPEND_SAW, MAYBE_APPEND):
+            grows = True
+    strings = [o for o in observed if isinstance(o, str)]
+    exact = set(observed)
+    unseen = []
+    for n, s in enumerate(steps):
+        if s.ret != math.inf:
+            continue
+        if s.kind == MAYBE_APPEND:
+            seen = s.a == "" or any(s.a in o for o in strings)
+        elif s.kind == MAYBE_WRITE:
+            v = s.a
+            if v is None:
+                seen = grows or None in exact
+            elif grows and isinstance(v, str):
+                seen = any(o.startswith(v) for o in strings)
+            else:
+                seen = v in exact
+        else:
+            continue
+        if not seen:
+            unseen.append(n)
+    return unseen
+
+
+def watchers(steps: Sequence[Step]) -> list[int]:
+    """For each optional step, the mask of the steps that could see its mark (0 for the
+    others): those that look at the value (reads, ``cas``es, failed ``cas``es, appends with a
+    reported result) and expect one that is, starts with (on a key with appends) or
+    contains (for an append's piece) what the step wrote.  See :func:`unseen_unknowns`.
+    An optional ``cas`` gets -1 (everyone): rule 8 never applies to it."""
+    looked: list[tuple[Any, int]] = []
+    grows = False
+    for n, s in enumerate(steps):
+        if s.kind in (READ, CAS, MAYBE_CAS, FAILED_CAS):
+            looked.append((s.a, 1 << n))
+        elif s.kind == APPEND_SAW:
+            looked.append((s.b, 1 << n))
+        if s.kind in (APPEND, APPEND_SAW, MAYBE_APPEND):
+            grows = True
+    everyone = 0
+    by_value: dict[Any, int] = {}
+    for v, bit in looked:
+        everyone |= bit
+        by_value[v] = by_value.get(v, 0) | bit
+    strings = [(v, bit) for v, bit in looked if isinstance(v, str)]
+    out = [0] * len(steps)
+    for n, s in enumerate(steps):
+        if s.kind not in MAYBE:
+            continue
+        mark = s.a
+        if s.kind == MAYBE_CAS:
+            out[n] = -1  # its swap depends on when it goes: never treated as unseen
+        elif s.kind == MAYBE_APPEND:
+            out[n] = everyone if mark == "" else _mask_of(strings, lambda v, m=mark: m in v)
+        elif mark is None:
+            out[n] = everyone if grows else by_value.get(None, 0)
+        elif grows and isinstance(mark, str):
+            out[n] = _mask_of(strings, lambda v, m=mark: v.startswith(m))
+        else:
+            out[n] = by_value.get(mark, 0)
+    return out
+
+
+def _mask_of(pairs: list[tuple[str, int]], wanted: Any) -> int:
+    mask = 0
+    for v, bit in pairs:
+        if wanted(v):
+            mask |= bit
+    return mask

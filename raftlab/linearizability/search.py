@@ -48,10 +48,45 @@ Each is sound: it never cuts a branch unless another branch kept is at least as 
    ``expected``.
 6. *Unknowns nobody could notice are left out* before the search starts
    (:func:`~raftlab.linearizability.models.drop_useless_unknowns` proves it).
-7. *No optional operation just before a blind write.*  If one is followed at once by a
-   ``set`` or ``delete``, with nothing reading the value in between, leaving it out changes
-   nothing, so that sequence is never tried.  A node explored this way tried fewer
-   branches, so its failure is cached as *restricted* and cuts only restricted nodes.
+8. *Unknowns nobody could notice wait for a failed cas.*  On a key with failed ``cas``
+   operations rule 6 keeps every unknown, since "differs from the expected value" is
+   helped by any change.  Take an unknown-outcome ``set``, ``delete`` or ``append``
+   (``ret = inf``) whose mark no value anyone observes could carry, failed ``cas``
+   expectations included (:func:`~raftlab.linearizability.models.unseen_unknowns`).
+   It is tried only while a failed ``cas`` that may go next is held up by the current
+   value.  Proof: take a completion that places it as ``u``, and drop the optional steps
+   that changed nothing.  Until the next blind write, nothing placed after ``u`` looks at
+   the value except failed ``cas``es (a read, a successful ``cas`` or an append with a
+   reported result would observe ``u``'s mark) and appends, which are always allowed.
+   Move ``u`` later, to just before the first failed ``cas`` that the value *without*
+   ``u`` would hold up (or out of the order if there is none).  The failed ``cas``es before
+   that point pass without ``u`` by choice of the point; from there on every value carries
+   ``u``'s mark (a ``set``'s value as a prefix, an ``append``'s piece inside), which no
+   failed ``cas`` expects, so they all pass; appends pass anyway; real time is kept, since
+   ``u`` has no deadline.  In the new completion ``u`` is placed exactly when this rule
+   allows it.  The same holds of an unknown whose mark only steps already placed could
+   see (:func:`~raftlab.linearizability.models.watchers`): the proof looks only at what
+   comes after ``u``.
+7. *An optional operation must be looked at before the next blind write.*  Call the
+   optional steps placed since anyone last looked at the value *pending*, and the value
+   as it would be without them the *shadow* (known appends extend it too).  While some
+   are pending, no ``set`` or ``delete`` (known or optional) may go next.  Looking means
+   being placed as a read, a successful ``cas``, an append with a reported result, or a
+   failed ``cas`` whose expected value is the shadow (one it would not pass without them).
+   Proof: take a completion in which pending steps are followed, before anybody looks, by
+   a blind write (or by nothing).  Leave all of them out: in between, the value is the
+   shadow, known appends pass anyway, every failed ``cas`` passes on the shadow (else it
+   would have looked), optional steps may be left out, and after the blind write nothing
+   differs.  A node explored this way tried fewer branches, so its failure is cached with
+   its shadow and cuts only nodes under the same restriction.
+9. *Pending optional steps need someone who may still look.*  While optional steps are
+   pending (rule 7), the value changes only by appends and optional ``cas``es until
+   somebody looks.  So if no unplaced read, ``cas`` or reported append expects a value
+   that extends the current one (equals it, on a key without appends), no optional
+   ``cas`` could swap it, and no unplaced failed ``cas`` expects the shadow or the shadow
+   extended by the piece of an unplaced known append first (the shadow grows by known
+   appends alone), nobody ever will: the node's completions are those of rule 7's proof, which
+   leave the pending steps out, so the node is cut (as a restricted failure).
 
 Everything that depends only on the steps, not on the starting value, is worked out once in
 a :class:`Problem` (masks of bits, lookups by value), so that trying several starting values
@@ -80,7 +115,22 @@ from raftlab.linearizability.models import (
     WRITE,
     Step,
     drop_useless_unknowns,
+    unseen_unknowns,
+    watchers,
 )
+
+
+class _Free:
+    """The type of :data:`FREE`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "FREE"
+
+
+#: Rule 7: no optional step is waiting for anyone to look at the value it made.
+FREE = _Free()
 
 
 class Problem:
@@ -123,6 +173,26 @@ class Problem:
             (i for i in maybes if kind[i] == MAYBE_CAS and a[i] is not None), a
         )
         self.maybe_append_mask = _mask(i for i in maybes if kind[i] == MAYBE_APPEND)
+        if any(self.ret[i] == math.inf for i in maybes):
+            self.lazy_mask = _mask(unseen_unknowns(steps))  # rule 8
+            self.watchers = watchers(steps)  # rule 8, as the search goes
+        else:  # rule 8 is only about unknown outcomes (no deadline)
+            self.lazy_mask, self.watchers = 0, [-1] * n
+        # Rule 9: who may still look at the value, by the value they look at (only ever
+        # asked once an optional step is placed).
+        lookers = [
+            (self.b[i] if kind[i] == APPEND_SAW else a[i], i)
+            for i in (range(n) if maybes else ())
+            if kind[i] in (READ, CAS, APPEND_SAW, MAYBE_CAS)
+        ]
+        self.looks_by_value = _by_value((i for _, i in lookers), _values_at(lookers, n))
+        self.look_strings = sorted((v, 1 << i) for v, i in lookers if isinstance(v, str))
+        self.append_pieces = [(a[i], 1 << i) for i in range(n) if maybes and kind[i] == APPEND]
+        self.failed_strings = sorted(
+            (a[i], 1 << i)
+            for i in (range(n) if maybes else ())
+            if kind[i] == FAILED_CAS and isinstance(a[i], str)
+        )
         # Read-like steps by the value that satisfies them (rule 1 in one or two lookups).
         self.reads = _by_value((i for i in known if kind[i] == READ), a)
         self.failed_cas = _mask(i for i in known if kind[i] == FAILED_CAS)
@@ -152,7 +222,7 @@ class KeySearch:
         self,
         steps: Sequence[Step] | Problem,
         initial: Any,
-        failures: dict[tuple[int, Any, bool], list[int]] | None = None,
+        failures: dict[tuple[int, Any, Any], list[int]] | None = None,
     ):
         p = steps if isinstance(steps, Problem) else Problem(steps)
         self.problem = p
@@ -168,7 +238,7 @@ class KeySearch:
         self._looked_ahead_to = -math.inf  # the latest read rule 5 used to cut a node
         self.result: bool | None = None
         self._stack: list[list[Any]] = []
-        root = self._enter(0, initial, 0)
+        root = self._enter(0, initial, 0, FREE)
         if root is True:
             self.result = True
         elif root is None:
@@ -195,7 +265,8 @@ class KeySearch:
             return self.result
         stack = self._stack
         enter = self._enter
-        maybe_mask = self.problem.maybe_mask
+        p = self.problem
+        maybe_mask, kind, a = p.maybe_mask, p.kind, p.a
         while budget > 0:
             top = stack[-1]
             branches = top[3]
@@ -210,7 +281,20 @@ class KeySearch:
             top[4] = i + 1
             bit, state = branches[i]
             budget -= 1
-            child = enter(top[0] | bit, state, top[2], bit & maybe_mask)
+            # Rule 7's bookkeeping: the value as it would be without the optional steps
+            # placed since somebody last looked at it (FREE: nobody is waiting to look).
+            shadow = top[5]
+            if bit & maybe_mask:
+                if shadow is FREE:
+                    shadow = top[1]
+            elif shadow is not FREE:
+                j = bit.bit_length() - 1
+                k = kind[j]
+                if k == APPEND:
+                    shadow = (shadow or "") + a[j]
+                elif k != FAILED_CAS or shadow == a[j]:
+                    shadow = FREE  # it looked: a read, a cas, a reported append
+            child = enter(top[0] | bit, state, top[2], shadow)
             if child is True:
                 self.result = True
                 stack.clear()
@@ -222,13 +306,14 @@ class KeySearch:
     # --- one node ----------------------------------------------------------------------------
 
     def _enter(
-        self, placed: int, state: Any, ptr: int, after_optional: int = 0
+        self, placed: int, state: Any, ptr: int, shadow: Any = None
     ) -> list[Any] | bool | None:
         """Close a node under rule 1, consult the cache, and list its branches.
 
-        ``after_optional`` is true when the step that led here was an optional one (rule 7).
-        Returns ``True`` if every known operation is placed, ``None`` if the node is cut,
-        else the frame ``[placed, state, ptr, branches, next_branch, restricted]``.
+        ``shadow`` is :data:`FREE`, or (rule 7) the value as it would be without the optional
+        steps placed since anyone last looked at it.  Returns ``True`` if every known
+        operation is placed, ``None`` if the node is cut, else the frame
+        ``[placed, state, ptr, branches, next_branch, shadow]``.
         """
         self.nodes += 1
         p = self.problem
@@ -258,24 +343,57 @@ class KeySearch:
             if not reads:
                 break
             placed |= reads  # rule 1
-            after_optional = 0  # somebody saw the value it wrote
-        restricted = bool(after_optional)
-        if self._is_known_failure(placed, state, restricted):
+            if shadow is not FREE and (
+                reads & ~p.failed_cas
+                or (shadow is not None and reads & p.failed_cas_by_old.get(shadow, 0))
+            ):
+                shadow = FREE  # somebody looked at the value the optional steps made
+        if self._is_known_failure(placed, state, shadow):
+            return None
+        if shadow is not FREE and not self._may_look(placed, state, shadow):
+            self._remember_failure(placed, state, shadow)  # rule 9
             return None
         # Optional steps that returned before the latest call placed can no longer go.
         expired = p.expired[bisect_left(p.expiry, self._latest_call(placed))] if p.expiry else 0
         if self._reads_ahead_unreachable(placed | expired, state, ptr):
-            self._remember_failure(placed, state, False)  # dead whatever comes next
+            self._remember_failure(placed, state, FREE)  # dead whatever comes next
             return None
-        branches = self._branches(candidates & ~expired, state, after_optional)
+        branches = self._branches(candidates & ~expired, state, shadow is not FREE, placed)
         while late:
             bit = late & -late
             late ^= bit
             branches.append((bit, state))
         if not branches:
-            self._remember_failure(placed, state, restricted)
+            self._remember_failure(placed, state, shadow)
             return None
-        return [placed, state, ptr, branches, 0, restricted]
+        return [placed, state, ptr, branches, 0, shadow]
+
+    def _may_look(self, placed: int, state: Any, shadow: Any) -> bool:
+        """Rule 9: may anyone still look at the value before the next blind write?"""
+        p = self.problem
+        if p.grows:
+            if _prefixed(p.look_strings, "" if state is None else state, placed):
+                return True
+            # A failed cas looks only if it expects the shadow, which from here on grows by
+            # known appends alone: its expected value is the shadow, or the shadow and
+            # then the piece of an append still to come.
+            base = "" if shadow is None else shadow
+            table, pieces = p.failed_strings, p.append_pieces
+            at = bisect_left(table, (base,))
+            while at < len(table) and table[at][0].startswith(base):
+                e, bit = table[at]
+                at += 1
+                if placed & bit:
+                    continue
+                rest = e[len(base) :]
+                if not rest or any(
+                    not placed & b and rest.startswith(piece) for piece, b in pieces
+                ):
+                    return True
+            return False
+        if p.looks_by_value.get(state, 0) & ~placed:
+            return True
+        return shadow is not None and bool(p.failed_cas_by_old.get(shadow, 0) & ~placed)
 
     def _latest_call(self, placed: int) -> float:
         # Steps are in call order, so the latest call placed is the highest placed bit's.
@@ -294,7 +412,9 @@ class KeySearch:
         """Bits of the steps called at or before ``t``."""
         return (1 << bisect_right(self.problem.call, t)) - 1
 
-    def _branches(self, candidates: int, state: Any, after_optional: int) -> list[tuple[int, Any]]:
+    def _branches(
+        self, candidates: int, state: Any, after_optional: bool, placed: int
+    ) -> list[tuple[int, Any]]:
         """The steps that may change the value next, and the value each leaves."""
         p = self.problem
         kind, a, b, ret = p.kind, p.a, p.b, p.ret
@@ -321,7 +441,9 @@ class KeySearch:
                 if k == APPEND_SAW and new != b[i]:
                     continue
             found.append((ret[i], bit, new))
-        found.sort(key=_by_deadline)
+        # By deadline, then by call order (bits are distinct powers of two, so the tuples
+        # never compare their values).
+        found.sort()
         branches = [(bit, new) for _, bit, new in found]
         # Optional steps, only where they change the value (rule 2): a cas expecting the
         # current value, a write of another value (unless rule 7), any append.
@@ -331,6 +453,13 @@ class KeySearch:
         if not after_optional:
             maybes |= p.maybe_write_mask & ~p.maybe_write_by_value.get(state, 0)
         maybes &= candidates
+        if not maybes:
+            return branches
+        held_up = state is not None and p.failed_cas_by_old.get(state, 0) & candidates
+        if not held_up:
+            maybes &= ~p.lazy_mask  # rule 8: no failed cas is held up by the current value
+        watchers = p.watchers
+        productive: list[tuple[int, Any]] = []
         if maybes:
             seen = set()
             sig = p.sig
@@ -338,6 +467,8 @@ class KeySearch:
                 bit = maybes & -maybes
                 maybes ^= bit
                 i = bit.bit_length() - 1
+                if not held_up and ret[i] == math.inf and not watchers[i] & ~placed:
+                    continue  # rule 8: everyone who could see its mark is placed
                 if sig[i] in seen:
                     continue  # rule 3
                 seen.add(sig[i])
@@ -350,8 +481,11 @@ class KeySearch:
                     new = (state or "") + a[i]
                 if new == state:
                     continue  # rule 2
-                branches.append((bit, new))
-        return branches
+                if p.reads.get(new, 0) & candidates or p.cas_by_old.get(new, 0) & candidates:
+                    productive.append((bit, new))
+                else:
+                    branches.append((bit, new))
+        return productive + branches if productive else branches
 
     def _reads_ahead_unreachable(self, placed: int, state: Any, ptr: int) -> bool:
         """Rule 5: a read due before any value-replacing operation cannot be satisfied."""
@@ -383,22 +517,22 @@ class KeySearch:
 
     # --- the cache (rule 4) --------------------------------------------------------------------
 
-    # A node explored under rule 7 tried fewer branches, so its failure is recorded as
-    # "restricted" and only ever cuts another restricted node; an unrestricted failure cuts
-    # both.
+    # A node explored under rule 7 (``shadow`` not FREE) tried fewer branches, so its
+    # failure is recorded with its shadow and only ever cuts a node under the very same
+    # restriction; an unrestricted failure (FREE) cuts every node.
 
-    def _is_known_failure(self, placed: int, state: Any, restricted: bool) -> bool:
+    def _is_known_failure(self, placed: int, state: Any, shadow: Any) -> bool:
         known = placed & self.problem.known_mask
         unknown = placed ^ known
-        for flag in (False, True) if restricted else (False,):
-            failures = self._failed.get((known, state, flag))
+        for restriction in (FREE,) if shadow is FREE else (FREE, shadow):
+            failures = self._failed.get((known, state, restriction))
             if failures is not None and any(u | unknown == unknown for u in failures):
                 return True
         return False
 
-    def _remember_failure(self, placed: int, state: Any, restricted: bool) -> None:
+    def _remember_failure(self, placed: int, state: Any, shadow: Any) -> None:
         known = placed & self.problem.known_mask
-        key = (known, state, restricted)
+        key = (known, state, shadow)
         unknown = placed ^ known
         failures = self._failed.get(key)
         if failures is None:
@@ -414,8 +548,22 @@ def _by_call(step: Step) -> tuple[float, float, int]:
     return step.call, step.ret, step.source
 
 
-def _by_deadline(item: tuple[float, int, Any]) -> tuple[float, int]:
-    return item[0], item[1].bit_length()
+def _values_at(pairs: list[tuple[Any, int]], n: int) -> list[Any]:
+    values: list[Any] = [None] * n
+    for v, i in pairs:
+        values[i] = v
+    return values
+
+
+def _prefixed(table: list[tuple[str, int]], prefix: str, placed: int) -> bool:
+    """Does ``table`` (sorted (value, bit) pairs) hold an unplaced value starting with
+    ``prefix``?"""
+    at = bisect_left(table, (prefix,))
+    while at < len(table) and table[at][0].startswith(prefix):
+        if not placed & table[at][1]:
+            return True
+        at += 1
+    return False
 
 
 def _mask(bits: Iterable[int]) -> int:

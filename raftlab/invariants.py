@@ -101,7 +101,9 @@ class SafetyChecker:
             entry = self.committed.get(index)
             if entry is None or self.commit_terms[index] >= leader.current_term:
                 continue
-            if index > log.last_index or log.entry(index) != entry:
+            if index > log.last_index or (
+                log.entry(index) is not entry and log.entry(index) != entry
+            ):
                 raise SafetyViolation(
                     "Leader Completeness",
                     f"S{leader.id} leads term {leader.current_term} but its log lacks the "
@@ -166,9 +168,8 @@ class SafetyChecker:
         self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]
     ) -> None:
         committed = self.committed
-        log = node.log
-        for index in range(old_commit + 1, node.commit_index + 1):
-            entry = log.entry(index)
+        for entry in node.log.entries(old_commit + 1, node.commit_index + 1):
+            index = entry.index
             known = committed.get(index)
             if known is None:
                 committed[index] = entry
@@ -187,7 +188,7 @@ class SafetyChecker:
                                 f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
                                 f"of the later term {other.current_term}, does not hold it (§5.4)",
                             )
-            elif known != entry:
+            elif known is not entry and known != entry:
                 raise SafetyViolation(
                     "State Machine Safety",
                     f"S{node.id} committed {_show(entry)} at index {index}, where "
@@ -199,7 +200,7 @@ class SafetyChecker:
         seen = self.applied.get(entry.index)
         if seen is None:
             self.applied[entry.index] = (node.id, entry)
-        elif seen[1] != entry:
+        elif seen[1] is not entry and seen[1] != entry:
             raise SafetyViolation(
                 "State Machine Safety",
                 f"S{node.id} applied {_show(entry)} at index {entry.index}, but S{seen[0]} applied "

@@ -40,7 +40,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from raftlab.config import Config
 from raftlab.errors import NotLeader
@@ -84,9 +84,12 @@ class Ready:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """One entry fed to the state machine: its result, or the error it raised."""
+class Applied(NamedTuple):
+    """One entry fed to the state machine: its result, or the error it raised.
+
+    (A named tuple: one is made per entry per server, and a tuple is the cheapest
+    immutable record Python has.)
+    """
 
     entry: Entry
     result: Any = None
@@ -230,22 +233,27 @@ class RaftNode:
         catch-up (``raftlab.server.runtime``); the simulator applies everything at once.
         """
         out: list[Applied] = []
+        add = out.append
         sm = self.state_machine
         stop = (
             self.commit_index
             if limit is None
             else min(self.commit_index, self.last_applied + limit)
         )
-        while self.last_applied < stop:
-            self.last_applied += 1
-            entry = self.log.entry(self.last_applied)
-            if entry.command is None or sm is None:
-                out.append(Applied(entry))
+        if stop <= self.last_applied:
+            return out
+        for entry in self.log.entries(self.last_applied + 1, stop + 1):
+            # last_applied moves entry by entry, so a state machine that raises something
+            # not an Exception (KeyboardInterrupt) leaves it at the last entry applied.
+            self.last_applied = entry.index
+            command = entry.command
+            if command is None or sm is None:
+                add(Applied(entry))
                 continue
             try:
-                out.append(Applied(entry, sm.apply(entry.command)))
+                add(Applied(entry, sm.apply(command)))
             except Exception as exc:  # noqa: BLE001 - the state machine's error is the result
-                out.append(Applied(entry, None, exc))
+                add(Applied(entry, None, exc))
         return out
 
     # ------------------------------------------------------------------ the rules

@@ -74,9 +74,8 @@ class SafetyChecker:
             self._check_truncation(node, ready.removed)
         if ready.persist_from is not None:
             self._check_links(node, ready.persist_from)
-        for kind, _ in ready.events:
-            if kind == "leader":
-                self._check_new_leader(node)
+        if ready.roles and ready.became_leader:
+            self._check_new_leader(node)
         if node.commit_index > old_commit:
             self._check_commits(node, old_commit, nodes)
         for a in applied:

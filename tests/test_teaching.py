@@ -743,11 +743,11 @@ def test_chaos_lab_runs_a_seed_then_the_next_and_shows_a_caught_bug(capsys, show
     button(lab, "next seed").click()
     assert seed_w.value == 1
     assert run(1, duration_ms=2000).summary() in capsys.readouterr().out
-    bug_w.value = "no_prev_check"
+    bug_w.value = "no_log_check"  # caught at seed 0 within 2 s
     seed_w.value = 0
     button(lab, "run").click()
     out = capsys.readouterr().out
-    caught = run(0, duration_ms=2000, bugs=("no_prev_check",))
+    caught = run(0, duration_ms=2000, bugs=("no_log_check",))
     assert not caught.ok and caught.summary() in out
     assert f"replay: {caught.replay_command}" in out
     assert len(shown) == 3 and all(fig.axes for fig in shown)

@@ -78,8 +78,15 @@ class SafetyChecker:
             self._check_new_leader(node)
         if node.commit_index > old_commit:
             self._check_commits(node, old_commit, nodes)
-        for a in applied:
-            self._check_applied(node, a.entry)
+        if applied:
+            ledger = self.applied
+            for a in applied:  # _check_applied, inlined: one per entry per server
+                entry = a.entry
+                seen = ledger.get(entry.index)
+                if seen is None:
+                    ledger[entry.index] = (node.id, entry)
+                elif seen[1] is not entry:
+                    self._check_applied(node, entry)
 
     def _check_new_leader(self, node: RaftNode) -> None:
         term = node.current_term

@@ -556,23 +556,27 @@ class RaftNode:
         one sent, up to ``Config.max_inflight`` (raftlab.progress).
         """
         pr = self.progress[peer]
+        inflight = pr.inflight
+        config = self.config
+        if inflight and (pr.state is not State.REPLICATE or len(inflight) >= config.max_inflight):
+            return False  # the usual case under load: wait for the reply
         last = self.log.last_index
-        batch = self.config.max_batch
+        batch = config.max_batch
         sent = False
         while True:
-            if not pr.inflight:
+            if not inflight:
                 if pr.next > last:
                     return sent
             elif not (
                 pr.state is State.REPLICATE
-                and len(pr.inflight) < self.config.max_inflight
-                and last - pr.inflight[-1].last >= batch
+                and len(inflight) < config.max_inflight
+                and last - inflight[-1].last >= batch
             ):
                 return sent
             start = pr.sent + 1
             entries = tuple(self.log.entries(start, start + batch))
             self._send_append_entries(peer, start - 1, entries)
-            pr.inflight.append(Batch(entries[-1].index, self._round, self._now))
+            inflight.append(Batch(entries[-1].index, self._round, self._now))
             sent = True
 
     def _send_heartbeat(self, peer: int, pr: Progress) -> None:

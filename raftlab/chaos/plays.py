@@ -11,8 +11,8 @@ Single reactions, armed for a while by an ``aim`` episode:
   followers hear of it.
 - ``vote``: a server that just granted a vote is crashed as soon as its reply has
   arrived and restarted within milliseconds.
-- ``window``: when a candidate asks for votes or a leader takes a proposal, one of the
-  servers about to answer is crashed *inside* its next output: after it persisted and
+- ``window``: when a candidate asks for votes or a new leader sends its first entries,
+  one of the servers about to answer is crashed *inside* its next output: after it persisted and
   before it sent, or after it sent and before it applied (``Cluster.crash_window``), and
   restarted within milliseconds.  The order persist, send, apply is what keeps a vote or
   an acknowledgement from being forgotten there.

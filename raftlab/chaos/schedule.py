@@ -183,7 +183,7 @@ class Nemesis(Plays):
                     self._react("vote", now, ev.node, ev.detail)
             elif kind == "candidate" and "candidate" in armed:
                 self._react("candidate", now, ev.node, ev.detail)
-            if kind in ("candidate", "propose") and "window" in armed:
+            if kind in ("candidate", "leader") and "window" in armed:
                 self._react("window", now, ev.node, f"S{ev.node} {kind} {ev.detail}")
         return bool(self._due)
 

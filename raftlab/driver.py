@@ -178,10 +178,16 @@ class Driver:
         """Persist, send, apply.  ``stop(phase)`` is asked after ``"persist"`` and after
         ``"send"``; ``True`` ends the handling there (a crash window).  Returns what was
         applied, or ``None`` if stopped."""
-        self.persist(node, rd)
+        # The three phases above, inlined: this runs after every input of every node.
+        if rd.hard_state is not None or rd.persist_from is not None:
+            self.persist_fn(rd, node.log)
         if stop is not None and stop("persist"):
             return None
-        self.send(rd)
+        if rd.messages:
+            self.send_fn(rd.messages)
         if stop is not None and stop("send"):
             return None
-        return self.apply(node, rd)
+        applied = node.apply_committed() if node.commit_index > node.last_applied else []
+        if self.proposals._at:
+            self.proposals.settle(rd.removed, applied)
+        return applied

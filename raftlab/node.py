@@ -245,8 +245,13 @@ class RaftNode:
         self._log_changed(first)
         last = self.log.last_index
         self._emit("propose", f"index={first}" if last == first else f"index={first}..{last}")
-        for peer in self.peers:
-            self._replicate(peer)
+        for peer, pr in self.progress.items():
+            # Under load a batch is usually in flight and the follower less than a batch
+            # behind: then the proposal waits for the reply (checked here, it is hot).
+            if not pr.inflight or (
+                pr.state is State.REPLICATE and last - pr.inflight[-1].last >= self.config.max_batch
+            ):
+                self._replicate(peer)
         self._advance_leader_commit()  # a one-node cluster commits at once
         return first, term
 
@@ -342,8 +347,9 @@ class RaftNode:
 
     def replicated_on_majority(self) -> int:
         """The highest index a majority of servers (this leader included) is known to hold."""
-        matches = sorted((*(pr.match for pr in self.progress.values()), self.log.last_index))
-        matches.reverse()
+        matches = [pr.match for pr in self.progress.values()]
+        matches.append(self.log.last_index)
+        matches.sort(reverse=True)
         return matches[self._majority - 1]
 
     def hard_state(self) -> HardState:

@@ -69,6 +69,9 @@ class Proposals:
 
     def track(self, waiter: Waiter, first: int, term: int, count: int = 1) -> None:
         """``waiter`` proposed ``count`` commands, appended at ``first..`` in ``term``."""
+        if count == 1:
+            self._at[first] = (waiter, term, 0)
+            return
         for k in range(count):
             self._at[first + k] = (waiter, term, k)
 

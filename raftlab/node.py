@@ -245,12 +245,12 @@ class RaftNode:
         self._log_changed(first)
         last = self.log.last_index
         self._emit("propose", f"index={first}" if last == first else f"index={first}..{last}")
+        max_batch, replicate = self.config.max_batch, State.REPLICATE
         for peer, pr in self.progress.items():
             # Under load a batch is usually in flight and the follower less than a batch
             # behind: then the proposal waits for the reply (checked here, it is hot).
-            if not pr.inflight or (
-                pr.state is State.REPLICATE and last - pr.inflight[-1].last >= self.config.max_batch
-            ):
+            inflight = pr.inflight
+            if not inflight or (pr.state is replicate and last - inflight[-1].last >= max_batch):
                 self._replicate(peer)
         self._advance_leader_commit()  # a one-node cluster commits at once
         return first, term

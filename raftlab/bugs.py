@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from raftlab.node import HardState, RaftNode
+from raftlab.messages import AppendEntriesReply, RequestVoteReply
+from raftlab.node import HardState, RaftNode, Ready
 
 
 class Figure8(RaftNode):
@@ -51,12 +52,44 @@ class NoPrevCheck(RaftNode):
         return prev_log_index <= self.log.last_index
 
 
+class SendBeforePersist(RaftNode):
+    """Figure 2, "Persistent state on all servers (Updated on stable storage before
+    responding to RPCs)".  This server responds first: when an input's output answers an
+    RPC (a vote, an acknowledgement), what it asks to persist (the vote, a new term,
+    appended entries) is handed to the driver only with the *next* output, after the
+    answer went out.  A crash in between loses a vote already granted (two leaders in one
+    term) or entries already acknowledged (a leader that lacks a committed entry).
+    """
+
+    _held: tuple[HardState | None, int | None] = (None, None)
+
+    def ready(self) -> Ready:
+        rd = super().ready()
+        hard_state, persist_from = self._held
+        self._held = (None, None)
+        if any(isinstance(m, _REPLIES) for m in rd.messages):
+            self._held = (rd.hard_state, rd.persist_from)  # answer now, persist later
+        else:
+            hard_state = rd.hard_state or hard_state
+            if rd.persist_from is not None:
+                persist_from = min(persist_from or rd.persist_from, rd.persist_from)
+        if persist_from is not None:
+            # The log may have been cut shorter meanwhile; persist what is there.
+            persist_from = min(persist_from, self.log.last_index + 1)
+        rd.hard_state, rd.persist_from = hard_state, persist_from
+        return rd
+
+
+_REPLIES = (RequestVoteReply, AppendEntriesReply)
+
+
 #: name -> the subclass that plants it.
 PLANTED: dict[str, type[RaftNode]] = {
     "figure8": Figure8,
     "forget_vote": ForgetVote,
     "no_log_check": NoLogCheck,
     "no_prev_check": NoPrevCheck,
+    "send_before_persist": SendBeforePersist,
 }
 
 BUGS: dict[str, str] = {
@@ -66,6 +99,8 @@ BUGS: dict[str, str] = {
     "term (§5.2)",
     "no_log_check": "votes are granted without the up-to-date log check (§5.4.1)",
     "no_prev_check": "a follower appends entries without the prevLogIndex/prevLogTerm check (§5.3)",
+    "send_before_persist": "a vote or an acknowledgement is sent before it is on stable storage "
+    "(Figure 2, Persistent state)",
 }
 
 

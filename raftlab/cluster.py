@@ -28,6 +28,7 @@ from typing import Any
 from raftlab.bugs import check_bugs, check_node_class
 from raftlab.bugs import node_class as planted_class
 from raftlab.config import Config
+from raftlab.driver import Driver, LazyTimer
 from raftlab.errors import LeadershipLost, NotLeader, Timeout
 from raftlab.invariants import SafetyChecker
 from raftlab.kernel import INF, Kernel
@@ -101,13 +102,15 @@ class Cluster:
         self.checker = SafetyChecker()
         self.event_count = 0  # events processed (message arrivals and timers that acted)
         self._pops = 0  # every kernel pop, stale timers included: what replay counts
-        self._timer_at = {i: INF for i in self.ids}
+        self._timers = {i: LazyTimer() for i in self.ids}
         self._incarnation = {i: 0 for i in self.ids}
-        self._pending: dict[int, dict[int, Proposal]] = {i: {} for i in self.ids}
+        # Each node's driver: persist, send, apply, and its clients' proposals.
+        self._drivers = {i: Driver(i, self.storage[i].save, self._send_all) for i in self.ids}
         self._calls: list[tuple[int, float, str, tuple, dict]] = []
         self._listeners: list[Callable[[Cluster], None]] = []
         self._history = None
         self._log_copies: dict[int, tuple[int, int, tuple]] = {}
+        self._windows: dict[int, str] = {}  # node -> armed crash window (crash_window)
         self.nodes: dict[int, RaftNode] = {i: self._new_node(i) for i in self.ids}
         for i in self.ids:
             self._schedule_timer(i)
@@ -241,9 +244,10 @@ class Cluster:
 
     def _on_timer(self, arg: tuple[int, int, float]) -> bool:
         i, incarnation, at = arg
-        if incarnation != self._incarnation[i] or at != self._timer_at[i]:
+        timer = self._timers[i]
+        if incarnation != self._incarnation[i] or at != timer.at:
             return False  # superseded by an earlier timer, or the node crashed since
-        self._timer_at[i] = INF
+        timer.fired()
         node = self.nodes[i]
         now = self.kernel.now
         if now < node.next_deadline:
@@ -256,10 +260,8 @@ class Cluster:
 
     def _schedule_timer(self, i: int) -> None:
         deadline = self.nodes[i].next_deadline
-        # Timers are lazy: a deadline that moves later is noticed when the old timer fires,
-        # so a heartbeat does not cost a heap push per follower.
-        if deadline < self._timer_at[i]:
-            self._timer_at[i] = deadline
+        # Timers are lazy (raftlab.driver.LazyTimer): a heartbeat costs no heap push.
+        if self._timers[i].needs(deadline):
             self.kernel.schedule(
                 max(deadline, self.kernel.now), self._on_timer, (i, self._incarnation[i], deadline)
             )
@@ -268,46 +270,60 @@ class Cluster:
         """Carry out a node's output in the order ``raftlab.node`` demands."""
         rd = node.ready()
         i = node.id
-        if rd.hard_state is not None or rd.persist_from is not None:
-            self.storage[i].save(rd, node.log)  # 1. persist
-        send = self.network.send
-        for msg in rd.messages:  # 2. send
-            send(msg)
-        applied = node.apply_committed() if node.commit_index > node.last_applied else ()  # 3.
+        window = self._windows.get(i) if self._windows and rd.messages else None
+        if window is None:
+            applied = self._drivers[i].handle(node, rd)  # persist, send, apply, settle
+        else:
+            applied = self._drivers[i].handle(node, rd, lambda phase: window == _AFTER[phase])
+            if applied is None:
+                self._crash_in_window(node, rd, old_commit)
+                return
         now = self.kernel.now
         if rd.events:
             trace = self.trace
+            term = node.current_term
             for kind, detail in rd.events:
-                trace.append(TraceEvent(now, i, kind, detail))
-        pending = self._pending[i]
-        if pending:
-            for entry in rd.removed:
-                p = pending.pop(entry.index, None)
-                if p is not None:
-                    p._finish(
-                        error=LeadershipLost(
-                            f"S{i} lost entry {entry.index} of term {entry.term}: a newer leader "
-                            "overwrote it, so it will never commit"
-                        )
-                    )
-            for a in applied:
-                p = pending.pop(a.entry.index, None)
-                if p is not None:
-                    if a.entry.term == p.term:
-                        p._finish(a.result, a.error, applied=True)
-                    else:
-                        p._finish(
-                            error=LeadershipLost(
-                                f"index {a.entry.index} committed an entry of term {a.entry.term}, "
-                                f"not the one proposed in term {p.term}"
-                            )
-                        )
+                trace.append(TraceEvent(now, i, kind, detail, term))
         # Most inputs (a heartbeat and its reply) change nothing the checker watches.
         if self.checking and (rd.events or rd.persist_from is not None or applied):
             self.checker.observe(node, rd, applied, self.nodes, old_commit)
         self._schedule_timer(i)
 
+    def _crash_in_window(self, node: RaftNode, rd: Any, old_commit: int) -> None:
+        """An armed crash window (``crash_window``) is reached: what happened so far is
+        traced and checked, then the node stops before the rest of its output."""
+        i = node.id
+        window = self._windows.pop(i)
+        now = self.kernel.now
+        for kind, detail in rd.events:
+            self.trace.append(TraceEvent(now, i, kind, detail, node.current_term))
+        if self.checking and (rd.events or rd.persist_from is not None):
+            self.checker.observe(node, rd, [], self.nodes, old_commit)
+        where = WINDOWS[window]
+        self._crash(i, f" ({where})")
+
     # ------------------------------------------------------------------ faults
+
+    def crash_window(self, i: int, window: str | None) -> None:
+        """Crash node ``i`` in the middle of handling its next output that sends messages:
+        ``"after_persist"`` (its term, vote and log are on stable storage, nothing is sent
+        yet) or ``"after_send"`` (sent, nothing applied yet).  ``None`` disarms it.
+
+        These are the windows the order persist, send, apply (``raftlab.node``) is about:
+        a crash in either must lose nothing anyone was told.
+        """
+        self._check_id(i)
+        if window is not None and window not in WINDOWS:
+            raise ValueError(
+                f"unknown crash window {window!r}; the windows are: {', '.join(WINDOWS)}"
+            )
+        if window is not None and i not in self._alive:
+            raise ValueError(f"S{i} is crashed; restart it before arming a crash window")
+        self._record("crash_window", (i, window))
+        if window is None:
+            self._windows.pop(i, None)
+        else:
+            self._windows[i] = window
 
     def crash(self, i: int) -> None:
         """Stop node ``i``: messages to and from it are lost; only its persistent state
@@ -316,14 +332,19 @@ class Cluster:
         if i not in self._alive:
             raise ValueError(f"S{i} is already crashed; restart it with cluster.restart({i})")
         self._record("crash", (i,))
+        self._crash(i)
+
+    def _crash(self, i: int, why: str = "") -> None:
+        self._windows.pop(i, None)
         self._alive.discard(i)
         self._incarnation[i] += 1
-        self._timer_at[i] = INF
-        self.network.drop_node(i)
-        pending, self._pending[i] = self._pending[i], {}
-        for p in pending.values():
-            p._finish(error=LeadershipLost(f"S{i} crashed before entry {p.index} was applied"))
-        self._note(i, "crash", f"term={self.nodes[i].current_term}")
+        self._timers[i].fired()
+        self.network.drop_node(i, keep_sent=bool(why))
+        self._drivers[i].proposals.fail_all(
+            lambda index: LeadershipLost(f"S{i} crashed before entry {index} was applied")
+        )
+        term = self.nodes[i].current_term
+        self._note(i, "crash", f"term={term}{why}", term=term)
 
     def restart(self, i: int) -> None:
         """Start a new incarnation of node ``i`` from its persistent state: a follower with
@@ -335,7 +356,8 @@ class Cluster:
         self._incarnation[i] += 1
         node = self.nodes[i] = self._new_node(i)
         self._alive.add(i)
-        self._note(i, "restart", f"term={node.current_term} last={node.log.last_index}")
+        term = node.current_term
+        self._note(i, "restart", f"term={term} last={node.log.last_index}", term=term)
         self._schedule_timer(i)
 
     def partition(self, *groups: Iterable[int]) -> None:
@@ -359,7 +381,12 @@ class Cluster:
             )
         self._record("partition", tuple(tuple(g) for g in parts))
         self.network.set_groups(parts)
-        self._note(None, "partition", " | ".join(" ".join(f"S{i}" for i in g) for g in parts))
+        self._note(
+            None,
+            "partition",
+            " | ".join(" ".join(f"S{i}" for i in g) for g in parts),
+            groups=tuple(tuple(g) for g in parts),
+        )
 
     def isolate(self, i: int) -> None:
         """Cut every link of node ``i``: it can talk to nobody."""
@@ -368,27 +395,32 @@ class Cluster:
         for j in self.ids:
             if j != i:
                 self.network.cut(i, j)
-        self._note(None, "isolate", f"S{i}")
+        self._note(None, "isolate", f"S{i}", groups=((i,),))
 
     def cut(self, a: int, b: int) -> None:
         """Cut the single link between ``a`` and ``b`` (both ways)."""
         self._check_link(a, b)
         self._record("cut", (a, b))
         self.network.cut(a, b)
-        self._note(None, "cut", f"S{a}-S{b}")
+        self._note(None, "cut", f"S{a}-S{b}", groups=((a, b),))
 
     def connect(self, a: int, b: int) -> None:
         """Restore the single link between ``a`` and ``b``."""
         self._check_link(a, b)
         self._record("connect", (a, b))
         self.network.connect(a, b)
-        self._note(None, "connect", f"S{a}-S{b}")
+        self._note(None, "connect", f"S{a}-S{b}", groups=((a, b),))
 
     def heal(self) -> None:
         """Everyone can talk again."""
         self._record("heal", ())
         self.network.heal()
         self._note(None, "heal", "")
+
+    def _send_all(self, messages: list) -> None:
+        send = self.network.send
+        for msg in messages:
+            send(msg)
 
     def _network_changed(self, name: str, args: tuple) -> None:
         self._record(f"_set_{name}", args)
@@ -471,10 +503,10 @@ class Cluster:
         node = self.nodes[target]
         old_commit = node.commit_index
         first, term = node.propose([p.command for p in proposals], self.now)
-        pending = self._pending[target]
+        track = self._drivers[target].proposals.track
         for k, p in enumerate(proposals):
             p.index, p.term = first + k, term
-            pending[p.index] = p
+            track(p, p.index, term)
         self._handle_ready(node, old_commit)
         self._notify()
 
@@ -559,8 +591,15 @@ class Cluster:
     def _record(self, name: str, args: tuple, kwargs: dict | None = None) -> None:
         self._calls.append((self._pops, self.now, name, args, kwargs or {}))
 
-    def _note(self, node: int | None, kind: str, detail: str) -> None:
-        self.trace.append(TraceEvent(self.now, node, kind, detail))
+    def _note(
+        self,
+        node: int | None,
+        kind: str,
+        detail: str,
+        term: int | None = None,
+        groups: tuple[tuple[int, ...], ...] | None = None,
+    ) -> None:
+        self.trace.append(TraceEvent(self.now, node, kind, detail, term, groups))
         self._notify()
 
     def _notify(self) -> None:
@@ -597,6 +636,15 @@ class Cluster:
             f"Cluster({len(self.ids)} nodes, seed={self.seed}, now={self.now:.2f} ms, "
             f"leader={f'S{leader}' if leader else None})"
         )
+
+
+_AFTER = {"persist": "after_persist", "send": "after_send"}
+
+#: The crash windows of ``Cluster.crash_window``, and how the trace says where a crash fell.
+WINDOWS = {
+    "after_persist": "after persisting, before sending",
+    "after_send": "after sending, before applying",
+}
 
 
 def _check_ms(name: str, ms: object) -> float:

@@ -35,12 +35,15 @@ class Config:
       A candidate needs a round trip to collect its votes, so the highest election
       timeout must be at least twice the highest delay, or no leader can be relied on.
     - ``max_batch``: at most this many entries in one AppendEntries.
+    - ``max_inflight``: at most this many batches on their way to one follower that is
+      catching up (pipelining; ``raftlab.progress``).  1 turns pipelining off.
     """
 
     election_timeout_ms: tuple[float, float] = (150, 300)
     heartbeat_ms: float = 50
     delay_ms: tuple[float, float] = (2, 10)
     max_batch: int = 64
+    max_inflight: int = 4
 
     def __post_init__(self) -> None:
         et = _check_range("election_timeout_ms", self.election_timeout_ms)
@@ -63,6 +66,9 @@ class Config:
         mb = self.max_batch
         if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:
             raise ValueError(f"Config.max_batch must be a whole number >= 1, got {mb!r}")
+        mi = self.max_inflight
+        if isinstance(mi, bool) or not isinstance(mi, int) or mi < 1:
+            raise ValueError(f"Config.max_inflight must be a whole number >= 1, got {mi!r}")
         object.__setattr__(self, "election_timeout_ms", et)
         object.__setattr__(self, "delay_ms", dl)
         object.__setattr__(self, "heartbeat_ms", float(hb))

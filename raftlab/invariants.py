@@ -74,13 +74,19 @@ class SafetyChecker:
             self._check_truncation(node, ready.removed)
         if ready.persist_from is not None:
             self._check_links(node, ready.persist_from)
-        for kind, _ in ready.events:
-            if kind == "leader":
-                self._check_new_leader(node)
+        if ready.roles and ready.became_leader:
+            self._check_new_leader(node)
         if node.commit_index > old_commit:
             self._check_commits(node, old_commit, nodes)
-        for a in applied:
-            self._check_applied(node, a.entry)
+        if applied:
+            ledger = self.applied
+            for a in applied:  # _check_applied, inlined: one per entry per server
+                entry = a.entry
+                seen = ledger.get(entry.index)
+                if seen is None:
+                    ledger[entry.index] = (node.id, entry)
+                elif seen[1] is not entry:
+                    self._check_applied(node, entry)
 
     def _check_new_leader(self, node: RaftNode) -> None:
         term = node.current_term
@@ -101,7 +107,9 @@ class SafetyChecker:
             entry = self.committed.get(index)
             if entry is None or self.commit_terms[index] >= leader.current_term:
                 continue
-            if index > log.last_index or log.entry(index) != entry:
+            if index > log.last_index or (
+                log.entry(index) is not entry and log.entry(index) != entry
+            ):
                 raise SafetyViolation(
                     "Leader Completeness",
                     f"S{leader.id} leads term {leader.current_term} but its log lacks the "
@@ -166,9 +174,8 @@ class SafetyChecker:
         self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]
     ) -> None:
         committed = self.committed
-        log = node.log
-        for index in range(old_commit + 1, node.commit_index + 1):
-            entry = log.entry(index)
+        for entry in node.log.entries(old_commit + 1, node.commit_index + 1):
+            index = entry.index
             known = committed.get(index)
             if known is None:
                 committed[index] = entry
@@ -187,7 +194,7 @@ class SafetyChecker:
                                 f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
                                 f"of the later term {other.current_term}, does not hold it (§5.4)",
                             )
-            elif known != entry:
+            elif known is not entry and known != entry:
                 raise SafetyViolation(
                     "State Machine Safety",
                     f"S{node.id} committed {_show(entry)} at index {index}, where "
@@ -199,7 +206,7 @@ class SafetyChecker:
         seen = self.applied.get(entry.index)
         if seen is None:
             self.applied[entry.index] = (node.id, entry)
-        elif seen[1] != entry:
+        elif seen[1] is not entry and seen[1] != entry:
             raise SafetyViolation(
                 "State Machine Safety",
                 f"S{node.id} applied {_show(entry)} at index {entry.index}, but S{seen[0]} applied "

@@ -90,11 +90,6 @@ class Log:
         del self._entries[index - 1 :]
         self.version += 1
 
-    def copy(self) -> Log:
-        log = Log(self._entries)
-        log.version = self.version
-        return log
-
     def as_tuple(self) -> tuple[Entry, ...]:
         return tuple(self._entries)
 

@@ -245,9 +245,18 @@ class Network:
         self._deliver(env)
         return True
 
-    def drop_node(self, i: int) -> None:
-        """A node went down: everything in flight to or from it is lost."""
-        for env in [e for e in self._in_flight.values() if e.msg.src == i or e.msg.dst == i]:
+    def drop_node(self, i: int, keep_sent: bool = False) -> None:
+        """A node went down: everything in flight to or from it is lost.
+
+        ``keep_sent``: what it sent this very instant is already on the wire and stays
+        (a crash right after sending, ``Cluster.crash_window``).
+        """
+        now = self._kernel.now
+        for env in [
+            e
+            for e in self._in_flight.values()
+            if e.msg.dst == i or (e.msg.src == i and not (keep_sent and e.sent_at == now))
+        ]:
             del self._in_flight[id(env)]
             self._lose(env)
 

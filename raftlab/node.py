@@ -40,7 +40,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from raftlab.config import Config
 from raftlab.errors import NotLeader
@@ -52,6 +52,7 @@ from raftlab.messages import (
     RequestVote,
     RequestVoteReply,
 )
+from raftlab.progress import Batch, Progress, State
 from raftlab.roles import Role
 
 _RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply)
@@ -68,25 +69,50 @@ class HardState:
 class Ready:
     """The output of one input, to be handled in the order of the module docstring."""
 
-    __slots__ = ("hard_state", "persist_from", "messages", "events", "removed")
+    __slots__ = (
+        "hard_state",
+        "persist_from",
+        "messages",
+        "events",
+        "removed",
+        "roles",
+        "leader_changed",
+        "leader_id",
+    )
 
     def __init__(self) -> None:
         self.hard_state: HardState | None = None  # term or vote changed: persist it first
         self.persist_from: int | None = None  # the log changed from this index on: persist it
         self.messages: list[Message] = []
-        self.events: list[tuple[str, str]] = []  # (kind, detail) for the trace
+        self.events: list[tuple[str, str]] = []  # (kind, detail) for the trace, in words
         self.removed: list[Entry] = []  # entries deleted because of a conflict (§5.3)
+        # Typed facts, for programs (the safety checks, the servers' logs): every role the
+        # node took during this input with its term, in order, and whether the leader it
+        # knows of changed (then leader_id is the new one, None for "unknown").
+        self.roles: list[tuple[Role, int]] = []
+        self.leader_changed = False
+        self.leader_id: int | None = None
+
+    @property
+    def became_leader(self) -> bool:
+        """Did the node win an election during this input?"""
+        return any(role is Role.LEADER for role, _ in self.roles)
 
     def __repr__(self) -> str:
         return (
             f"Ready(hard_state={self.hard_state}, persist_from={self.persist_from}, "
-            f"messages={self.messages}, events={self.events}, removed={self.removed})"
+            f"messages={self.messages}, events={self.events}, removed={self.removed}, "
+            f"roles={self.roles}, leader_changed={self.leader_changed}, "
+            f"leader_id={self.leader_id})"
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """One entry fed to the state machine: its result, or the error it raised."""
+class Applied(NamedTuple):
+    """One entry fed to the state machine: its result, or the error it raised.
+
+    (A named tuple: one is made per entry per server, and a tuple is the cheapest
+    immutable record Python has.)
+    """
 
     entry: Entry
     result: Any = None
@@ -135,14 +161,11 @@ class RaftNode:
         # Volatile state on candidates: who voted for us this term.
         self.votes: set[int] = set()
 
-        # Volatile state on leaders (reinitialized after each election, Figure 2).
-        self.next_index: dict[int, int] = {}  # next entry to send each peer
-        self.match_index: dict[int, int] = {}  # highest entry known replicated on each peer
-        # Flow control: the last index of the one batch in flight to each peer (0: none),
-        # and the heartbeat round it left in, so a lost batch is resent a round later.
-        self._inflight: dict[int, int] = {}
-        self._inflight_round: dict[int, int] = {}
-        self._round = 0
+        # Volatile state on leaders (reinitialized after each election, Figure 2): for each
+        # peer its matchIndex and nextIndex, with the batches in flight (raftlab.progress).
+        self.progress: dict[int, Progress] = {}
+        self._round = 0  # heartbeats sent since the election: how old a batch in flight is
+        self._now = now  # the time of the input being handled
 
         # Timers, as absolute times handed in by the caller.
         self.election_timeout = 0.0  # the length of the timeout now running (§5.2)
@@ -156,17 +179,28 @@ class RaftNode:
     # ------------------------------------------------------------------ inputs
 
     @property
+    def next_index(self) -> dict[int, int]:
+        """Figure 2's nextIndex for each peer (meaningful on a leader)."""
+        return {p: pr.next for p, pr in self.progress.items()}
+
+    @property
+    def match_index(self) -> dict[int, int]:
+        """Figure 2's matchIndex for each peer (meaningful on a leader)."""
+        return {p: pr.match for p, pr in self.progress.items()}
+
+    @property
     def next_deadline(self) -> float:
         """The time at which this node next wants ``tick``."""
         return self.heartbeat_deadline if self.role is Role.LEADER else self.election_deadline
 
     def tick(self, now: float) -> None:
         """Time passed: start an election (§5.2) or send heartbeats (§5.2, §5.3) if due."""
+        self._now = now
         if self.role is Role.LEADER:
             if now >= self.heartbeat_deadline:
                 self.heartbeat_deadline = now + self.config.heartbeat_ms
                 self._round += 1
-                self._broadcast_append(heartbeat=True)
+                self._broadcast_append()
         elif now >= self.election_deadline:
             self._become_candidate(now)
 
@@ -175,6 +209,7 @@ class RaftNode:
         if not isinstance(msg, _RAFT_MESSAGES):
             # Checked before anything else, so a wrong input changes nothing.
             raise TypeError(f"RaftNode.step takes a Raft message, got {type(msg).__name__}")
+        self._now = now
         if msg.term > self.current_term:
             # A newer term exists: whatever we were, we are now a follower in it (§5.1).
             # Only an AppendEntries names the new leader; a vote request does not.
@@ -203,15 +238,20 @@ class RaftNode:
             raise ValueError("propose needs at least one command")
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
+        self._now = now
         first = self.log.last_index + 1
         term = self.current_term
         self.log.append([Entry(first + k, term, c) for k, c in enumerate(commands)])
         self._log_changed(first)
         last = self.log.last_index
         self._emit("propose", f"index={first}" if last == first else f"index={first}..{last}")
-        for peer in self.peers:
-            if not self._inflight[peer]:
-                self._send_append(peer)
+        max_batch, replicate = self.config.max_batch, State.REPLICATE
+        for peer, pr in self.progress.items():
+            # Under load a batch is usually in flight and the follower less than a batch
+            # behind: then the proposal waits for the reply (checked here, it is hot).
+            inflight = pr.inflight
+            if not inflight or (pr.state is replicate and last - inflight[-1].last >= max_batch):
+                self._replicate(peer)
         self._advance_leader_commit()  # a one-node cluster commits at once
         return first, term
 
@@ -230,22 +270,27 @@ class RaftNode:
         catch-up (``raftlab.server.runtime``); the simulator applies everything at once.
         """
         out: list[Applied] = []
+        add = out.append
         sm = self.state_machine
         stop = (
             self.commit_index
             if limit is None
             else min(self.commit_index, self.last_applied + limit)
         )
-        while self.last_applied < stop:
-            self.last_applied += 1
-            entry = self.log.entry(self.last_applied)
-            if entry.command is None or sm is None:
-                out.append(Applied(entry))
+        if stop <= self.last_applied:
+            return out
+        for entry in self.log.entries(self.last_applied + 1, stop + 1):
+            # last_applied moves entry by entry, so a state machine that raises something
+            # not an Exception (KeyboardInterrupt) leaves it at the last entry applied.
+            self.last_applied = entry.index
+            command = entry.command
+            if command is None or sm is None:
+                add(Applied(entry))
                 continue
             try:
-                out.append(Applied(entry, sm.apply(entry.command)))
+                add(Applied(entry, sm.apply(command)))
             except Exception as exc:  # noqa: BLE001 - the state machine's error is the result
-                out.append(Applied(entry, None, exc))
+                add(Applied(entry, None, exc))
         return out
 
     # ------------------------------------------------------------------ the rules
@@ -302,7 +347,9 @@ class RaftNode:
 
     def replicated_on_majority(self) -> int:
         """The highest index a majority of servers (this leader included) is known to hold."""
-        matches = sorted((*self.match_index.values(), self.log.last_index), reverse=True)
+        matches = [pr.match for pr in self.progress.values()]
+        matches.append(self.log.last_index)
+        matches.sort(reverse=True)
         return matches[self._majority - 1]
 
     def hard_state(self) -> HardState:
@@ -319,8 +366,9 @@ class RaftNode:
             self.voted_for = None  # a new term: we have not voted in it yet
             self._hard_state_changed()
         self.role = Role.FOLLOWER
-        self.leader_id = leader
+        self._set_leader(leader)
         self.votes = set()
+        self._ready.roles.append((Role.FOLLOWER, self.current_term))
         if was is Role.LEADER:
             # A leader had no election timer running; start one.
             self.heartbeat_deadline = float("inf")
@@ -332,8 +380,9 @@ class RaftNode:
         self.role = Role.CANDIDATE
         self.current_term += 1
         self.voted_for = self.id
-        self.leader_id = None
+        self._set_leader(None)
         self.votes = {self.id}
+        self._ready.roles.append((Role.CANDIDATE, self.current_term))
         self._hard_state_changed()
         self._reset_election_timer(now)  # if this election splits, the next one starts then
         self._emit("candidate", f"term={self.current_term}")
@@ -349,13 +398,11 @@ class RaftNode:
     def _become_leader(self, now: float) -> None:
         """Won a majority: take charge, append a no-op (§8) and assert authority (§5.2)."""
         self.role = Role.LEADER
-        self.leader_id = self.id
+        self._set_leader(self.id)
         self.votes = set()
+        self._ready.roles.append((Role.LEADER, self.current_term))
         nxt = self.log.last_index + 1
-        self.next_index = {p: nxt for p in self.peers}
-        self.match_index = {p: 0 for p in self.peers}
-        self._inflight = {p: 0 for p in self.peers}
-        self._inflight_round = {p: 0 for p in self.peers}
+        self.progress = {p: Progress(nxt) for p in self.peers}
         self._round = 0
         self.heartbeat_deadline = now + self.config.heartbeat_ms
         self._emit("leader", f"term={self.current_term}")
@@ -364,7 +411,7 @@ class RaftNode:
         self.log.append([Entry(nxt, self.current_term, None)])
         self._log_changed(nxt)
         for peer in self.peers:
-            self._send_append(peer)
+            self._replicate(peer)
         self._advance_leader_commit()
 
     # ------------------------------------------------------------- RequestVote
@@ -402,7 +449,7 @@ class RaftNode:
             # Someone won this term's election: a candidate returns to follower (§5.2).
             # (Two leaders in one term cannot happen; the safety checks would say so.)
             self._become_follower(msg.term, msg.leader_id, now)
-        self.leader_id = msg.leader_id
+        self._set_leader(msg.leader_id)
         self._reset_election_timer(now)  # heard from the current leader (§5.2)
 
         prev = msg.prev_log_index
@@ -461,26 +508,28 @@ class RaftNode:
         if self.role is not Role.LEADER or msg.term != self.current_term:
             return
         peer = msg.src
+        pr = self.progress[peer]
         if msg.success:
-            # Use what the reply vouches for; never move match_index backward, since
+            # Use what the reply vouches for; never move matchIndex backward, since
             # replies can arrive out of order (Students' Guide, "term confusion").
-            if msg.match_index > self.match_index[peer]:
-                self.match_index[peer] = msg.match_index
+            old_match = pr.match
+            pr.acknowledged(msg.match_index, self._now)
+            if pr.match > old_match:
                 self._advance_leader_commit()
-            self.next_index[peer] = max(self.next_index[peer], self.match_index[peer] + 1)
-            if self._inflight[peer] and msg.match_index >= self._inflight[peer]:
-                self._inflight[peer] = 0
         else:
             if msg.rejected_index == 0:
                 return  # refused for its old term only (§5.1): nothing about the log
-            if msg.rejected_index != self.next_index[peer] - 1:
-                return  # a rejection of something we no longer send: stale
-            self.next_index[peer] = self._backed_up_next_index(msg)
-            self._inflight[peer] = 0
-        if not self._inflight[peer] and self.next_index[peer] <= self.log.last_index:
-            self._send_append(peer)
+            if msg.rejected_index != pr.next - 1:
+                rejected = msg.rejected_index
+                if msg.conflict_term == 0 and any(b.last == rejected for b in pr.inflight):
+                    # A pipelined batch arrived before the one it follows: send it again
+                    # once that one is acknowledged (not a loss, not a conflict).
+                    pr.resend_after(rejected)
+                return  # otherwise a rejection of something we no longer send: stale
+            pr.rejected(self._backed_up_next_index(msg, pr))
+        self._replicate(peer)
 
-    def _backed_up_next_index(self, msg: AppendEntriesReply) -> int:
+    def _backed_up_next_index(self, msg: AppendEntriesReply, pr: Progress) -> int:
         """Where to retry after a rejection: skip a whole conflicting term (§5.3)."""
         nxt = msg.conflict_index
         if msg.conflict_term:
@@ -489,36 +538,57 @@ class RaftNode:
                 # We have that term too: our logs may agree up to its end.
                 nxt = last_of_term + 1
         # Never behind what is known to match, never forward of where we were.
-        return max(self.match_index[msg.src] + 1, min(nxt, self.next_index[msg.src] - 1), 1)
+        return max(pr.match + 1, min(nxt, pr.next - 1), 1)
 
     # --------------------------------------------------------------- replication
 
-    def _broadcast_append(self, heartbeat: bool) -> None:
+    def _broadcast_append(self) -> None:
+        """A heartbeat round (§5.2): each peer gets new entries or an empty AppendEntries."""
+        round, now = self._round, self._now
         for peer in self.peers:
-            if heartbeat and self._inflight[peer] and self._inflight_round[peer] < self._round - 1:
-                self._inflight[peer] = 0  # a full heartbeat round without a reply: presume lost
-            if not self._inflight[peer] and self.next_index[peer] <= self.log.last_index:
-                self._send_append(peer)
-            else:
-                self._send_heartbeat(peer)
+            pr = self.progress[peer]
+            if pr.presumed_lost(round, now):
+                # A batch without a reply for a full round: presume it lost, probe again.
+                pr.inflight.clear()
+                pr.state = State.PROBE
+            if not self._replicate(peer):
+                self._send_heartbeat(peer, pr)
 
-    def _send_append(self, peer: int) -> None:
-        """Send one batch of at most ``max_batch`` entries starting at ``next_index``.
+    def _replicate(self, peer: int) -> bool:
+        """Send ``peer`` the batches its ``Progress`` allows; whether any went out.
 
-        One batch at a time per follower (flow control): new proposals wait for the reply
-        and then travel together, instead of one AppendEntries per proposal.
+        Nothing in flight: one batch from ``next``.  In replicate state, while the
+        follower is more than a full batch behind, more full batches follow the last
+        one sent, up to ``Config.max_inflight`` (raftlab.progress).
         """
-        nxt = self.next_index[peer]
-        entries = tuple(self.log.entries(nxt, nxt + self.config.max_batch))
-        self._send_append_entries(peer, nxt - 1, entries)
-        if entries:
-            self._inflight[peer] = entries[-1].index
-            self._inflight_round[peer] = self._round
+        pr = self.progress[peer]
+        inflight = pr.inflight
+        config = self.config
+        if inflight and (pr.state is not State.REPLICATE or len(inflight) >= config.max_inflight):
+            return False  # the usual case under load: wait for the reply
+        last = self.log.last_index
+        batch = config.max_batch
+        sent = False
+        while True:
+            if not inflight:
+                if pr.next > last:
+                    return sent
+            elif not (
+                pr.state is State.REPLICATE
+                and len(inflight) < config.max_inflight
+                and last - inflight[-1].last >= batch
+            ):
+                return sent
+            start = pr.sent + 1
+            entries = tuple(self.log.entries(start, start + batch))
+            self._send_append_entries(peer, start - 1, entries)
+            inflight.append(Batch(entries[-1].index, self._round, self._now))
+            sent = True
 
-    def _send_heartbeat(self, peer: int) -> None:
-        # While a batch is in flight, point at what is known to match, so the heartbeat
-        # cannot be rejected for entries the batch is still carrying.
-        prev = self.match_index[peer] if self._inflight[peer] else self.next_index[peer] - 1
+    def _send_heartbeat(self, peer: int, pr: Progress) -> None:
+        # While batches are in flight, point at what is known to match, so the heartbeat
+        # cannot be rejected for entries the batches are still carrying.
+        prev = pr.match if pr.inflight else pr.next - 1
         self._send_append_entries(peer, prev, ())
 
     def _send_append_entries(self, peer: int, prev: int, entries: tuple[Entry, ...]) -> None:
@@ -542,6 +612,13 @@ class RaftNode:
             self._set_commit_index(n)
 
     # ---------------------------------------------------------------- plumbing
+
+    def _set_leader(self, leader: int | None) -> None:
+        if leader != self.leader_id:
+            self.leader_id = leader
+            rd = self._ready
+            rd.leader_changed = True
+            rd.leader_id = leader
 
     def _set_commit_index(self, index: int) -> None:
         self.commit_index = index

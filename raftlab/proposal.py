@@ -32,6 +32,13 @@ class Proposal:
         self.result = result
         self.error = error
 
+    # What raftlab.driver.Proposals tells a waiting request.
+    def _entry_applied(self, position: int, applied: Any) -> None:
+        self._finish(applied.result, applied.error, applied=True)
+
+    def _entry_lost(self, index: int, error: Exception) -> None:
+        self._finish(error=error)
+
     def __repr__(self) -> str:
         where = f"S{self.node}" if self.node is not None else "-"
         if not self.done:

@@ -95,15 +95,6 @@ def test_log_copies_the_list_it_is_given():
     assert log.last_index == 1
 
 
-def test_copy_is_independent_and_keeps_the_version():
-    log = log_of(1, 2)
-    twin = log.copy()
-    assert twin.version == log.version and twin.as_tuple() == log.as_tuple()
-    twin.append([Entry(3, 2, b"c")])
-    log.truncate(2)
-    assert terms_of(twin) == [1, 2, 2] and terms_of(log) == [1]
-
-
 def test_as_tuple_is_a_snapshot_that_later_changes_do_not_touch():
     log = log_of(1, 2)
     snap = log.as_tuple()

@@ -310,8 +310,8 @@ def test_s5_3_one_batch_in_flight_per_follower():
 
 def test_s5_3_at_most_max_batch_entries_per_append_entries():
     """No AppendEntries carries more than ``max_batch`` entries; the rest follow as the
-    replies come back."""
-    leader = make_leader(term=1, config=Config(max_batch=3))
+    replies come back.  (One batch at a time here; pipelining has its own tests.)"""
+    leader = make_leader(term=1, config=Config(max_batch=3, max_inflight=1))
     all_acknowledge(leader, 300)
     leader.propose([b"c%d" % i for i in range(7)], 301)  # indexes 2..8
     sizes = []

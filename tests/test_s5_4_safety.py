@@ -194,3 +194,36 @@ def test_s5_4_3_follower_applies_nothing_beyond_the_commit_index():
     node.apply_committed()
     assert terms_of(node.log) == [1, 1, 3]
     assert sm.commands[-1] == node.log.entry(3).command  # the entry that survived
+
+
+def test_a_stale_leader_may_overwrite_a_lagging_followers_committed_entry():
+    """Index 2 (term 1) was committed in term 4 by S5's majority.  S1 still holds it but
+    lags in term 1; a stale leader of term 2 (S4, cut off since) reaches S1 first and
+    overwrites index 2.  Raft allows it: the term-4 majority keeps the entry and refuses
+    term 2 (§5.4).  The checker once called it a Leader Completeness violation (found by
+    chaos seed 1546 before pipelining changed the runs); a leader of the commit's term or
+    later doing the same is one."""
+    import pytest
+    from nodeutil import append, make_node
+
+    from raftlab import SafetyViolation
+    from raftlab.invariants import SafetyChecker
+    from raftlab.log import Entry
+    from raftlab.node import Ready
+
+    s5 = make_node(5, 5, term=4, log=(1, 1, 4))
+    s1 = make_node(1, 5, term=1, log=(1, 1))
+    nodes = {1: s1, 5: s5}
+    checker = SafetyChecker()
+    s5.commit_index = 3  # committed in term 4, index 2 with it
+    checker.observe(s5, Ready(), [], nodes, 0)
+    assert checker.commit_terms[2] == 4
+    stale = append(4, 1, 2, prev=1, prev_term=1, ents=(Entry(2, 2, b"stale"),))
+    s1.step(stale, 100)
+    rd = s1.ready()
+    assert [e.index for e in rd.removed] == [2]
+    checker.observe(s1, rd, [], nodes, 0)  # allowed: the commit's term (4) is later
+    late = make_node(1, 5, term=1, log=(1, 1))
+    late.step(append(3, 1, 4, prev=1, prev_term=1, ents=(Entry(2, 4, b"new"),)), 100)
+    with pytest.raises(SafetyViolation, match="Leader Completeness"):
+        checker.observe(late, late.ready(), [], {1: late, 5: s5}, 0)

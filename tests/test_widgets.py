@@ -517,10 +517,10 @@ def test_chaos_lab_runs_a_seed_then_the_next_and_shows_a_caught_bug():
     lab.next_button.click()
     assert lab.seed.value == 1
     assert run(1, duration_ms=2000).summary() in lab.text.text
-    lab.bug.value = "no_prev_check"
+    lab.bug.value = "no_log_check"  # caught at seed 0 within 2 s
     lab.seed.value = 0
     lab.run_button.click()
-    caught = run(0, duration_ms=2000, bugs=("no_prev_check",))
+    caught = run(0, duration_ms=2000, bugs=("no_log_check",))
     assert not caught.ok and caught.summary() in lab.text.text
     assert f"replay: {caught.replay_command}" in lab.text.text
     assert lab.text.alarm and "raftlab-alarm" in lab.text.value

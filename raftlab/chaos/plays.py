@@ -11,6 +11,11 @@ Single reactions, armed for a while by an ``aim`` episode:
   followers hear of it.
 - ``vote``: a server that just granted a vote is crashed as soon as its reply has
   arrived and restarted within milliseconds.
+- ``window``: when a candidate asks for votes or a new leader sends its first entries,
+  one of the servers about to answer is crashed *inside* its next output: after it persisted and
+  before it sent, or after it sent and before it applied (``Cluster.crash_window``), and
+  restarted within milliseconds.  The order persist, send, apply is what keeps a vote or
+  an acknowledgement from being forgotten there.
 
 Plays, which chain reactions into the classic scenarios:
 
@@ -26,11 +31,12 @@ uses.
 
 from __future__ import annotations
 
+from raftlab.cluster import WINDOWS
 from raftlab.messages import RequestVoteReply
 from raftlab.roles import Role
 
 #: The single reactions an ``aim`` episode can arm.
-AIMS = ("win", "first_commit", "vote")
+AIMS = ("win", "first_commit", "vote", "window")
 
 
 class Plays:
@@ -39,16 +45,38 @@ class Plays:
     def _episode_aim(self, now: float) -> None:
         """Arm some of the single reactions for a while (see the module docstring)."""
         rng = self.rng
-        aims = [a for a in AIMS if a != "vote" or "restart" in self.kinds]
+        aims = [a for a in AIMS if a not in ("vote", "window") or "restart" in self.kinds]
         chosen = rng.sample(aims, rng.randint(1, len(aims)))
         until = now + rng.uniform(400, 2000)
         fns = {
             "win": self._crash_new_leader,
             "first_commit": self._crash_committer,
             "vote": self._bounce_voter,
+            "window": self._crash_in_window,
         }
         for aim in sorted(chosen):
             self._arm(aim, until, rng.uniform(0.4, 1.0), fns[aim])
+
+    def _crash_in_window(self, node: int, detail: str) -> None:
+        """Arm a crash window on a server about to answer ``node`` (see ``window`` above)."""
+        c, rng = self.cluster, self.rng
+        targets = [i for i in sorted(c.alive) if i != node and i not in self._in_window]
+        if not targets or self._down() + len(self._in_window) >= self.max_down:
+            return
+        i = rng.choice(targets)
+        window = rng.choice(("after_persist", "after_send"))
+        c.crash_window(i, window)
+        self._in_window.add(i)
+        self._log("crash", f"S{i} at its next answer, {WINDOWS[window]} ({detail})")
+
+    def _watch_windows(self) -> None:
+        """A server armed with a crash window went down: restart it within milliseconds."""
+        c = self.cluster
+        for i in sorted(self._in_window):
+            if i not in c.alive:
+                self._in_window.discard(i)
+                self._restarting.add(i)
+                self._at(c.now + self.rng.uniform(2, 60), self._restart, i)
 
     def _episode_figure8(self, now: float) -> None:
         """The paper's Figure 8 (§5.4.2), as a play in four acts.

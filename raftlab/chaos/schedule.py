@@ -97,6 +97,7 @@ class Nemesis(Plays):
         self._trace_pos = 0
         self._due: list[tuple[Callable[..., None], tuple]] = []  # reactions to run now
         self._first_commit_seen: set[tuple[int, int]] = set()
+        self._in_window: set[int] = set()  # armed with a crash window (plays: window)
         self._delay = cluster.config.delay_ms
         self.stopped = False
         choices = [
@@ -158,6 +159,8 @@ class Nemesis(Plays):
         if end == self._trace_pos:
             return bool(self._due)
         start, self._trace_pos = self._trace_pos, end
+        if self._in_window:
+            self._watch_windows()
         armed = self._armed
         if not armed:
             return bool(self._due)
@@ -180,6 +183,8 @@ class Nemesis(Plays):
                     self._react("vote", now, ev.node, ev.detail)
             elif kind == "candidate" and "candidate" in armed:
                 self._react("candidate", now, ev.node, ev.detail)
+            if kind in ("candidate", "leader") and "window" in armed:
+                self._react("window", now, ev.node, f"S{ev.node} {kind} {ev.detail}")
         return bool(self._due)
 
     def _arm(
@@ -204,6 +209,10 @@ class Nemesis(Plays):
         self._due.clear()
         self._timers.clear()
         c = self.cluster
+        for i in sorted(self._in_window):
+            if i in c.alive:
+                c.crash_window(i, None)
+        self._in_window.clear()
         c.heal()
         net = c.network
         if net.drop_rate:

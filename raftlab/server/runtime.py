@@ -28,6 +28,9 @@ node *everything* queued since the last round, and its timer if due, takes one
 2. **send** the messages (queued on each peer's link; see ``raftlab.server.transport``).
 3. **apply** what is committed, and settle the proposals it answers.
 
+The order and the settling of proposals are ``raftlab.driver``'s, shared with the
+simulator; only the disk write is awaited here, in a worker thread.
+
 While nothing arrives and no deadline passes the task sleeps: an idle follower wakes
 when a heartbeat arrives or its election timer fires, an idle leader at each heartbeat.
 
@@ -41,12 +44,12 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from raftlab.config import Config
+from raftlab.driver import Driver, LazyTimer, must_persist
 from raftlab.errors import LeadershipLost, NotLeader
 from raftlab.log import Entry, Log
 from raftlab.messages import Message
@@ -62,14 +65,32 @@ INF = float("inf")
 
 @dataclass(eq=False, slots=True)
 class _Proposal:
-    """Commands handed to the leader together; settled when all are applied or lost."""
+    """Commands handed to the leader together; settled when all are applied or lost
+    (``raftlab.driver.Proposals`` tells it each entry's outcome)."""
 
     commands: list[bytes]
     future: asyncio.Future
+    node_id: int = 0
     first: int = 0
     last: int = 0
     term: int = 0
     results: list[Applied | None] = field(default_factory=list)
+
+    def _entry_applied(self, position: int, applied: Applied) -> None:
+        self.results[position] = applied
+        if position == len(self.results) - 1 and not self.future.done():
+            self.future.set_result(self.results)
+
+    def _entry_lost(self, index: int, error: Exception) -> None:
+        if self.future.done():
+            return
+        done = sum(r is not None for r in self.results)
+        self.future.set_exception(
+            LeadershipLost(
+                f"S{self.node_id} lost leadership: {error} ({done} of {len(self.results)} "
+                "commands of this request were applied before that)"
+            )
+        )
 
 
 class NodeRuntime:
@@ -107,11 +128,12 @@ class NodeRuntime:
         self.stopped = asyncio.Event()  # set when the node stops, cleanly or not
         self.rounds = 0  # driver rounds: how often the task woke and did something
         self._inbox: list[Message] = []
-        self._proposals: list[_Proposal] = []
-        self._pending: deque[_Proposal] = deque()
+        self._proposals: list[_Proposal] = []  # handed in, not yet proposed to the node
+        # Persist (here, in a worker thread), send, apply, and the proposals in between.
+        self.driver = Driver(node_id, storage.save, transport.send)
         self._wake = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = INF
+        self._lazy = LazyTimer()
         self._disk = ThreadPoolExecutor(1, thread_name_prefix=f"disk-S{node_id}")
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,7 +181,7 @@ class NodeRuntime:
         await self.transport.close()
         self._disk.shutdown(wait=True)  # a sync in progress finishes before the file closes
         self.storage.close()
-        for p in [*self._proposals, *self._pending]:
+        for p in [*self._proposals, *self.driver.proposals.waiters()]:
             if not p.future.done():
                 # Another leader may still commit what this one replicated: unknown.
                 p.future.set_exception(
@@ -195,7 +217,7 @@ class NodeRuntime:
         if node.role is not Role.LEADER:
             raise NotLeader(node.leader_id)
         fut = asyncio.get_running_loop().create_future()
-        self._proposals.append(_Proposal(list(commands), fut))
+        self._proposals.append(_Proposal(list(commands), fut, self.id))
         self._wake.set()
         return await asyncio.wait_for(fut, timeout_s)
 
@@ -237,89 +259,46 @@ class NodeRuntime:
                     continue
                 p.last = p.first + len(p.commands) - 1
                 p.results = [None] * len(p.commands)
-                self._pending.append(p)
+                self.driver.proposals.track(p, p.first, p.term, len(p.commands))
         if now >= node.next_deadline:
             node.tick(now)
         rd = node.ready()
-        if rd.hard_state is not None or rd.persist_from is not None:  # 1. persist
+        driver = self.driver  # the order of raftlab.driver, with the disk write awaited
+        if must_persist(rd):  # 1. persist
             data = self.storage.encode(rd, node.log)
             await self._loop.run_in_executor(self._disk, self.storage.write, data)
         if rd.messages:  # 2. send
-            self.transport.send(rd.messages)
+            driver.send(rd)
             # Let the links put the messages on the wire before we spend time applying:
             # a reply must not wait for this node's state machine.  (Two turns of the
             # loop: one for each link's task, one for the timed send it starts.)
             await asyncio.sleep(0)
             await asyncio.sleep(0)
+        driver.apply(node, rd, self.apply_chunk)  # 3. apply, a chunk at a time
+        if node.commit_index > node.last_applied:
+            self._wake.set()  # more to apply: another round, after the loop has run
+            await asyncio.sleep(0)
+        for role, term in rd.roles:
+            log.info("S%d %s term=%d", self.id, role.value, term)
         if rd.removed:
-            self._lost(rd.removed[0].index)
-        if node.commit_index > node.last_applied:  # 3. apply, a chunk at a time
-            self._settle(node.apply_committed(self.apply_chunk))
-            if node.commit_index > node.last_applied:
-                self._wake.set()  # more to apply: another round, after the loop has run
-                await asyncio.sleep(0)
-        for kind, detail in rd.events:
-            if kind in ("leader", "follower", "candidate", "truncate"):
-                log.info("S%d %s %s", self.id, kind, detail)
+            first, count = rd.removed[0].index, len(rd.removed)
+            log.info("S%d truncate from=%d removed=%d", self.id, first, count)
         self._arm_timer()
-
-    def _settle(self, applied: list[Applied]) -> None:
-        pending = self._pending
-        for a in applied:
-            index = a.entry.index
-            while pending and pending[0].last < index:
-                self._fail(pending.popleft(), index)  # skipped: cannot happen, but never hang
-            if not pending or pending[0].first > index:
-                continue  # not ours (a follower's entry, a no-op, another leader's)
-            p = pending[0]
-            if a.entry.term != p.term:
-                # Another leader's entry was committed at our index: ours is gone (§5.3).
-                pending.popleft()
-                self._fail(p, index)
-                continue
-            p.results[index - p.first] = a
-            if index == p.last:
-                pending.popleft()
-                if not p.future.done():
-                    p.future.set_result(p.results)
-
-    def _lost(self, first_removed: int) -> None:
-        """Entries from ``first_removed`` on were deleted by a newer leader (§5.3)."""
-        keep: deque[_Proposal] = deque()
-        for p in self._pending:
-            if p.last >= first_removed:
-                self._fail(p, max(first_removed, p.first))
-            else:
-                keep.append(p)
-        self._pending = keep
-
-    def _fail(self, p: _Proposal, index: int) -> None:
-        if p.future.done():
-            return
-        done = sum(r is not None for r in p.results)
-        p.future.set_exception(
-            LeadershipLost(
-                f"S{self.id} lost leadership: entry {index} of term {p.term} was replaced by "
-                f"a newer leader's and will never be applied ({done} of {len(p.results)} "
-                "commands of this request were applied before that)"
-            )
-        )
 
     # -------------------------------------------------------------------- timer
 
     def _arm_timer(self) -> None:
         deadline = self.node.next_deadline
-        # Lazy, like the simulator's timers: a deadline that moves later (a heartbeat
-        # arrived) is noticed when the old timer fires; only an earlier one re-arms now.
-        if deadline < self._timer_at:
+        # Lazy, like the simulator's timers (raftlab.driver.LazyTimer): a deadline that
+        # moves later (a heartbeat arrived) is noticed when the old timer fires.
+        if self._lazy.needs(deadline):
             if self._timer is not None:
                 self._timer.cancel()
-            self._timer_at = deadline
             self._timer = self._loop.call_at(deadline / 1000.0, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._timer_at = INF
+        self._lazy.fired()
         self._wake.set()
 
     # ------------------------------------------------------------------ looking

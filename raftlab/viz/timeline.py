@@ -78,7 +78,7 @@ def role_segments(x: object, end: float | None = None) -> list[Segment]:
     for e in snap.trace:
         if e.node not in state:
             continue
-        term = parse_term(e.detail)
+        term = e.term if e.term is not None else parse_term(e.detail)
         _, role, old_term = state[e.node]
         if e.kind in ROLE_KINDS:
             switch(e.node, e.time, e.kind, old_term if term is None else term)
@@ -96,6 +96,12 @@ def role_segments(x: object, end: float | None = None) -> list[Segment]:
 _ID_RE = re.compile(r"S(\d+)")
 
 
+def _groups_in(e) -> tuple[tuple[int, ...], ...]:
+    """The servers a network event names, for traces written before events carried them
+    (``TraceEvent.groups``)."""
+    return tuple(tuple(int(m) for m in _ID_RE.findall(part)) for part in e.detail.split("|"))
+
+
 def fault_periods(x: object, end: float | None = None) -> list[FaultPeriod]:
     """Stretches of time when some link was cut, read from the trace.
 
@@ -111,8 +117,9 @@ def fault_periods(x: object, end: float | None = None) -> list[FaultPeriod]:
     for e in snap.trace:
         if e.kind not in ("partition", "isolate", "cut", "connect", "heal"):
             continue
+        named = e.groups if e.groups is not None else _groups_in(e)
         if e.kind == "partition":
-            groups = [[int(m) for m in _ID_RE.findall(part)] for part in e.detail.split("|")]
+            groups = [list(g) for g in named]
             group_of = {i: g for g, members in enumerate(groups) for i in members}
             new = frozenset(
                 (a, b)
@@ -122,12 +129,11 @@ def fault_periods(x: object, end: float | None = None) -> list[FaultPeriod]:
             )
             new_label = "partition " + " | ".join(" ".join(f"S{i}" for i in g) for g in groups if g)
         elif e.kind == "isolate":
-            found = _ID_RE.findall(e.detail)
-            i = int(found[0]) if found else e.node
+            i = named[0][0] if named and named[0] else e.node
             new = cut | {(min(i, j), max(i, j)) for j in ids if j != i}
             new_label = f"S{i} isolated"
         elif e.kind in ("cut", "connect"):
-            a, b = (int(m) for m in _ID_RE.findall(e.detail)[:2])
+            a, b = named[0][:2]
             link = (min(a, b), max(a, b))
             new = cut | {link} if e.kind == "cut" else cut - {link}
             new_label = f"link S{a}-S{b} cut" if e.kind == "cut" else label

@@ -13,6 +13,7 @@ import pytest
 
 from raftlab import BUGS, Cluster, Role, SafetyViolation
 from raftlab.labs.scenarios import figure8, forget_vote, no_log_check, no_prev_check, terms
+from raftlab.scenarios import elect
 
 
 def finish_cleanly(c: Cluster) -> None:

@@ -147,8 +147,15 @@ class Operation:
             if self.output is not None:
                 what += f" -> {self.output!r}"
         if self.ret is None:
-            return f"client {self.client}: {what}, outcome unknown  [{self.call}, ...]"
-        return f"client {self.client}: {what}  [{self.call}, {self.ret}]"
+            return f"client {self.client}: {what}, outcome unknown  [{_ms(self.call)}, ...]"
+        return f"client {self.client}: {what}  [{_ms(self.call)}, {_ms(self.ret)}]"
+
+
+def _ms(t: float) -> str:
+    """A time as the trace shows it: two decimals (times are kept exact, so that ties stay
+    ties; a person reads hundredths).  Whole numbers (line numbers of imported logs) stay
+    whole."""
+    return str(int(t)) if float(t).is_integer() else f"{t:.2f}"
 
 
 class History:

@@ -45,6 +45,10 @@ def test_describe_reads_like_a_sentence():
     assert Operation(5, "set", "x", 7, call=3).describe() == (
         "client 5: set(x, 7), outcome unknown  [3, ...]"
     )
+    # Times are kept exact (ties stay ties) but read as the trace shows them.
+    assert Operation(
+        1, "delete", "a", call=764.2651582161662, ret=826.2215728897512
+    ).describe() == ("client 1: delete(a)  [764.27, 826.22]")
 
 
 # --- recording while clients run -------------------------------------------------------------

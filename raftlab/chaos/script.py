@@ -29,6 +29,7 @@ from raftlab.chaos.schedule import Fault
 #: The cluster calls that are faults (and their undoing); anything else is not a fault.
 FAULT_CALLS = {
     "crash": "crash",
+    "crash_window": "crash",  # armed now, the crash comes inside the node's next output
     "restart": "restart",
     "partition": "partition",
     "isolate": "isolate",

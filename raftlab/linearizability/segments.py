@@ -71,12 +71,13 @@ def decide(steps: Sequence[Step], starts: Iterable[Any]) -> bool | None:
     """``True`` if the steps (sorted by call time, no optional ones) can be linearized from
     one of ``starts``; ``None`` if this fast path cannot tell (see the module docstring)."""
     states = list(dict.fromkeys(starts)) if not isinstance(starts, list) else starts
+    kinds = {s.kind for s in steps}
+    if not kinds <= _KNOWN:
+        return None  # an optional step: the search's business (checked first: it is cheap)
     n = len(steps)
     i = 0
     while i < n:
         s = steps[i]
-        if s.kind not in _KNOWN:
-            return None
         end = s.ret
         j = i + 1
         while j < n and steps[j].call <= end:  # overlaps the segment so far
@@ -99,8 +100,6 @@ def decide(steps: Sequence[Step], starts: Iterable[Any]) -> bool | None:
             if j - i > MAX_SEGMENT:
                 return None
             segment = steps[i:j]
-            if any(t.kind not in _KNOWN for t in segment):
-                return None
             states = _segment(segment, states)
             if states is None:
                 return None

@@ -31,6 +31,7 @@ from raftlab.linearizability.models import (
     relax,
 )
 from raftlab.linearizability.search import KeySearch
+from raftlab.linearizability.segments import decide
 
 # --- the oracle ------------------------------------------------------------------------------
 
@@ -225,6 +226,53 @@ def half_unknown(draw):
 @given(half_unknown())
 def test_histories_half_unknown_agree_with_brute_force(history):
     assert check(history, model="kv").ok == oracle(history)
+
+
+@st.composite
+def bursts(draw):
+    """Up to seven known-outcome kv steps on one key in up to three bursts with quiet gaps
+    between them (each burst ends by time 20 * n + 9, the next starts at 20 * (n + 1)),
+    busy inside: what the segment fast path is for."""
+    steps = []
+    for burst in range(draw(st.integers(1, 3))):
+        for _ in range(draw(st.integers(1, 3))):
+            if len(steps) == 7:
+                break
+            kind = draw(st.sampled_from([READ, READ, FAILED_CAS, WRITE, CAS, APPEND, APPEND_SAW]))
+            call = 20 * burst + draw(st.integers(0, 4))
+            ret = call + draw(st.integers(0, 5))
+            strings = kind in (APPEND, APPEND_SAW)
+            a = draw(st.sampled_from(["x", "y"] if strings else [None, "x", "y", "xy"]))
+            b = draw(st.sampled_from(["x", "y", "xy", "yx"]))
+            if kind == CAS and a is None:
+                a = "x"
+            steps.append(Step(call, ret, kind, a, b, len(steps)))
+    steps.sort(key=lambda s: (s.call, s.ret, s.source))
+    return steps
+
+
+@settings(max_examples=500)
+@given(bursts(), st.sampled_from([None, "", "x", "y", ANY]))
+def test_segment_fast_path_agrees_with_brute_force(steps, start):
+    """The fast path says True exactly when some order exists (it works out every value
+    each burst can leave, so it is exact here), and None otherwise."""
+    starts = [None, "", "x", "y", "xy", "fresh"] if start is ANY else [start]
+    expected = any(oracle_steps(steps, v) for v in starts)
+    assert decide(steps, starts) is (True if expected else None)
+
+
+def test_segment_fast_path_keeps_every_value_a_burst_may_leave():
+    """Two concurrent writes may leave either value; real time inside a burst still
+    counts: a read that returned before the second write was called cannot see it."""
+    w = [Step(0, 2, WRITE, "x", None, 0), Step(1, 3, WRITE, "y", None, 1)]
+    for seen in ("x", "y"):
+        assert decide([*w, Step(10, 11, READ, seen, None, 2)], [None]) is True
+    # One burst (the long write spans it): the read of "y" returned before "y" was written.
+    early = [Step(0, 10, WRITE, "x", None, 0), Step(0, 1, READ, "y", None, 1)]
+    early.append(Step(2, 6, WRITE, "y", None, 2))
+    assert decide(early, [None]) is None
+    ops = [op(0, "set", 0, 10, "x"), op(1, "get", 0, 1, output="y"), op(2, "set", 2, 6, "y")]
+    assert check(History(ops)).ok is False
 
 
 # The search also runs on *relaxed* steps (optional, but within their interval), which no

@@ -88,6 +88,11 @@ Each is sound: it never cuts a branch unless another branch kept is at least as 
    appends alone), nobody ever will: the node's completions are those of rule 7's proof, which
    leave the pending steps out, so the node is cut (as a restricted failure).
 
+Keys that fall apart into short bursts at quiescent moments, with every outcome known,
+usually never reach this search: :mod:`~raftlab.linearizability.segments` replays them
+burst by burst (its docstring proves it), and only when it cannot find an order (or gives
+up) does the checker search.
+
 Everything that depends only on the steps, not on the starting value, is worked out once in
 a :class:`Problem` (masks of bits, lookups by value), so that trying several starting values
 costs little more than one.  The search runs in slices (:meth:`KeySearch.run` takes a

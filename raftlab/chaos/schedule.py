@@ -72,6 +72,23 @@ def draw_config(rng: random.Random) -> Config:
     return Config(election_timeout_ms=timeout, max_batch=batch)
 
 
+def heal_everything(cluster, delay_ms: tuple[float, float], restart: Callable[[int], None]) -> None:
+    """The healing that ends every chaos run: every link back, loss and duplication off,
+    the delay the run started with, and every crashed node restarted by ``restart(i)``
+    (which also writes the restart down)."""
+    cluster.heal()
+    net = cluster.network
+    if net.drop_rate:
+        net.drop_rate = 0.0
+    if net.duplicate_rate:
+        net.duplicate_rate = 0.0
+    if net.delay_ms != delay_ms:
+        net.delay_ms = delay_ms
+    for i in cluster.ids:
+        if i not in cluster.alive:
+            restart(i)
+
+
 class Nemesis(Plays):
     """Injects faults into ``cluster``: timed episodes plus aimed reactions.
 
@@ -213,17 +230,7 @@ class Nemesis(Plays):
             if i in c.alive:
                 c.crash_window(i, None)
         self._in_window.clear()
-        c.heal()
-        net = c.network
-        if net.drop_rate:
-            net.drop_rate = 0.0
-        if net.duplicate_rate:
-            net.duplicate_rate = 0.0
-        if net.delay_ms != self._delay:
-            net.delay_ms = self._delay
-        for i in c.ids:
-            if i not in c.alive:
-                self._restart(i)
+        heal_everything(c, self._delay, self._restart)
 
     # ----------------------------------------------------------------- helpers
 

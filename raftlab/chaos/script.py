@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raftlab.chaos.schedule import Fault
+from raftlab.chaos.schedule import Fault, heal_everything
 
 #: The cluster calls that are faults (and their undoing); anything else is not a fault.
 FAULT_CALLS = {
@@ -267,18 +267,12 @@ class ScriptedNemesis:
         """The healing, as the seeded nemesis does it: undo every fault."""
         self.stopped = True
         c = self.cluster
-        c.heal()
-        net = c.network
-        if net.drop_rate:
-            net.drop_rate = 0.0
-        if net.duplicate_rate:
-            net.duplicate_rate = 0.0
-        if net.delay_ms != self._delay:
-            net.delay_ms = self._delay
-        for i in c.ids:
-            if i not in c.alive:
-                c.restart(i)
-                self.faults.append(Fault(c.now, "restart", f"S{i}"))
+
+        def restart(i: int) -> None:
+            c.restart(i)
+            self.faults.append(Fault(c.now, "restart", f"S{i}"))
+
+        heal_everything(c, self._delay, restart)
 
 
 class ScriptedClients:

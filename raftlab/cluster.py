@@ -36,7 +36,7 @@ from raftlab.log import Log
 from raftlab.network import Envelope, Network
 from raftlab.node import RaftNode
 from raftlab.proposal import ApplyResult, Proposal
-from raftlab.quorum import why_no_leader
+from raftlab.quorum import why_no_commit, why_no_leader
 from raftlab.roles import Role
 from raftlab.snapshot import ClusterSnapshot, NodeView
 from raftlab.statemachine import CommandList
@@ -471,8 +471,10 @@ class Cluster:
         proposals = [Proposal(c, target) for c in commands]
         self._propose(proposals, target)
         if not self.run_until(lambda c: all(p.done for p in proposals), timeout_ms):
+            why = why_no_commit(target, self.ids, self._alive, self.network.can_talk)
             raise Timeout(
                 f"the {len(commands)} command(s) were not applied within {timeout_ms:g} ms"
+                + (f": {why}" if why else "")
             )
         for p in proposals:
             # Only the cluster's own errors are raised.  What a state machine raised is

@@ -39,3 +39,21 @@ def why_no_leader(
             f"{need} votes, so no leader can be elected until the network heals"
         )
     return None
+
+
+def why_no_commit(
+    leader: int, ids: Collection[int], alive: Collection[int], can_talk: Callable[[int, int], bool]
+) -> str | None:
+    """Why ``leader`` cannot commit a new entry, as a sentence, or ``None`` if it could:
+    an entry is committed once a majority stores it (§5.3), and a leader counts itself and
+    the live servers it can reach."""
+    n, need = len(ids), majority(len(ids))
+    if leader not in alive:
+        return f"S{leader} is down, so it cannot commit anything"
+    reach = sum(1 for b in alive if can_talk(leader, b))
+    if reach < need:
+        return (
+            f"S{leader} can reach only {reach} of {n} servers, itself included, and an entry "
+            f"is committed once a majority ({need}) stores it"
+        )
+    return None

@@ -62,3 +62,25 @@ def test_explain_until_timeout_adds_nothing_while_a_leader_exists():
     with pytest.raises(Timeout) as caught:
         explain_until(cluster, lambda c: False, max_steps=5)
     assert str(caught.value) == "the condition did not hold within 5 events"
+
+
+def test_apply_timeout_says_a_minority_leader_cannot_commit_s5_3():
+    c = Cluster(5, seed=1)
+    leader = c.wait_for_leader()
+    others = [i for i in c.ids if i != leader]
+    c.partition([leader, others[0]], others[1:])
+    with pytest.raises(Timeout) as caught:
+        c.apply([b"x"], node=leader, timeout_ms=500)
+    assert str(caught.value) == (
+        "the 1 command(s) were not applied within 500 ms: "
+        f"S{leader} can reach only 2 of 5 servers, itself included, and an entry is "
+        "committed once a majority (3) stores it"
+    )
+
+
+def test_apply_timeout_adds_nothing_when_a_majority_is_reachable():
+    c = Cluster(3, seed=1)
+    c.wait_for_leader()
+    with pytest.raises(Timeout) as caught:
+        c.apply([b"x"], timeout_ms=0.001)  # too short for any round trip
+    assert str(caught.value) == "the 1 command(s) were not applied within 0.001 ms"

@@ -109,3 +109,14 @@ def test_reactions_replay_on_their_trigger_event():
     assert "(when S5 becomes leader)" in " ".join(map(str, aimed))
     again = chaos.run(3, bugs=("figure8",), duration_ms=4300, schedule=aimed, workload=r.workload)
     assert lines(again) == lines(r)
+
+
+def test_an_armed_crash_window_reads_as_words():
+    from raftlab.chaos.script import Action, describe_action
+
+    assert describe_action(Action(0, 0.0, "crash_window", (3, "after_persist"))) == (
+        "crash S3 after persisting, before sending, in its next output that sends"
+    )
+    assert describe_action(Action(0, 0.0, "crash_window", (3, None))) == (
+        "disarm S3's crash window"
+    )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raftlab.chaos.schedule import Fault, heal_everything
+from raftlab.cluster import WINDOWS
 
 #: The cluster calls that are faults (and their undoing); anything else is not a fault.
 FAULT_CALLS = {
@@ -121,6 +122,11 @@ def describe_action(a: Action) -> str:
     name, args = a.name, a.args
     if name in ("crash", "restart", "isolate"):
         return f"{name} S{args[0]}"
+    if name == "crash_window":
+        i, window = args
+        if window is None:
+            return f"disarm S{i}'s crash window"
+        return f"crash S{i} {WINDOWS[window]}, in its next output that sends"
     if name == "partition":
         return "partition " + " | ".join(" ".join(f"S{i}" for i in g) for g in args)
     if name in ("cut", "connect"):

@@ -29,10 +29,11 @@ from raftlab.bugs import check_bugs, check_node_class
 from raftlab.bugs import node_class as planted_class
 from raftlab.config import Config
 from raftlab.driver import Driver, LazyTimer
-from raftlab.errors import LeadershipLost, NotLeader, Timeout
+from raftlab.errors import ConfigurationChangeRefused, LeadershipLost, NotLeader, Timeout
 from raftlab.invariants import SafetyChecker
 from raftlab.kernel import INF, Kernel
 from raftlab.log import Log
+from raftlab.membership import Configuration
 from raftlab.network import Envelope, Network
 from raftlab.node import RaftNode
 from raftlab.proposal import ApplyResult, Proposal
@@ -88,6 +89,11 @@ class Cluster:
         self.kernel = Kernel()
         self.ids: list[int] = list(range(1, n + 1))
         self._alive: set[int] = set(self.ids)
+        self._initial_n = n
+        # Each server's configuration before its first log entry: the initial cluster for
+        # the first n, empty for a server added later (it learns its place from the log).
+        initial = Configuration(frozenset(self.ids))
+        self._genesis: dict[int, Configuration] = {i: initial for i in self.ids}
         self.network = Network(
             self.ids,
             self.kernel,
@@ -197,7 +203,8 @@ class Cluster:
     def wait_for_leader(self, timeout_ms: float = 5000) -> int:
         """Run until a leader exists and return its id; ``Timeout`` if none comes."""
         if not self.run_until(lambda c: c.leader() is not None, timeout_ms):
-            why = why_no_leader(self.ids, self._alive, self.network.can_talk)
+            voters = sorted(self.members.voters)
+            why = why_no_leader(voters, self._alive & set(voters), self.network.can_talk)
             raise Timeout(
                 f"no leader was elected within {timeout_ms:g} ms: "
                 + (
@@ -234,6 +241,7 @@ class Cluster:
             hard_state=hard_state,
             log=Log(entries),
             state_machine=self._make_state_machine(),
+            configuration=self._genesis[i],
         )
 
     def _deliver(self, env: Envelope) -> None:
@@ -516,6 +524,162 @@ class Cluster:
         """Replay of a recorded proposal (see ``fork``)."""
         self._propose([Proposal(c, target) for c in commands], target)
 
+    # --------------------------------------------------------------- membership
+
+    @property
+    def members(self) -> Configuration:
+        """The committed configuration (thesis §4.1): the latest one any server knows to
+        be committed.  ``members.voters`` count in elections and commitment,
+        ``members.learners`` are catching up.  A server's own latest, possibly uncommitted,
+        one is ``cluster.nodes[i].configuration``."""
+        best = max(self.ids, key=lambda i: (self.nodes[i].commit_index, -i))
+        return self.nodes[best].committed_configuration
+
+    def add_server(self, i: int) -> Proposal:
+        """Add server ``i`` to the cluster, one server at a time (thesis §4.1, §4.2.1).
+
+        ``i`` may be a server the cluster has never had (it starts empty, outside any
+        configuration) or one removed earlier.  The leader appends a configuration that
+        makes ``i`` a learner and returns that entry's ``Proposal``; once ``i`` has caught
+        up, the leader promotes it to a voter by itself (see ``raftlab.membership``):
+        ``cluster.run_until(lambda c: i in c.members.voters)``.
+
+        Raises ``ValueError`` for a bad id or one already in the configuration,
+        ``NotLeader`` when there is no leader, ``ConfigurationChangeRefused`` while another
+        change is in flight or before the leader has committed its no-op.  Nothing changes
+        then.
+        """
+        if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= 99:
+            raise ValueError(f"a server id is a whole number from 1 to 99, got {i!r}")
+        leader = self._change_leader()
+        conf = self.nodes[leader].configuration
+        if i in conf:
+            role = "a voter" if i in conf.voters else "a learner"
+            raise ValueError(f"S{i} is already {role} in the configuration ({conf})")
+        return self._change(leader, conf.with_learner(i), "add_server", i)
+
+    def remove_server(self, i: int) -> Proposal:
+        """Remove server ``i`` from the cluster (thesis §4.1, §4.2.2); the entry's
+        ``Proposal``.  The leader itself may be removed: it steps down once the change is
+        committed.  A removed server keeps running outside the configuration: nobody
+        sends it entries and nobody answers its vote requests.
+
+        Raises as ``add_server`` does; ``ValueError`` also for the last voter.
+        """
+        self._check_id(i)
+        leader = self._change_leader()
+        conf = self.nodes[leader].configuration
+        if i not in conf:
+            raise ValueError(f"S{i} is not in the configuration ({conf}); nothing to remove")
+        if conf.voters == {i}:
+            raise ValueError(f"S{i} is the last voter; a cluster cannot remove all its voters")
+        return self._change(leader, conf.without(i), "remove_server", i)
+
+    def lose_disk(self, i: int) -> None:
+        """Server ``i``'s disk is lost: it crashes (if running) and its term, vote and log
+        are gone.  Restarting it (``restart(i)``) is the *unsafe* shortcut: it comes back
+        empty, believing it is a voter, and its vote can elect a leader that lacks an
+        acknowledged write.  ``rejoin(i)`` is the safe way back."""
+        self._check_id(i)
+        self._record("lose_disk", (i,))
+        if i in self._alive:
+            self._crash(i)
+        self._new_disk(i)
+        self._note(i, "lose_disk", "term, vote and log erased")
+
+    def rejoin(self, i: int, timeout_ms: float = 5000) -> None:
+        """The safe way back for a server whose disk was lost (``lose_disk``): it rejoins
+        as a new member.  Remove it from the configuration (and wait until that is
+        committed), start it empty and outside any configuration, then add it back and wait
+        until it is a voter again.  Until it is removed, its old place counts in every
+        majority, so nothing it once acknowledged depends on its empty disk.
+
+        Raises ``ValueError`` if ``i`` is running (lose its disk first), ``Timeout`` if a
+        step does not finish in ``timeout_ms``.
+        """
+        self._check_id(i)
+        if i in self._alive:
+            raise ValueError(
+                f"S{i} is running; rejoin is for a server whose disk was lost "
+                f"(cluster.lose_disk({i}) first)"
+            )
+        if i in self.members or i in self._latest_configuration():
+            self._wait_for_change(lambda: self.remove_server(i), timeout_ms)
+            if not self.run_until(lambda c: i not in c.members, timeout_ms):
+                raise Timeout(f"S{i}'s removal was not committed within {timeout_ms:g} ms")
+        self._start_empty(i)
+        self._wait_for_change(lambda: self.add_server(i), timeout_ms)
+        if not self.run_until(lambda c: i in c.members.voters, timeout_ms):
+            raise Timeout(f"S{i} did not become a voter within {timeout_ms:g} ms")
+
+    def _wait_for_change(self, change: Callable[[], Proposal], timeout_ms: float) -> None:
+        """Run until a leader accepts ``change`` (there may be none yet, or it may have a
+        change in flight or an uncommitted no-op)."""
+        end = self.now + _check_ms("timeout_ms", timeout_ms)
+        while True:
+            try:
+                change()
+                return
+            except (NotLeader, ConfigurationChangeRefused) as exc:
+                if self.now >= end:
+                    raise Timeout(
+                        f"no leader accepted the change within {timeout_ms:g} ms: {exc}"
+                    ) from None
+            self.run(min(self.config.heartbeat_ms, max(0.0, end - self.now)))
+
+    def _latest_configuration(self) -> Configuration:
+        leader = self.leader()
+        return self.nodes[leader].configuration if leader is not None else self.members
+
+    def _start_empty(self, i: int) -> None:
+        """Start server ``i`` with an empty disk and no configuration: a new server that
+        waits to be added (``add_server``)."""
+        self._record("_start_empty", (i,))
+        self._boot_empty(i)
+
+    def _new_disk(self, i: int) -> None:
+        self.storage[i] = MemoryStorage()
+        self._drivers[i] = Driver(i, self.storage[i].save, self._send_all)
+
+    def _boot_empty(self, i: int) -> None:
+        if i not in self.storage:
+            self.ids.append(i)
+            self.ids.sort()
+            self.network.ids = tuple(self.ids)
+            self._timers[i] = LazyTimer()
+            self._incarnation[i] = 0
+        elif i in self._alive:
+            self._crash(i)
+        self._new_disk(i)
+        self._genesis[i] = Configuration(frozenset())
+        self._incarnation[i] += 1
+        self.nodes[i] = self._new_node(i)
+        self._alive.add(i)
+        self._note(i, "start", "empty, outside the configuration", term=0)
+        self._schedule_timer(i)
+
+    def _change_leader(self) -> int:
+        leader = self.leader()
+        if leader is None:
+            raise NotLeader(None, "no leader right now; run the cluster until one is elected")
+        return leader
+
+    def _change(self, leader: int, conf: Configuration, name: str, i: int) -> Proposal:
+        node = self.nodes[leader]
+        why = node.change_refused()
+        if why is not None:
+            raise ConfigurationChangeRefused(why)
+        self._record(name, (i,))
+        if i not in self.storage:
+            self._boot_empty(i)  # a server the cluster never had
+        p = Proposal(conf, leader)  # type: ignore[arg-type]  # the command is the configuration
+        old_commit = node.commit_index
+        p.index, p.term = node.propose_configuration(conf, self.now)
+        self._drivers[leader].proposals.track(p, p.index, p.term)
+        self._handle_ready(node, old_commit)
+        self._notify()
+        return p
+
     # ------------------------------------------------------- snapshots and forks
 
     def snapshot(self) -> ClusterSnapshot:
@@ -569,7 +733,7 @@ class Cluster:
         calls = len(self._calls) if at is None else at.calls_len
         time = self.now if at is None else at.time
         new = Cluster(
-            len(self.ids),
+            self._initial_n,
             self.seed,
             config=self.config,
             state_machine=self._make_state_machine,

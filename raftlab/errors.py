@@ -54,3 +54,9 @@ class SafetyViolation(AssertionError):
     def __init__(self, invariant: str, message: str):
         self.invariant = invariant
         super().__init__(f"{invariant} violated: {message}")
+
+
+class ConfigurationChangeRefused(RaftLabError):
+    """The leader cannot start this membership change now (thesis §4.1): an earlier change
+    is not committed yet, or the leader has not yet committed an entry of its own term
+    (its no-op).  Wait a little and ask again."""

@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from raftlab.config import Config
-from raftlab.errors import NotLeader
+from raftlab.errors import ConfigurationChangeRefused, NotLeader
 from raftlab.log import Entry, Log
+from raftlab.membership import Configuration, changed_servers
 from raftlab.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -139,6 +140,7 @@ class RaftNode:
         hard_state: HardState | None = None,
         log: Log | None = None,
         state_machine: Any = None,
+        configuration: Configuration | None = None,
     ):
         self.id = id
         self.peers: tuple[int, ...] = tuple(sorted(p for p in peers if p != id))
@@ -176,6 +178,18 @@ class RaftNode:
         self._ready = Ready()
         self._majority = (len(self.peers) + 1) // 2 + 1
 
+        # Membership (raftlab.membership, thesis §4.1).  The configuration in force before
+        # the first entry of the log: the ids handed in, or ``configuration`` (an empty one
+        # for a server that joins a running cluster, a snapshot's after a restore).  The
+        # log's configuration entries override it, the latest one as soon as appended.
+        self._base_configuration = (
+            configuration
+            if configuration is not None
+            else Configuration(frozenset((id, *self.peers)))
+        )
+        self._configs: list[tuple[int, Configuration]] = []  # (index, conf) of the log's
+        self._load_configurations()
+
     # ------------------------------------------------------------------ inputs
 
     @property
@@ -210,6 +224,11 @@ class RaftNode:
             # Checked before anything else, so a wrong input changes nothing.
             raise TypeError(f"RaftNode.step takes a Raft message, got {type(msg).__name__}")
         self._now = now
+        if msg.__class__ is RequestVote and msg.candidate_id not in self._voters:
+            # A candidate outside our configuration (removed, or not added yet) cannot be
+            # elected by us: ignore it, term and all, so it cannot disrupt the cluster
+            # (thesis §4.2.3).  Ignoring a request is always safe.
+            return
         if msg.term > self.current_term:
             # A newer term exists: whatever we were, we are now a follower in it (§5.1).
             # Only an AppendEntries names the new leader; a vote request does not.
@@ -284,7 +303,8 @@ class RaftNode:
             # not an Exception (KeyboardInterrupt) leaves it at the last entry applied.
             self.last_applied = entry.index
             command = entry.command
-            if command is None or sm is None:
+            if command is None or sm is None or command.__class__ is Configuration:
+                # A no-op (§8) or a configuration entry (§4.1): nothing for the state machine.
                 add(Applied(entry))
                 continue
             try:
@@ -346,7 +366,17 @@ class RaftNode:
         return self.commit_index
 
     def replicated_on_majority(self) -> int:
-        """The highest index a majority of servers (this leader included) is known to hold."""
+        """The highest index a majority of servers (this leader included) is known to hold.
+
+        Only voters count, the leader only if it is one (it may be removing itself, §4.2.2).
+        """
+        if self._learners or self.id not in self._voters:
+            voters = self._voters
+            matches = [pr.match for p, pr in self.progress.items() if p in voters]
+            if self.id in voters:
+                matches.append(self.log.last_index)
+            matches.sort(reverse=True)
+            return matches[self._majority - 1]
         matches = [pr.match for pr in self.progress.values()]
         matches.append(self.log.last_index)
         matches.sort(reverse=True)
@@ -356,6 +386,167 @@ class RaftNode:
         """What must be durable before this server answers anyone (Figure 2, "Persistent
         state"; the log is persisted from ``Ready.persist_from``)."""
         return HardState(self.current_term, self.voted_for)
+
+    # --------------------------------------------------------------- membership
+    #
+    # Thesis §4.1 (see raftlab.membership).  The two rules a leader checks before a change
+    # are public methods, like the rules above, so a planted bug can override one.
+
+    def change_in_progress(self) -> bool:
+        """§4.1: is a configuration entry in our log not committed yet?  Then no other
+        change may start: at most one change is in flight."""
+        return bool(self._configs) and self._configs[-1][0] > self.commit_index
+
+    def term_started(self) -> bool:
+        """Ongaro (raft-dev, 2015): has this leader committed an entry of its own term
+        (its no-op, §8)?  Only then may it append a change: the commit proves a majority
+        of the old configuration has heard of this term, so no leader of an older term
+        can still commit a change of its own."""
+        return self.log.term(self.commit_index) == self.current_term
+
+    @property
+    def configuration(self) -> Configuration:
+        """The latest configuration in this node's log, committed or not (§4.1)."""
+        return self._configs[-1][1] if self._configs else self._base_configuration
+
+    @property
+    def base_configuration(self) -> Configuration:
+        """The configuration in force before the first entry this log holds."""
+        return self._base_configuration
+
+    @base_configuration.setter
+    def base_configuration(self, configuration: Configuration) -> None:
+        # A snapshot restore sets this (the configuration stored with the snapshot); the
+        # log's own configuration entries are read again on top of it.
+        self._base_configuration = configuration
+        self._load_configurations()
+
+    def configuration_at(self, index: int) -> Configuration:
+        """The configuration of the latest configuration entry at or before ``index``."""
+        for at, conf in reversed(self._configs):
+            if at <= index:
+                return conf
+        return self._base_configuration
+
+    @property
+    def committed_configuration(self) -> Configuration:
+        """The latest configuration this node knows to be committed."""
+        return self.configuration_at(self.commit_index)
+
+    def caught_up(self, peer: int) -> bool:
+        """Is learner ``peer`` caught up (thesis §4.2.1)?  Its log is within one batch
+        (``Config.max_batch`` entries) of ours: the next round trip brings it level, so
+        counting it as a voter will not stall commitment while it catches up."""
+        pr = self.progress.get(peer)
+        return pr is not None and pr.match >= self.log.last_index - self.config.max_batch
+
+    def change_refused(self) -> str | None:
+        """Why this node cannot start a membership change now, in words, or ``None``."""
+        if self.role is not Role.LEADER:
+            return f"S{self.id} is not the leader"
+        if self.change_in_progress():
+            index, conf = self._configs[-1]
+            return (
+                f"S{self.id} has a membership change in progress ({conf} at index {index}, "
+                f"not committed yet; commit index {self.commit_index}); one change at a time "
+                "(thesis §4.1)"
+            )
+        if not self.term_started():
+            return (
+                f"S{self.id} was just elected and has not yet committed its no-op of term "
+                f"{self.current_term}; a new leader commits an entry of its term before any "
+                "membership change (Ongaro, raft-dev 2015)"
+            )
+        return None
+
+    def propose_configuration(self, configuration: Configuration, now: float) -> tuple[int, int]:
+        """Append a configuration entry (leader only); return ``(index, term)``.
+
+        One server at a time: ``configuration`` differs from the current one in exactly
+        one server.  Raises ``NotLeader`` on a follower, ``ConfigurationChangeRefused``
+        while a change is in flight or before the no-op is committed, ``ValueError`` for
+        a change of more (or fewer) than one server.
+        """
+        if not isinstance(configuration, Configuration):
+            raise TypeError(
+                f"propose_configuration takes a raftlab.membership.Configuration, "
+                f"got {type(configuration).__name__}"
+            )
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        changed = changed_servers(self.configuration, configuration)
+        if len(changed) != 1:
+            raise ValueError(
+                f"a membership change adds, promotes or removes exactly one server "
+                f"(thesis §4.1); from {self.configuration} to {configuration} changes "
+                f"{len(changed)}"
+            )
+        if not configuration.voters:
+            raise ValueError("a configuration needs at least one voter")
+        why = self.change_refused()
+        if why is not None:
+            raise ConfigurationChangeRefused(why)
+        return self._append_configuration(configuration, now)
+
+    def _append_configuration(self, configuration: Configuration, now: float) -> tuple[int, int]:
+        self._now = now
+        index, term = self.log.last_index + 1, self.current_term
+        self.log.append([Entry(index, term, configuration)])
+        self._log_changed(index)
+        self._appended_configurations(self.log.entries(index))
+        for peer in self._targets:
+            self._replicate(peer)
+        self._advance_leader_commit()
+        return index, term
+
+    def _maybe_promote(self, peer: int) -> None:
+        """A learner acknowledged: make it a voter once it is caught up (§4.2.1)."""
+        if self.caught_up(peer) and self.change_refused() is None:
+            self._append_configuration(self.configuration.promoted(peer), self._now)
+
+    def _step_down_if_removed(self) -> None:
+        """A leader not in its own configuration steps down once that is committed (§4.2.2)."""
+        if self.commit_index >= (self._configs[-1][0] if self._configs else 0):
+            # One last round tells the others the commit index, then no more heartbeats.
+            for peer in self._targets:
+                if not self._replicate(peer):
+                    self._send_heartbeat(peer, self.progress[peer])
+            self._emit("stepdown", f"removed from the configuration, term={self.current_term}")
+            self._become_follower(self.current_term, None, self._now)
+
+    def _load_configurations(self) -> None:
+        self._configs = [
+            (e.index, e.command) for e in self.log if e.command.__class__ is Configuration
+        ]
+        self._use_configuration()
+
+    def _appended_configurations(self, entries: Iterable[Entry]) -> None:
+        """New entries were appended: a configuration among them is used at once (§4.1)."""
+        found = False
+        for e in entries:
+            if e.command.__class__ is Configuration:
+                self._configs.append((e.index, e.command))
+                found = True
+        if found:
+            self._use_configuration()
+            self._emit("config", f"index={self._configs[-1][0]} {self.configuration}")
+
+    def _use_configuration(self) -> None:
+        """Make ``peers``, ``_majority`` and a leader's ``progress`` follow the configuration."""
+        conf = self.configuration
+        me = self.id
+        self._voters = conf.voters
+        self.peers = tuple(sorted(i for i in conf.voters if i != me))  # whom votes come from
+        self._learners = frozenset(i for i in conf.learners if i != me)
+        self._targets = self.peers + tuple(sorted(self._learners))  # whom the leader feeds
+        self._majority = conf.majority
+        if self.role is Role.LEADER:
+            progress = self.progress
+            for p in [p for p in progress if p not in self._targets]:
+                del progress[p]
+            for p in self._targets:
+                if p not in progress:
+                    progress[p] = Progress(self.log.last_index + 1)
 
     # ------------------------------------------------------------- role changes
 
@@ -377,6 +568,11 @@ class RaftNode:
 
     def _become_candidate(self, now: float) -> None:
         """Election timeout: vote for yourself in a new term and ask everyone (§5.2)."""
+        if self.id not in self._voters:
+            # A learner, a server not yet added or one removed: its vote would not count,
+            # so it has no election to start (thesis §4.1).  It waits for a leader.
+            self._reset_election_timer(now)
+            return
         self.role = Role.CANDIDATE
         self.current_term += 1
         self.voted_for = self.id
@@ -402,7 +598,7 @@ class RaftNode:
         self.votes = set()
         self._ready.roles.append((Role.LEADER, self.current_term))
         nxt = self.log.last_index + 1
-        self.progress = {p: Progress(nxt) for p in self.peers}
+        self.progress = {p: Progress(nxt) for p in self._targets}
         self._round = 0
         self.heartbeat_deadline = now + self.config.heartbeat_ms
         self._emit("leader", f"term={self.current_term}")
@@ -410,7 +606,7 @@ class RaftNode:
         # an entry of its own term, once on a majority, commits all earlier ones (§5.4.2, §8).
         self.log.append([Entry(nxt, self.current_term, None)])
         self._log_changed(nxt)
-        for peer in self.peers:
+        for peer in self._targets:
             self._replicate(peer)
         self._advance_leader_commit()
 
@@ -470,6 +666,7 @@ class RaftNode:
                 self._truncate(index)
             log.append(entries[k:])
             self._log_changed(index)
+            self._appended_configurations(entries[k:])
             break
         match = prev + len(entries)
         new_commit = self.follower_commit(msg.leader_commit, match)
@@ -508,7 +705,9 @@ class RaftNode:
         if self.role is not Role.LEADER or msg.term != self.current_term:
             return
         peer = msg.src
-        pr = self.progress[peer]
+        pr = self.progress.get(peer)
+        if pr is None:
+            return  # a server removed from the configuration meanwhile (§4.1)
         if msg.success:
             # Use what the reply vouches for; never move matchIndex backward, since
             # replies can arrive out of order (Students' Guide, "term confusion").
@@ -516,6 +715,10 @@ class RaftNode:
             pr.acknowledged(msg.match_index, self._now)
             if pr.match > old_match:
                 self._advance_leader_commit()
+            if self.role is not Role.LEADER:
+                return  # the commit removed this leader from the cluster: it stepped down
+            if peer in self._learners:
+                self._maybe_promote(peer)
         else:
             if msg.rejected_index == 0:
                 return  # refused for its old term only (§5.1): nothing about the log
@@ -545,7 +748,7 @@ class RaftNode:
     def _broadcast_append(self) -> None:
         """A heartbeat round (§5.2): each peer gets new entries or an empty AppendEntries."""
         round, now = self._round, self._now
-        for peer in self.peers:
+        for peer in self._targets:
             pr = self.progress[peer]
             if pr.presumed_lost(round, now):
                 # A batch without a reply for a full round: presume it lost, probe again.
@@ -610,6 +813,8 @@ class RaftNode:
         n = self.leader_commit()
         if n > self.commit_index:
             self._set_commit_index(n)
+            if self.id not in self._voters and self.role is Role.LEADER:
+                self._step_down_if_removed()
 
     # ---------------------------------------------------------------- plumbing
 
@@ -630,6 +835,12 @@ class RaftNode:
         self._log_changed(index)
         self._ready.removed.extend(removed)
         self._emit("truncate", f"from={index} removed={len(removed)}")
+        if self._configs and self._configs[-1][0] >= index:
+            # A configuration entry was deleted: go back to the one before it (§4.1).
+            while self._configs and self._configs[-1][0] >= index:
+                self._configs.pop()
+            self._use_configuration()
+            self._emit("config", f"reverted to {self.configuration}")
 
     def _reset_election_timer(self, now: float) -> None:
         lo, hi = self.config.election_timeout_ms

@@ -99,7 +99,7 @@ def _ids_in_replicated_state(cluster: Any) -> set[int]:
         ids.update(node.state_machine.sessions)
         for entry in node.log:
             cmd = entry.command
-            if cmd and cmd[0] == SESSION_MARKER and len(cmd) >= 9:
+            if isinstance(cmd, bytes) and len(cmd) >= 9 and cmd[0] == SESSION_MARKER:
                 ids.add(int.from_bytes(cmd[1:9], "little"))
     return ids
 

@@ -83,6 +83,26 @@ class SendBeforePersist(RaftNode):
 _REPLIES = (RequestVoteReply, AppendEntriesReply)
 
 
+class ConcurrentConfigChange(RaftNode):
+    """Thesis §4.1: a leader "does not begin a new configuration change until the previous
+    one is committed".  This one does: from five servers it removes two before either
+    removal commits, and a majority of the old five (3) and of the new three (2) need not
+    overlap, so two leaders can commit different entries."""
+
+    def change_in_progress(self) -> bool:
+        return False
+
+
+class ConfigBeforeNoop(RaftNode):
+    """Ongaro (raft-dev, 2015): a new leader must commit an entry of its own term before
+    it appends a configuration change.  This one changes the configuration at once, while
+    a deposed leader may still hold an uncommitted change of its own to the same old
+    configuration: each change can then be committed by a majority the other lacks."""
+
+    def term_started(self) -> bool:
+        return True
+
+
 #: name -> the subclass that plants it.
 PLANTED: dict[str, type[RaftNode]] = {
     "figure8": Figure8,
@@ -90,6 +110,8 @@ PLANTED: dict[str, type[RaftNode]] = {
     "no_log_check": NoLogCheck,
     "no_prev_check": NoPrevCheck,
     "send_before_persist": SendBeforePersist,
+    "concurrent_config_change": ConcurrentConfigChange,
+    "config_before_noop": ConfigBeforeNoop,
 }
 
 BUGS: dict[str, str] = {
@@ -101,6 +123,10 @@ BUGS: dict[str, str] = {
     "no_prev_check": "a follower appends entries without the prevLogIndex/prevLogTerm check (§5.3)",
     "send_before_persist": "a vote or an acknowledgement is sent before it is on stable storage "
     "(Figure 2, Persistent state)",
+    "concurrent_config_change": "a leader starts a second membership change before the first "
+    "is committed: two majorities that need not overlap (thesis §4.1)",
+    "config_before_noop": "a new leader changes the membership before it has committed its "
+    "no-op (Ongaro, raft-dev 2015)",
 }
 
 

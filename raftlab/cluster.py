@@ -699,6 +699,7 @@ class Cluster:
             message_log_len=len(net.log),
             kernel_steps=self._pops,
             calls_len=len(self._calls),
+            members=self.members,
         )
 
     def _node_view(self, i: int) -> NodeView:
@@ -722,6 +723,8 @@ class Cluster:
             votes=frozenset(n.votes),
             election_deadline=None if leader else n.election_deadline,
             election_timeout=n.election_timeout,
+            voters=n.configuration.voters,
+            learners=n.configuration.learners,
         )
 
     def fork(self, at: ClusterSnapshot | None = None) -> Cluster:

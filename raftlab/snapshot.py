@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from raftlab.log import Entry
 from raftlab.roles import Role
@@ -30,6 +31,9 @@ class NodeView:
     votes: frozenset[int]  # votes a candidate holds (itself included)
     election_deadline: float | None  # when a follower/candidate times out; None on a leader
     election_timeout: float  # the length of the timeout now running, for the timer arc
+    # The node's latest configuration (thesis §4.1): whose votes count, who only learns.
+    voters: frozenset[int] = frozenset()
+    learners: frozenset[int] = frozenset()
 
     @property
     def last_index(self) -> int:
@@ -71,6 +75,7 @@ class ClusterSnapshot:
     message_log_len: int = 0
     kernel_steps: int = 0  # for Cluster.fork: where in the run this picture was taken
     calls_len: int = 0
+    members: Any = None  # the committed configuration (raftlab.membership.Configuration)
 
     @property
     def ids(self) -> list[int]:
@@ -81,7 +86,12 @@ class ClusterSnapshot:
         return frozenset(n.id for n in self.nodes if n.alive)
 
     def node(self, i: int) -> NodeView:
-        return self.nodes[i - 1]
+        if 0 < i <= len(self.nodes) and self.nodes[i - 1].id == i:
+            return self.nodes[i - 1]
+        for n in self.nodes:  # a server added later with a larger id (membership)
+            if n.id == i:
+                return n
+        raise KeyError(f"no node S{i} in this picture")
 
     @property
     def trace(self) -> list[TraceEvent]:

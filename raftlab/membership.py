@@ -27,9 +27,10 @@ possible answers overlap.  Two changes in flight break this: ``C`` of 5 and ``C`
 servers (majorities 3 of 5 and 2 of 3) can be disjoint.
 
 New servers join as learners: the leader sends them the log, their acknowledgements do
-not count, and once **caught up** (their log is within one batch, ``Config.max_batch``
-entries, of the leader's when an acknowledgement arrives, so the next round trip brings
-them level) the leader promotes them to voters with a second change.  A server that
+not count, and once **caught up** (when an acknowledgement arrives, their log is within
+one batch, ``Config.max_batch`` entries, of the leader's, so the next round trip brings
+them level, or holds every committed entry, as the majority that commits does) the leader
+promotes them to voters with a second change.  A server that
 joins empty as a voter at once could make the cluster unavailable for as long as it takes
 to catch up (§4.2.1).
 

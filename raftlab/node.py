@@ -370,7 +370,7 @@ class RaftNode:
 
         Only voters count, the leader only if it is one (it may be removing itself, §4.2.2).
         """
-        if self._learners or self.id not in self._voters:
+        if not self._plain:
             voters = self._voters
             matches = [pr.match for p, pr in self.progress.items() if p in voters]
             if self.id in voters:
@@ -435,10 +435,14 @@ class RaftNode:
 
     def caught_up(self, peer: int) -> bool:
         """Is learner ``peer`` caught up (thesis §4.2.1)?  Its log is within one batch
-        (``Config.max_batch`` entries) of ours: the next round trip brings it level, so
-        counting it as a voter will not stall commitment while it catches up."""
+        (``Config.max_batch`` entries) of ours, so the next round trip brings it level, or
+        it holds every committed entry, as the majority that commits does (under a steady
+        load a log can trail the leader's by more than a batch and still keep up).  Either
+        way counting it as a voter will not stall commitment while it catches up."""
         pr = self.progress.get(peer)
-        return pr is not None and pr.match >= self.log.last_index - self.config.max_batch
+        if pr is None:
+            return False
+        return pr.match >= min(self.commit_index, self.log.last_index - self.config.max_batch)
 
     def change_refused(self) -> str | None:
         """Why this node cannot start a membership change now, in words, or ``None``."""
@@ -538,7 +542,13 @@ class RaftNode:
         self._voters = conf.voters
         self.peers = tuple(sorted(i for i in conf.voters if i != me))  # whom votes come from
         self._learners = frozenset(i for i in conf.learners if i != me)
-        self._targets = self.peers + tuple(sorted(self._learners))  # whom the leader feeds
+        # Servers the change in flight removes still get entries until it commits, so
+        # they learn of their removal (from the entry) and stop standing for election.
+        previous = self.configuration_at(self.commit_index)
+        self._leaving = tuple(sorted(i for i in previous.members - conf.members if i != me))
+        # Whom the leader feeds: voters, learners, and servers being removed.
+        self._targets = self.peers + tuple(sorted(self._learners)) + self._leaving
+        self._plain = not self._learners and not self._leaving and me in conf.voters
         self._majority = conf.majority
         if self.role is Role.LEADER:
             progress = self.progress
@@ -813,6 +823,8 @@ class RaftNode:
         n = self.leader_commit()
         if n > self.commit_index:
             self._set_commit_index(n)
+            if self._leaving and self.commit_index >= self._configs[-1][0]:
+                self._use_configuration()  # the removal is committed: stop feeding them
             if self.id not in self._voters and self.role is Role.LEADER:
                 self._step_down_if_removed()
 

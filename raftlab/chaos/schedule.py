@@ -29,6 +29,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from raftlab.chaos.churn import Churn
 from raftlab.chaos.plays import AIMS, Plays, names
 from raftlab.config import Config
 from raftlab.roles import Role
@@ -42,6 +43,7 @@ ALL_FAULTS: tuple[str, ...] = (
     "drop",
     "duplicate",
     "delay",
+    "membership",
 )
 
 __all__ = ["AIMS", "ALL_FAULTS", "Fault", "Nemesis", "draw_config"]
@@ -89,7 +91,7 @@ def heal_everything(cluster, delay_ms: tuple[float, float], restart: Callable[[i
             restart(i)
 
 
-class Nemesis(Plays):
+class Nemesis(Plays, Churn):
     """Injects faults into ``cluster``: timed episodes plus aimed reactions.
 
     The driver calls ``act()`` whenever simulated time reaches ``next_time()``, and
@@ -137,6 +139,10 @@ class Nemesis(Plays):
                 # at a time, so play it mostly where batches are small.
                 weights["figure8"] = 1.5 if cluster.config.max_batch <= 3 else 0.5
                 weights["split"] = 1
+        if "membership" in kinds:
+            # Servers removed and added back (raftlab.chaos.churn), one change at a time.
+            choices.append("churn")
+            weights["churn"] = 1.5
         self._episodes = choices
         self._weights = [weights[k] for k in choices]
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from raftlab.chaos.schedule import Fault, heal_everything
 from raftlab.cluster import WINDOWS
+from raftlab.errors import RaftLabError
 
 #: The cluster calls that are faults (and their undoing); anything else is not a fault.
 FAULT_CALLS = {
@@ -40,6 +41,8 @@ FAULT_CALLS = {
     "_set_drop_rate": "drop",
     "_set_duplicate_rate": "duplicate",
     "_set_delay_ms": "delay",
+    "add_server": "membership",
+    "remove_server": "membership",
 }
 
 
@@ -133,6 +136,8 @@ def describe_action(a: Action) -> str:
         return f"{name} S{args[0]}-S{args[1]}"
     if name == "heal":
         return "heal the network"
+    if name in ("add_server", "remove_server"):
+        return f"{name.split('_')[0]} S{args[0]} {'to' if name == 'add_server' else 'from'} the cluster"
     if name == "_set_drop_rate":
         return f"lose {args[0]:.0%} of messages"
     if name == "_set_duplicate_rate":
@@ -265,8 +270,10 @@ class ScriptedNemesis:
                 return
         try:
             getattr(c, a.name)(*args)
-        except ValueError:
-            return  # impossible here (a node already down, or not in this cluster): skip
+        except (ValueError, RaftLabError):
+            # Impossible here (a node already down, or not in this cluster; a membership
+            # change with no leader or another change in flight): skip.
+            return
         self.faults.append(Fault(c.now, FAULT_CALLS[a.name], describe_action(a)))
 
     def stop(self) -> None:

@@ -166,6 +166,15 @@ def _node_patch(n: NodeView, xy: tuple[float, float], r: float):
     return patch
 
 
+def membership_label(snap: ClusterSnapshot, i: int) -> str | None:
+    """``"learner"`` or ``"not a member"`` by the committed configuration (thesis §4.1);
+    ``None`` for a voter."""
+    members = snap.members
+    if members is None or i in members.voters:
+        return None
+    return "learner" if i in members.learners else "not a member"
+
+
 def _node_info(n: NodeView, cluster_size: int) -> str:
     lines = [f"term {n.current_term}", f"commit {n.commit_index} · last {n.last_index}"]
     if not n.alive:
@@ -351,7 +360,12 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
                 )
                 w.set_gid(f"timer-S{i}")
                 add(ax, w)
-        add(ax, _node_patch(n, (cx, cy), r))
+        patch = _node_patch(n, (cx, cy), r)
+        member = membership_label(snap, i)
+        if member is not None:
+            patch.set_linestyle(":")  # a learner, or outside the configuration (§4.1)
+            patch.set_alpha(0.55 if member == "not a member" else 0.8)
+        add(ax, patch)
         text_color = palette.ROLE_TEXT[n.role] if n.alive else palette.DEAD_TEXT
         draw_text(ax, cx, cy, f"S{i}", 13, bold=True, color=text_color, gid=f"name-S{i}")
         # Facts about the server go outside the circle, away from the messages inside it.
@@ -364,7 +378,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
             ax,
             lx,
             ly,
-            _node_info(n, len(ids)),
+            _node_info(n, len(n.voters) or len(ids)) + (f"\n{member}" if member is not None else ""),
             9.5,
             ha=ha,
             va=va,

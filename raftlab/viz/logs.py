@@ -15,6 +15,7 @@ from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.colors import to_rgb
 from matplotlib.patches import Rectangle
 
+from raftlab.membership import is_configuration
 from raftlab.roles import Role
 from raftlab.viz import palette
 from raftlab.viz.common import (
@@ -29,6 +30,7 @@ from raftlab.viz.common import (
 COMMITTED_HATCH = ""
 UNCOMMITTED_HATCH = "////"
 NOOP_MARK = "∅"
+CONFIG_MARK = "C"  # marks a configuration entry (thesis §4.1)
 
 
 def paler(color: str, amount: float = 0.5) -> tuple[float, float, float]:
@@ -42,7 +44,9 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
 
     When the longest log has more than ``window`` entries, only the newest ``window``
     indexes are shown, and the title says so.  A new leader's no-op entry (§8) is marked
-    with ``∅`` under its term.
+    with ``∅`` under its term, a configuration entry (a membership change, thesis §4.1)
+    with ``C``; the row of a learner says so, and that of a server outside the committed
+    configuration says ``outside``.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1 log index, got {window}")
@@ -83,6 +87,8 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
                 hatched.append(cell)
                 hatched_colors.append(paler(palette.term_color(e.term)))
             label = f"{e.term}\n{NOOP_MARK}" if e.command is None else str(e.term)
+            if is_configuration(e.command):
+                label = f"{e.term}\n{CONFIG_MARK}"  # a membership change (§4.1)
             labels.setdefault((label, n.alive), []).append((e.index, k))
         if n.commit_index >= lo - 1:
             commit_bars.append([(n.commit_index + 0.5, k - 0.4), (n.commit_index + 0.5, k + 0.4)])
@@ -168,7 +174,7 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
             ax,
             lo - 0.75,
             k,
-            _row_label(n),
+            _member_label(snap, n) or _row_label(n),
             10,
             color=color,
             ha="right",
@@ -201,6 +207,16 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
         draw_text(ax, (lo + right) / 2, (rows - 1) / 2, "every log is empty", 11, color="#777777")
     draw_key(ax, _key_entries(leader is not None) if legend else None, x=1.0, y=0.98)
     return ax
+
+
+def _member_label(snap, n) -> str | None:
+    """A live learner or server outside the configuration says so (thesis §4.1)."""
+    from raftlab.viz.graph import membership_label
+
+    label = membership_label(snap, n.id)
+    if label is None or not n.alive:
+        return None
+    return f"S{n.id} {'learner' if label == 'learner' else 'outside'}"
 
 
 def _row_label(n) -> str:

@@ -136,8 +136,10 @@ def describe_action(a: Action) -> str:
         return f"{name} S{args[0]}-S{args[1]}"
     if name == "heal":
         return "heal the network"
-    if name in ("add_server", "remove_server"):
-        return f"{name.split('_')[0]} S{args[0]} {'to' if name == 'add_server' else 'from'} the cluster"
+    if name == "add_server":
+        return f"add S{args[0]} to the cluster"
+    if name == "remove_server":
+        return f"remove S{args[0]} from the cluster"
     if name == "_set_drop_rate":
         return f"lose {args[0]:.0%} of messages"
     if name == "_set_duplicate_rate":

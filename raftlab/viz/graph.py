@@ -378,7 +378,7 @@ def draw_cluster(x: object, ax: Axes | None = None, *, legend: bool = True) -> A
             ax,
             lx,
             ly,
-            _node_info(n, len(n.voters) or len(ids)) + (f"\n{member}" if member is not None else ""),
+            _node_info(n, len(n.voters) or len(ids)) + (f"\n{member}" if member else ""),
             9.5,
             ha=ha,
             va=va,

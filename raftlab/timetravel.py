@@ -110,7 +110,7 @@ class Recorder:
         for k, view in enumerate(snap.nodes):
             logs.append(self._line_ref(view.id, view.log))
             slim = replace(view, log=())
-            if prev is not None and prev.nodes[k] == slim:
+            if prev is not None and k < len(prev.nodes) and prev.nodes[k] == slim:
                 slim = prev.nodes[k]  # unchanged: share it
             nodes.append(slim)
         groups, cuts = snap.groups, snap.cut_links
@@ -404,6 +404,27 @@ class Session:
 
     def isolate(self, i: int) -> Outcome:
         return self._act(lambda: self.cluster.isolate(i) or f"Isolated S{i}: it hears nobody.")
+
+    def add_server(self, i: int) -> Outcome:
+        """Add server ``i`` (thesis §4.1): it joins as a learner, a voter once caught up."""
+
+        def go() -> str:
+            p = self.cluster.add_server(i)
+            return (
+                f"S{p.node} appended entry {p.index}: S{i} joins as a learner; the leader "
+                "promotes it to a voter once it has caught up."
+            )
+
+        return self._act(go)
+
+    def remove_server(self, i: int) -> Outcome:
+        """Remove server ``i`` (thesis §4.1); a leader that removes itself steps down."""
+
+        def go() -> str:
+            p = self.cluster.remove_server(i)
+            return f"S{p.node} appended entry {p.index}: S{i} leaves once it is committed."
+
+        return self._act(go)
 
     def split(self, minority: Iterable[int] | None = None) -> Outcome:
         """Partition a minority from the majority; by default the leader goes in the minority,

@@ -573,3 +573,27 @@ def test_a_click_that_raises_is_said_in_the_widget_not_lost():
     w.run_button.click()
     assert w.text.alarm and w.text.note == "the widget failed: RuntimeError: boom"
     assert w.text.text == f"t = {c.now:.2f} ms: nothing yet"  # what was shown stays
+
+
+def test_dashboard_adds_and_removes_servers_headless():
+    from raftlab import Cluster
+    from raftlab.widgets import Dashboard
+
+    d = Dashboard(Cluster(3, seed=1))
+    d.cluster.wait_for_leader()
+    d.cluster.run(100)  # the leader's no-op is committed
+    assert d.members.server.value == 4
+    d.members.add.click()
+    assert "joins as a learner" in d.message.value
+    assert "learners" not in d.members.members.value  # the picture shows the committed one
+    d.cluster.run_until(lambda c: 4 in c.members.voters, 3000)
+    d.refresh()
+    assert "voters S1 S2 S3 S4" in d.members.members.value
+    assert 4 in d.nodes.buttons  # the new server can be crashed like the others
+    d.members.add.click()  # already a voter: refused with a sentence, nothing changes
+    assert "already a voter" in d.message.value and "raftlab-error" in d.message.value
+    d.members.server.value = 2
+    d.members.remove.click()
+    d.cluster.run(300)
+    d.refresh()
+    assert "voters S1 S3 S4" in d.members.members.value

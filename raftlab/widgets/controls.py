@@ -80,6 +80,7 @@ class NodeControls(w.HBox):
 
     def __init__(self, act: Act, session: Session):
         self.buttons: dict[int, w.Button] = {}
+        self._act = act
         for i in session.cluster.ids:
             b = button(f"crash S{i}", "", "danger", "92px")
             b.on_click(lambda _, i=i: act(lambda: session.toggle(i)))
@@ -91,7 +92,11 @@ class NodeControls(w.HBox):
 
     def sync(self, session: Session) -> None:
         for n in session.shown.nodes:
-            b = self.buttons[n.id]
+            b = self.buttons.get(n.id)
+            if b is None:  # a server added since (membership): give it a button too
+                b = self.buttons[n.id] = button(f"crash S{n.id}", "", "danger", "92px")
+                b.on_click(lambda _, i=n.id: self._act(lambda: session.toggle(i)))
+                self.children = (*self.children, b)
             b.description = f"crash S{n.id}" if n.alive else f"restart S{n.id}"
             b.button_style = "danger" if n.alive else "success"
             b.tooltip = (

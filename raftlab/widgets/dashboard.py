@@ -19,6 +19,7 @@ from raftlab.cluster import Cluster
 from raftlab.timetravel import Outcome, Session
 from raftlab.widgets.client import ClientControls
 from raftlab.widgets.controls import NodeControls, TimeControls
+from raftlab.widgets.members import MemberControls
 from raftlab.widgets.network import NetworkControls
 from raftlab.widgets.picture import DPI, VIEWS, WIDTH_IN, Picture
 
@@ -67,6 +68,7 @@ class Dashboard(w.VBox):
         )
         self.time_controls = TimeControls(self.act, self.session, self.set_playing)
         self.nodes = NodeControls(self.act, self.session)
+        self.members = MemberControls(self.act, self.session)
         self.network = NetworkControls(self.act, self.session)
         self.client = ClientControls(self.act, self.session)
         self._seeking = False
@@ -81,6 +83,7 @@ class Dashboard(w.VBox):
                 w.HBox([self.time, self.time_label], layout=w.Layout(align_items="center")),
                 self.time_controls,
                 self.nodes,
+                self.members,
                 self.network,
                 self.client,
                 self.message,
@@ -165,4 +168,5 @@ class Dashboard(w.VBox):
             f"margin:0'>{lines or '(no trace yet)'}</pre>"
         )
         self.nodes.sync(s)
+        self.members.sync(s)
         self.network.sync(s)

@@ -61,6 +61,10 @@ class Configuration:
 
     voters: frozenset[int]
     learners: frozenset[int] = frozenset()
+    # Where real servers reach each other: (id, Raft address) pairs, sorted, so that every
+    # server learns a new member's address from the log (raftlab.server).  The simulator
+    # leaves it empty.
+    addresses: tuple[tuple[int, str], ...] = ()
 
     def __post_init__(self) -> None:
         voters = _ids("voters", self.voters)
@@ -72,6 +76,12 @@ class Configuration:
             )
         object.__setattr__(self, "voters", voters)
         object.__setattr__(self, "learners", learners)
+        addresses = tuple(sorted((int(i), str(a)) for i, a in dict(self.addresses).items()))
+        object.__setattr__(self, "addresses", addresses)
+
+    def address_of(self, i: int) -> str | None:
+        """Server ``i``'s Raft address, if the configuration carries one."""
+        return dict(self.addresses).get(i)
 
     @property
     def members(self) -> frozenset[int]:
@@ -83,14 +93,18 @@ class Configuration:
         """How many voters an election or a commit needs (§5.2, §4.1)."""
         return len(self.voters) // 2 + 1
 
-    def with_learner(self, i: int) -> Configuration:
-        return Configuration(self.voters, self.learners | {i})
+    def with_learner(self, i: int, address: str | None = None) -> Configuration:
+        addresses = dict(self.addresses)
+        if address is not None:
+            addresses[i] = address
+        return Configuration(self.voters, self.learners | {i}, tuple(addresses.items()))
 
     def promoted(self, i: int) -> Configuration:
-        return Configuration(self.voters | {i}, self.learners - {i})
+        return Configuration(self.voters | {i}, self.learners - {i}, self.addresses)
 
     def without(self, i: int) -> Configuration:
-        return Configuration(self.voters - {i}, self.learners - {i})
+        addresses = tuple((j, a) for j, a in self.addresses if j != i)
+        return Configuration(self.voters - {i}, self.learners - {i}, addresses)
 
     def __contains__(self, i: object) -> bool:
         return i in self.voters or i in self.learners

@@ -142,7 +142,7 @@ class Nemesis(Plays, Churn):
         if "membership" in kinds:
             # Servers removed and added back (raftlab.chaos.churn), one change at a time.
             choices.append("churn")
-            weights["churn"] = 1.5
+            weights["churn"] = 0.75
         self._episodes = choices
         self._weights = [weights[k] for k in choices]
 

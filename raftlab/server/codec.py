@@ -12,10 +12,13 @@ All integers are little-endian.  A run of entries starting at a known index is::
     for each entry:  term u64 | length u64 | command (length bytes)
 
 with ``length == NOOP`` (2**64 - 1) and no bytes for a new leader's no-op (§8), whose
-command is ``None``.  Indexes are not stored: the run's first index is written once by
-whoever frames it.  A Raft message is one type byte and fixed fields (node ids, terms and
-indexes as u64; a vote or a success as one byte); an AppendEntries adds its entry count
-and the run of entries.  A batch of messages (one HTTP request to a peer) is each message
+command is ``None``, and ``length == CONFIG`` (2**64 - 2) for a configuration entry (a
+membership change, ``raftlab.membership``), followed by u64 length and that many bytes
+of JSON: ``{"voters": [...], "learners": [...], "addresses": [[id, "host:port"], ...]}``.
+Indexes are not stored: the run's first index is written once by whoever frames it.  A
+Raft message is one type byte and fixed fields (node ids, terms and indexes as u64; a vote
+or a success as one byte); an AppendEntries adds its entry count and the run of entries.
+A batch of messages (one HTTP request to a peer) is each message
 behind its u64 length.
 
 A client batch (``POST /batch``) is each command behind a u32 length; its answer is, per
@@ -30,10 +33,12 @@ input, not trusted data.
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 
 from raftlab.log import Entry
+from raftlab.membership import Configuration
 from raftlab.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -43,6 +48,7 @@ from raftlab.messages import (
 )
 
 NOOP = 2**64 - 1  # the length that marks a no-op entry (command None)
+CONFIG = 2**64 - 2  # the length that marks a configuration entry (thesis §4.1)
 
 _ENTRY = struct.Struct("<QQ")
 _LEN64 = struct.Struct("<Q")
@@ -71,10 +77,49 @@ def encode_entries(entries: Sequence[Entry]) -> bytes:
         cmd = e.command
         if cmd is None:
             append(pack(e.term, NOOP))
+        elif cmd.__class__ is Configuration:
+            blob = encode_configuration(cmd)
+            append(pack(e.term, CONFIG))
+            append(_LEN64.pack(len(blob)))
+            append(blob)
         else:
             append(pack(e.term, len(cmd)))
             append(cmd)
     return b"".join(parts)
+
+
+def encode_configuration(conf: Configuration) -> bytes:
+    """A configuration as the JSON of the module docstring."""
+    return json.dumps(
+        {
+            "voters": sorted(conf.voters),
+            "learners": sorted(conf.learners),
+            "addresses": [list(p) for p in conf.addresses],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_configuration(blob: bytes, where: str) -> Configuration:
+    """The configuration in ``blob``; ``ValueError`` naming ``where`` if it is not one."""
+    try:
+        d = json.loads(blob)
+        conf = Configuration(
+            frozenset(_id_list(d["voters"])),
+            frozenset(_id_list(d["learners"])),
+            tuple((_id_list([i])[0], str(a)) for i, a in d["addresses"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{where} holds a malformed configuration: {exc}") from None
+    return conf
+
+
+def _id_list(values: object) -> list[int]:
+    if not isinstance(values, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 2**63 for v in values
+    ):
+        raise ValueError(f"server ids must be whole numbers >= 1, got {values!r}")
+    return values
 
 
 def decode_entries(
@@ -100,6 +145,18 @@ def decode_entries(
         pos += 16
         if length == NOOP:
             cmd = None
+        elif length == CONFIG:
+            if pos + 8 > end:
+                raise ValueError(f"entry {index}'s configuration length is cut short at {pos}")
+            (size,) = _LEN64.unpack_from(data, pos)
+            pos += 8
+            if size > end - pos:
+                raise ValueError(
+                    f"entry {index} at offset {pos - 24} says its configuration holds "
+                    f"{size} bytes, but only {end - pos} remain"
+                )
+            cmd = decode_configuration(data[pos : pos + size], f"entry {index}")
+            pos += size
         else:
             if length > end - pos:
                 raise ValueError(
@@ -351,7 +408,11 @@ def log_digest(entries: Iterable[Entry]) -> str:
     pack = _ENTRY.pack
     for e in entries:
         cmd = e.command
-        h.update(pack(e.term, NOOP if cmd is None else len(cmd)))
+        if cmd.__class__ is Configuration:
+            cmd = encode_configuration(cmd)
+            h.update(pack(e.term, CONFIG))
+        else:
+            h.update(pack(e.term, NOOP if cmd is None else len(cmd)))
         if cmd:
             h.update(cmd)
     return h.hexdigest()

@@ -13,7 +13,17 @@ Endpoints (each also accepts POST with the same fields as an
 ``POST /batch``                                many encoded commands at once (see below)
 ``GET /status``                                id, role, term, commit and last index, leader
 ``GET /digest``                                hashes of the log and of the data, to compare
+``GET /members``                               the configuration: voters, learners, addresses
+``GET /add?id=4&raft=:3033&http=:2023``        add a server (a learner first; thesis §4.1)
+``GET /remove?id=1``                           remove a server (the leader may remove itself)
 =============================================  =============================================
+
+``/add`` and ``/remove`` go to the leader (a follower redirects, as for writes) and answer
+once the change is applied, with its log ``index``.  One change at a time: while one is in
+flight, or before a new leader has committed its no-op, the answer is ``409`` with a
+sentence and ``Retry-After: 1``.  A new server is started with ``kvapi --join``
+(``raftlab.server.kvapi``) before or after ``/add``; the leader promotes it to a voter once
+it has caught up, and ``/members`` shows when.
 
 Writes may carry ``client=ID&seq=N`` (both or neither): the command is then wrapped in a
 session envelope and a retry with the same pair is applied at most once
@@ -58,7 +68,7 @@ from urllib.parse import unquote_to_bytes
 
 from aiohttp import web
 
-from raftlab.errors import LeadershipLost, NotLeader
+from raftlab.errors import ConfigurationChangeRefused, LeadershipLost, NotLeader
 from raftlab.kv import Command, KeyNotFound, Kind, encode_command
 from raftlab.node import Applied
 from raftlab.server import codec
@@ -113,6 +123,11 @@ def kv_app(
     app.router.add_post("/batch", api.wrap(api.batch))
     app.router.add_get("/status", api.wrap(api.status))
     app.router.add_get("/digest", api.wrap(api.digest))
+    app.router.add_get("/members", api.wrap(api.members))
+    app.router.add_route("GET", "/add", api.wrap(api.add))
+    app.router.add_route("POST", "/add", api.wrap(api.add))
+    app.router.add_route("GET", "/remove", api.wrap(api.remove))
+    app.router.add_route("POST", "/remove", api.wrap(api.remove))
     app.router.add_get("/", api.wrap(api.index))
     if transport is not None:
         app.router.add_get("/test/partition", api.wrap(_partition_handler(transport)))
@@ -507,6 +522,95 @@ class _Api:
             "keys": len(data),
             "state_sha256": codec.state_digest(data),
         }
+
+    # ------------------------------------------------------------ membership
+
+    async def members(self, request: web.Request) -> web.Response:
+        """The configuration this node holds (latest and committed) and every server's
+        Raft address: what ``kvapi --join`` reads to find the cluster."""
+
+        async def read() -> dict[str, Any]:
+            rt, n = self.rt, self.rt.node
+            conf, committed = n.configuration, n.committed_configuration
+            raft: dict[int, str] = {}
+            for c in (n.base_configuration, *(c for _, c in n._configs)):
+                raft.update(c.addresses)
+            return {
+                "id": rt.id,
+                "cluster": getattr(rt, "cluster_digest", ""),
+                "leader": n.leader_id,
+                "leader_http": rt.leader_http,
+                "voters": sorted(conf.voters),
+                "learners": sorted(conf.learners),
+                "committed": {
+                    "voters": sorted(committed.voters),
+                    "learners": sorted(committed.learners),
+                },
+                "raft": {str(i): a for i, a in sorted(raft.items())},
+                "http": {str(i): u for i, u in sorted(rt.peer_http.items())},
+            }
+
+        return _json(200, await self._on_raft(read))
+
+    def _server_id(self, params: dict[str, str]) -> int:
+        text = params.get("id")
+        if text is None:
+            raise BadRequest(400, "missing parameter 'id'; e.g. /add?id=4&raft=:3033&http=:2023")
+        try:
+            i = int(text)
+        except ValueError:
+            raise BadRequest(400, f"id must be a whole number >= 1, got {text!r}") from None
+        if not 1 <= i < 2**62:
+            raise BadRequest(400, f"id must be a whole number >= 1, got {i}")
+        return i
+
+    async def _change(self, make: Any) -> web.Response:
+        rt, timeout = self.rt, self.limits.request_timeout_s
+        try:
+            index = await self._on_raft(lambda: rt.change(make, timeout))
+        except ConfigurationChangeRefused as exc:
+            return _json(409, {"error": str(exc)}, {"Retry-After": "1"})
+        except ValueError as exc:
+            raise BadRequest(400, str(exc)) from None
+        return _json(200, {"index": index, "configuration": str(rt.node.configuration)})
+
+    async def add(self, request: web.Request) -> web.Response:
+        """``/add?id=4&raft=:3033&http=:2023``: a new server, as a learner (§4.1)."""
+        from raftlab.server.kvapi import parse_address
+
+        p = await self._params(request)
+        i = self._server_id(p)
+        if "raft" not in p:
+            raise BadRequest(400, "missing parameter 'raft', the new server's Raft address")
+        try:
+            raft = str(parse_address(p["raft"], "raft"))
+            http = parse_address(p["http"], "http").url if "http" in p else None
+        except ValueError as exc:
+            raise BadRequest(400, str(exc)) from None
+
+        def make(conf):
+            if i in conf:
+                role = "a voter" if i in conf.voters else "a learner"
+                raise ValueError(f"S{i} is already {role} in the configuration ({conf})")
+            return conf.with_learner(i, raft)
+
+        if http is not None:
+            self.rt.peer_http.setdefault(i, http)
+        return await self._change(make)
+
+    async def remove(self, request: web.Request) -> web.Response:
+        """``/remove?id=1``: remove a server (§4.1); a leader removing itself steps down."""
+        p = await self._params(request)
+        i = self._server_id(p)
+
+        def make(conf):
+            if i not in conf:
+                raise ValueError(f"S{i} is not in the configuration ({conf}); nothing to remove")
+            if conf.voters == {i}:
+                raise ValueError(f"S{i} is the last voter; a cluster cannot remove all its voters")
+            return conf.without(i)
+
+        return await self._change(make)
 
     async def index(self, request: web.Request) -> web.Response:
         return web.Response(

@@ -20,6 +20,17 @@ Peers sign every frame with a secret every node shares (``--cluster-key-file`` o
 addresses are all on loopback, as above, starts without one and warns that any process on
 the host can then forge its peers' messages; any other cluster needs the key.
 
+A new server joins a running cluster with ``--join`` instead of ``--node``/``--cluster``::
+
+    python -m raftlab kvapi --join http://127.0.0.1:2020 --id 4 --raft :3033 --http :2023
+    curl -L "http://localhost:2020/add?id=4&raft=:3033&http=:2023"
+
+It reads ``/members`` from the server named (any member: the cluster's digest and every
+server's Raft address), starts empty and outside the configuration, and waits for the
+leader: ``/add`` makes it a learner, and the leader promotes it to a voter once it has
+caught up (thesis §4.1; ``raftlab.membership``).  Its frames are signed with the same
+cluster key as everyone's.  Restart it with the same command.
+
 Start-up failures are one line naming the path or flag and the remedy: exit code 2 for a
 usage error (a bad flag, a missing or too short key), 1 for the rest (an unusable
 ``--data``, a damaged ``raft.log``, a port in use).
@@ -42,6 +53,7 @@ from pathlib import Path
 
 from raftlab.config import Config
 from raftlab.kv import KVStateMachine
+from raftlab.membership import Configuration
 from raftlab.server import logs
 from raftlab.server.codec import EntryCache
 from raftlab.server.http import Limits, kv_app
@@ -161,15 +173,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--node",
         type=int,
-        required=True,
         help="this process's position in --cluster (0 is the first)",
     )
     p.add_argument("--http", required=True, help="client address, e.g. :2020 (127.0.0.1)")
     p.add_argument(
         "--cluster",
-        required=True,
         help="Raft addresses of every node: ID,ADDR;ID,ADDR;... (ids >= 1)",
     )
+    p.add_argument(
+        "--join",
+        metavar="URL",
+        help="join a running cluster: the client URL of any member (instead of --node and "
+        "--cluster); add it with /add on the leader",
+    )
+    p.add_argument("--id", type=int, help="with --join: this server's id (>= 1)")
+    p.add_argument("--raft", help="with --join: this server's Raft address, e.g. :3033")
     p.add_argument("--data", help="data directory (default: ./raftlab-data/node-ID)")
     p.add_argument(
         "--advertise-http",
@@ -291,21 +309,34 @@ class Settings:
     truncate_torn_tail: bool
     key: PeerKey
     test_faults: bool = False
+    digest: str | None = None  # a joining server's: the cluster's, read from /members
+    joining: bool = False  # started with --join: no configuration until the leader adds it
 
 
 def settings_from_args(argv: list[str]) -> Settings:
     """Parse and check the command line; exit 2 with a usage message on any problem."""
     parser = build_parser()
     a = parser.parse_args(argv)
+    digest = None
     try:
-        members = parse_cluster(a.cluster)
-        if not 0 <= a.node < len(members):
-            choices = ", ".join(map(str, range(len(members))))
-            raise ValueError(
-                f"--node {a.node} is out of range: --cluster lists "
-                f"{len(members)} node(s), so --node is one of {choices}"
-            )
-        node_id, rpc = members[a.node]
+        if a.join is not None:
+            node_id, rpc, members, digest = _joining(a)
+        else:
+            if a.node is None or a.cluster is None:
+                raise ValueError(
+                    "give --node and --cluster (a server of the initial cluster) or --join, "
+                    "--id and --raft (a new server)"
+                )
+            if a.id is not None or a.raft is not None:
+                raise ValueError("--id and --raft go with --join; with --cluster use --node")
+            members = parse_cluster(a.cluster)
+            if not 0 <= a.node < len(members):
+                choices = ", ".join(map(str, range(len(members))))
+                raise ValueError(
+                    f"--node {a.node} is out of range: --cluster lists "
+                    f"{len(members)} node(s), so --node is one of {choices}"
+                )
+            node_id, rpc = members[a.node]
         http = parse_address(a.http, "--http")
         if any(str(http) == str(addr) for _, addr in members):
             raise ValueError(
@@ -332,7 +363,7 @@ def settings_from_args(argv: list[str]) -> Settings:
                 raise ValueError(f"{flag} must be a positive number of seconds, got {value}")
         if a.max_connections < 1:
             raise ValueError(f"--max-connections must be at least 1, got {a.max_connections}")
-        key = _cluster_key(a.cluster_key_file, members)
+        key = _cluster_key(a.cluster_key_file, members, digest)
     except ValueError as exc:
         parser.error(
             str(exc)
@@ -383,10 +414,49 @@ def settings_from_args(argv: list[str]) -> Settings:
         a.truncate_torn_tail,
         key,
         a.test_faults,
+        digest,
+        a.join is not None,
     )
 
 
-def _cluster_key(path: str | None, members: list[tuple[int, Address]]) -> PeerKey:
+def _joining(a: argparse.Namespace) -> tuple[int, Address, list[tuple[int, Address]], str]:
+    """``--join URL --id N --raft ADDR``: this server's id and address, every server's
+    Raft address and the cluster's digest, read from the member's ``/members``."""
+    import json
+    import urllib.request
+
+    if a.node is not None or a.cluster is not None:
+        raise ValueError("--join replaces --node and --cluster; give --id and --raft instead")
+    if a.id is None or a.raft is None:
+        raise ValueError("--join needs --id (this server's id) and --raft (its Raft address)")
+    if a.id < 1:
+        raise ValueError(f"--id must be a whole number >= 1, got {a.id}")
+    rpc = parse_address(a.raft, "--raft")
+    url = a.join.rstrip("/") + "/members"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            info = json.loads(answer.read())
+        raft = {
+            int(i): parse_address(addr, "a member's address") for i, addr in info["raft"].items()
+        }
+        digest = str(info["cluster"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--join {a.join}: cannot read the cluster from {url}: {exc}") from None
+    if not digest:
+        raise ValueError(f"--join {a.join}: {url} does not name the cluster's digest")
+    known = raft.get(a.id)
+    if known is not None and str(known) != str(rpc):
+        raise ValueError(
+            f"--id {a.id} is already a server of this cluster at {known}, not {rpc}; "
+            "remove it first (/remove) or pick another id"
+        )
+    raft[a.id] = rpc
+    return a.id, rpc, sorted(raft.items()), digest
+
+
+def _cluster_key(
+    path: str | None, members: list[tuple[int, Address]], digest: str | None = None
+) -> PeerKey:
     """The key from ``--cluster-key-file`` or the environment; ``ValueError`` if none and
     some address is not on loopback (see ``raftlab.server.peers``)."""
     if path:
@@ -403,7 +473,7 @@ def _cluster_key(path: str | None, members: list[tuple[int, Address]]) -> PeerKe
             f"--cluster has addresses beyond this host ({', '.join(outside)}), so peers must "
             f"prove who they are: give every node the same --cluster-key-file (or set {ENV_KEY})"
         )
-    return PeerKey.derived_from(cluster_digest(members))
+    return PeerKey.derived_from(digest or cluster_digest(members))
 
 
 def _raise_file_limit(wanted: int) -> int:
@@ -452,7 +522,11 @@ async def serve(s: Settings) -> int:
         return 1
     ids = [i for i, _ in s.members]
     peers = {i: str(a) for i, a in s.members if i != s.node_id}
-    digest = cluster_digest(s.members)
+    digest = s.digest or cluster_digest(s.members)
+    # The configuration before the log (raftlab.membership): the --cluster list, with
+    # every Raft address; a joining server has none until the leader adds it.
+    addresses = tuple((i, str(a)) for i, a in s.members)
+    base = Configuration(frozenset(() if s.joining else ids), frozenset(), addresses)
     transport = HttpTransport(
         s.node_id,
         peers,
@@ -470,7 +544,9 @@ async def serve(s: Settings) -> int:
         config=s.config,
         state_machine=KVStateMachine(),
         http_url=s.advertise,
+        configuration=base,
     )
+    runtime.cluster_digest = digest  # type: ignore[attr-defined]  # /members shows it
     raft_loop = asyncio.get_running_loop()
     peer_port: Listener | None = None
     client_port: ThreadedListener | None = None
@@ -491,6 +567,8 @@ async def serve(s: Settings) -> int:
             cache=cache,
             current_term=lambda: runtime.node.current_term if runtime.node else 0,
             blocked=lambda: transport.blocked,
+            # Every server any configuration named (membership); strict otherwise.
+            is_peer=lambda src: src in transport.links,
         )
         # Peers: on the node's own loop.  Clients: on a loop of their own, in another
         # thread, so a burst of clients never delays a heartbeat (listener's docstring).

@@ -122,6 +122,7 @@ class LocalCluster:
         ]
         self.procs: dict[int, subprocess.Popen | None] = {i: None for i in self.ids}
         self._logs: dict[int, Any] = {}
+        self.joining: dict[int, str] = {}  # started with --join, from this member's URL
         _LIVE.add(self)
 
     # --------------------------------------------------------------- processes
@@ -135,6 +136,26 @@ class LocalCluster:
     def command(self, i: int) -> list[str]:
         """The command line that starts node ``i``."""
         self._check(i)
+        if i in self.joining:
+            return [
+                sys.executable,
+                "-m",
+                "raftlab",
+                "kvapi",
+                "--join",
+                self.joining[i],
+                "--id",
+                str(i),
+                "--raft",
+                self.rpc[i],
+                "--http",
+                self.http[i].removeprefix("http://"),
+                "--data",
+                str(self.data_dir(i)),
+                "--cluster-key-file",
+                str(self.key_file),
+                *self.args,
+            ]
         return [
             sys.executable,
             "-m",
@@ -247,6 +268,72 @@ class LocalCluster:
         if self.running(i):
             raise ValueError(f"S{i} is running; stop it before deleting its data")
         shutil.rmtree(self.data_dir(i), ignore_errors=True)
+
+    # -------------------------------------------------------------- membership
+
+    def members(self, i: int | None = None) -> dict[str, Any]:
+        """``/members`` of node ``i`` (default: the leader)."""
+        i = self.wait_for_leader() if i is None else i
+        with urllib.request.urlopen(self.http[i] + "/members", timeout=5) as r:
+            return json.loads(r.read())
+
+    def change(self, path: str, timeout_s: float = 20.0) -> dict[str, Any]:
+        """``GET path`` (``/add?...``, ``/remove?...``) on the leader, retried while there
+        is no leader or another change is in flight (503, 409); the JSON answer."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            leader = self.leader()
+            if leader is not None:
+                try:
+                    with urllib.request.urlopen(self.http[leader] + path, timeout=10) as r:
+                        return json.loads(r.read())
+                except urllib.error.HTTPError as exc:
+                    if exc.code not in (307, 409, 503, 504):
+                        raise ValueError(f"{path}: {exc.code} {exc.read().decode()}") from None
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                raise Timeout(f"{path} was not accepted within {timeout_s:g} s")
+            time.sleep(0.1)
+
+    def add_node(self, i: int, *, wait_voter: bool = True, timeout_s: float = 30.0) -> None:
+        """Start a new server ``i`` with ``kvapi --join`` and add it with ``/add`` (thesis
+        §4.1): a learner first, a voter once the leader finds it caught up."""
+        if i in self.procs and self.running(i):
+            raise ValueError(f"S{i} is already running")
+        if i not in self.procs:
+            rpc_port, http_port = free_ports(2)
+            self.ids.append(i)
+            self.rpc[i] = f"127.0.0.1:{rpc_port}"
+            self.http[i] = f"http://127.0.0.1:{http_port}"
+            self.procs[i] = None
+        leader = self.wait_for_leader()
+        self.joining[i] = self.http[leader]
+        self.start_node(i)
+        self.change(f"/add?id={i}&raft={self.rpc[i]}&http={self.http[i].removeprefix('http://')}")
+        if wait_voter:
+            self.wait_until(
+                lambda c: i in c.members()["committed"]["voters"], timeout_s, f"S{i} a voter"
+            )
+
+    def remove_node(self, i: int, timeout_s: float = 20.0) -> None:
+        """``/remove?id=i`` on the leader, and wait until the removal is committed.  The
+        process keeps running (stop it with ``stop_node``)."""
+        self.change(f"/remove?id={i}", timeout_s)
+        self.wait_until(
+            lambda c: i not in c.members()["committed"]["voters"], timeout_s, f"S{i} removed"
+        )
+
+    def replace_wiped(self, i: int, timeout_s: float = 30.0) -> None:
+        """The safe way back for a node whose disk is lost: stop it, remove it, delete
+        its data, and add it back as a new, empty member (``add_node``).  Until the removal
+        commits its old place counts in every majority, so no vote of its empty disk can
+        elect a leader that lacks an acknowledged write."""
+        if self.running(i):
+            self.stop_node(i)
+        self.remove_node(i, timeout_s)
+        self.wipe(i)
+        self.add_node(i, timeout_s=timeout_s)
 
     def close(self) -> None:
         """Stop every process started here; remove the directory if it was temporary."""

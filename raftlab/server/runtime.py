@@ -50,8 +50,9 @@ from typing import Any
 
 from raftlab.config import Config
 from raftlab.driver import Driver, LazyTimer, must_persist
-from raftlab.errors import LeadershipLost, NotLeader
+from raftlab.errors import ConfigurationChangeRefused, LeadershipLost, NotLeader
 from raftlab.log import Entry, Log
+from raftlab.membership import Configuration
 from raftlab.messages import Message
 from raftlab.node import Applied, HardState, RaftNode
 from raftlab.roles import Role
@@ -108,9 +109,14 @@ class NodeRuntime:
         http_url: str,
         rng: random.Random | None = None,
         apply_chunk: int = 1024,
+        configuration: Configuration | None = None,
     ):
         self.id = node_id
         self.members = sorted(members)
+        # The configuration before the log's first entry (raftlab.membership): the
+        # --cluster list with its addresses, or an empty one for a server that joins.
+        self.base_configuration = configuration
+        self._changes: list[tuple[Any, _Proposal]] = []  # membership changes handed in
         self.storage = storage
         self.transport = transport
         self.config = config
@@ -156,7 +162,9 @@ class NodeRuntime:
             hard_state=hard,
             log=Log(entries),
             state_machine=self.state_machine,
+            configuration=self.base_configuration,
         )
+        self._sync_peers()
         log.info(
             "S%d starting as follower: term %d, voted for %s, %d entries in %s",
             self.id,
@@ -221,6 +229,34 @@ class NodeRuntime:
         self._wake.set()
         return await asyncio.wait_for(fut, timeout_s)
 
+    async def change(self, make: Any, timeout_s: float) -> int:
+        """Propose the configuration ``make(current)`` (thesis §4.1) on this node, which
+        must lead; wait until it is applied and return its index.  Raises ``NotLeader``,
+        ``ConfigurationChangeRefused``, ``ValueError`` (from ``make``), ``LeadershipLost``
+        or ``TimeoutError`` as ``propose`` does."""
+        node = self.node
+        if node is None or self.failure is not None or self.closing:
+            raise LeadershipLost(f"S{self.id} is not running")
+        if node.role is not Role.LEADER:
+            raise NotLeader(node.leader_id)
+        fut = asyncio.get_running_loop().create_future()
+        p = _Proposal([b""], fut, self.id)
+        self._changes.append((make, p))
+        self._wake.set()
+        await asyncio.wait_for(fut, timeout_s)
+        return p.first
+
+    def _sync_peers(self) -> None:
+        """Open a link to every server any configuration in the log names (§4.1)."""
+        node = self.node
+        addresses: dict[int, str] = {}
+        for conf in (node.base_configuration, *(c for _, c in node._configs)):
+            addresses.update(conf.addresses)
+        for i, address in sorted(addresses.items()):
+            if i != self.id and i not in self.transport.links:
+                log.info("S%d learns of S%d at %s", self.id, i, address)
+                self.transport.add_peer(i, address)
+
     # ------------------------------------------------------------- the one task
 
     def _now(self) -> float:
@@ -260,6 +296,18 @@ class NodeRuntime:
                 p.last = p.first + len(p.commands) - 1
                 p.results = [None] * len(p.commands)
                 self.driver.proposals.track(p, p.first, p.term, len(p.commands))
+        if self._changes:
+            changes, self._changes = self._changes, []
+            for make, p in changes:
+                if p.future.done():
+                    continue
+                try:
+                    p.first, p.term = node.propose_configuration(make(node.configuration), now)
+                except (NotLeader, ConfigurationChangeRefused, ValueError) as exc:
+                    p.future.set_exception(exc)
+                    continue
+                p.last, p.results = p.first, [None]
+                self.driver.proposals.track(p, p.first, p.term, 1)
         if now >= node.next_deadline:
             node.tick(now)
         rd = node.ready()
@@ -280,6 +328,10 @@ class NodeRuntime:
             await asyncio.sleep(0)
         for role, term in rd.roles:
             log.info("S%d %s term=%d", self.id, role.value, term)
+        for kind, detail in rd.events:
+            if kind in ("config", "stepdown"):
+                log.info("S%d %s %s", self.id, kind, detail)
+                self._sync_peers()
         if rd.removed:
             first, count = rd.removed[0].index, len(rd.removed)
             log.info("S%d truncate from=%d removed=%d", self.id, first, count)
@@ -326,6 +378,7 @@ class NodeRuntime:
             "last_term": n.log.last_term,
             "leader": n.leader_id,
             "leader_http": self.leader_http,
+            "configuration": str(n.configuration),
             "http": self.http_url,
             "peers_http": {str(k): v for k, v in sorted(self.peer_http.items())},
             "fsyncs": self.storage.syncs,

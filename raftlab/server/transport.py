@@ -214,6 +214,10 @@ class HttpTransport:
             H_AUTH: key.handshake_tag(node_id, http_url, cluster_digest),
         }
         self.blocked: frozenset[int] = frozenset()  # the fault hook: see the docstring
+        # What add_peer needs to open a link to a server that joins later (membership).
+        self._node_id, self._headers, self._key = node_id, headers, key
+        self._timeout_s, self._max_queue, self._cache = timeout_s, max_queue, cache
+        self._started = False
         self.links = {
             p: PeerLink(
                 p,
@@ -228,14 +232,36 @@ class HttpTransport:
         }
 
     def start(self) -> None:
+        self._started = True
         for link in self.links.values():
+            link.start()
+
+    def add_peer(self, peer: int, address: str) -> None:
+        """A server joined the configuration (thesis §4.1): open a link to it.  Its
+        frames are sealed with the same cluster key as everyone's."""
+        if peer in self.links or peer == self._node_id:
+            return
+        node_id, key = self._node_id, self._key
+        link = PeerLink(
+            peer,
+            address,
+            self._headers,
+            timeout_s=self._timeout_s,
+            max_queue=self._max_queue,
+            cache=self._cache,
+            seal=lambda payload: key.seal(node_id, peer, payload),
+        )
+        self.links[peer] = link
+        if self._started:
             link.start()
 
     def send(self, msgs: Iterable[Message]) -> None:
         links, blocked = self.links, self.blocked
         for msg in msgs:
             if msg.dst not in blocked:
-                links[msg.dst].enqueue(msg)
+                link = links.get(msg.dst)
+                if link is not None:  # a server whose address we have not learnt: lost
+                    link.enqueue(msg)
 
     async def close(self) -> None:
         for link in self.links.values():
@@ -265,9 +291,16 @@ def rpc_app(
     cache: EntryCache | None = None,
     current_term: Callable[[], int] = lambda: 0,
     blocked: Callable[[], frozenset[int]] = frozenset,
+    is_peer: Callable[[int], bool] | None = None,
 ) -> web.Application:
-    """The peer-facing application: ``GET /raft`` (see the module docstring)."""
+    """The peer-facing application: ``GET /raft`` (see the module docstring).
+
+    ``is_peer(src)``, if given, says who may connect (the servers of every configuration
+    this node has seen, ``raftlab.membership``); by default the ``peers`` given.
+    """
     known = frozenset(peers)
+    if is_peer is None:
+        is_peer = known.__contains__
     authenticated = not key.derived
     stats = {"count": 0}
 
@@ -282,7 +315,7 @@ def rpc_app(
             src = int(request.headers.get(H_FROM, ""))
         except ValueError:
             return _refuse(400, f"missing or bad {H_FROM} header")
-        if src not in known:
+        if not is_peer(src):
             return _refuse(400, f"S{src} is not a peer of S{node_id}")
         http_url = request.headers.get(H_HTTP, "")
         if not key.check_handshake(request.headers.get(H_AUTH, ""), src, http_url, cluster_digest):

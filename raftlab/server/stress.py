@@ -15,9 +15,10 @@ and numbers printed at each step:
 3. Check that every node holds the same log (a SHA-256 over the entries) and the same
    data, equal to what applying the commands here gives.
 4. Stop every node, start them all again from their disks, and check again.
-5. Stop every node, delete one follower's data directory, start them all, and time how
-   long that node takes to hold the whole log and the same data again (re-replication).
-   This is safe only under this test's conditions; see :func:`rereplicate`.
+5. Lose one follower's data directory and bring it back the safe way, as a new member:
+   ``/remove`` it, delete its data, start it empty with ``kvapi --join`` and ``/add`` it
+   (thesis §4.1); time how long it takes to hold the whole log and the same data again
+   (re-replication).  See :func:`rereplicate`.
 6. Leave the cluster idle and measure each process's CPU use from ``/proc/PID/stat``.
 
 It exits 1 if a check fails, and 0 otherwise (with ``--strict``, also 1 if a target
@@ -164,37 +165,34 @@ def insert(
 
 
 def rereplicate(cluster: LocalCluster, expected_state: str) -> float:
-    """Stop every node, delete one follower's data, start them all (as the seed does).
+    """Lose one follower's disk and bring it back the safe way: as a new member.
 
-    Every node restarts, so the new leader starts with ``match_index = 0`` for all
-    (Figure 2) and finds out, from the wiped node's rejection, that it must send
-    everything from index 1.  (A leader that stayed up would go on believing that node
-    holds what it acknowledged before: Raft assumes a disk keeps what was synced.)
+    The follower stops and its data directory is deleted, while the others keep running.
+    It must not simply restart empty: a server that forgot what it acknowledged can give
+    its vote to a candidate that lacks a committed write, and that write is lost (§5.4.1
+    assumes votes and logs survive).  So it rejoins as a new member (thesis §4.1,
+    ``raftlab.membership``): ``/remove`` it, and only once that is committed delete its
+    data, start it empty with ``kvapi --join`` and ``/add`` it back.  It catches up as a
+    learner, whose vote and acknowledgements do not count, and the leader promotes it to
+    a voter once it has caught up.
 
-    Deleting a node's data is safe *only* under this test's conditions, which are why
-    goraft's stress test can do it: step 3 checked that every node holds every entry,
-    every node is restarted, and nothing is written until the wiped node has caught up.
-    So whichever node wins the election holds every committed entry, and the wiped node
-    (whose empty log loses every vote it asks for) cannot be elected.  Outside these
-    conditions a node that forgot what it acknowledged can give its vote to a node that
-    lacks a committed write, and that write is lost (§5.4.1 assumes votes and logs survive).
-    Returns the seconds from the start of the processes until the wiped node had
-    applied every entry.
+    Returns the seconds from its start (``--join``) until it had applied every entry.
     """
     leader = cluster.wait_for_leader()
     victim = max(i for i in cluster.ids if i != leader)
     last = cluster.status(leader)["last_index"]
-    cluster.stop()
+    cluster.stop_node(victim)
+    t0 = time.perf_counter()
+    cluster.remove_node(victim)
+    removed = time.perf_counter() - t0
     cluster.wipe(victim)
     _say(
-        f"  stopped every node and deleted S{victim}'s {cluster.data_dir(victim)}; "
-        f"the others hold {last} entries"
+        f"  stopped S{victim}, removed it from the configuration ({removed:.2f} s) and "
+        f"deleted its {cluster.data_dir(victim)}; the others hold {last} entries"
     )
     t0 = time.perf_counter()
-    cluster.start()
+    cluster.add_node(victim, wait_voter=False)
     up = time.perf_counter() - t0
-    leader = cluster.wait_for_leader()
-    elected = time.perf_counter() - t0
 
     def caught_up(c: LocalCluster) -> bool:
         st = c.status(victim)
@@ -202,9 +200,13 @@ def rereplicate(cluster: LocalCluster, expected_state: str) -> float:
 
     cluster.wait_until(caught_up, 60.0, f"S{victim} catching up")
     took = time.perf_counter() - t0
+    cluster.wait_until(
+        lambda c: victim in c.members()["committed"]["voters"], 30.0, f"S{victim} a voter"
+    )
+    voter = time.perf_counter() - t0
     _say(
-        f"  processes answering after {up:.2f} s, S{leader} elected after {elected:.2f} s, "
-        f"S{victim} had applied all {last} entries after {took:.2f} s"
+        f"  S{victim} started empty with --join and was added after {up:.2f} s, had applied "
+        f"all {last} entries after {took:.2f} s, and was a voter again after {voter:.2f} s"
     )
     check_same(cluster, expected_state, f"after re-replicating S{victim}")
     return took
@@ -335,13 +337,11 @@ def _run(
     _say(f"  back up, S{leader} leads, after {time.perf_counter() - t:.2f} s")
     check_same(cluster, expected_state, "after the restart")
 
-    _say("\n5. delete one node's data")
+    _say("\n5. delete one node's data, and bring it back as a new member")
     _say(
-        "  (safe only here: every node holds every entry (step 3), every node is restarted, "
-        "and nothing is written until the wiped node has caught up, so the new leader holds "
-        "every committed entry; on a live cluster a wiped node's vote can elect a leader "
-        "that lacks a committed write. To repair a node, restore its files from a copy or "
-        "leave it stopped.)"
+        "  (restarting it empty would be unsafe: its vote could elect a leader that lacks "
+        "a committed write. It is removed from the configuration first, then added back "
+        "empty, and catches up as a learner before it counts.)"
     )
     took = rereplicate(cluster, expected_state)
 

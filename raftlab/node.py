@@ -194,13 +194,17 @@ class RaftNode:
 
     @property
     def next_index(self) -> dict[int, int]:
-        """Figure 2's nextIndex for each peer (meaningful on a leader)."""
-        return {p: pr.next for p, pr in self.progress.items()}
+        """Figure 2's nextIndex for each peer (meaningful on a leader).  Only voters:
+        learners (raftlab.membership) are in ``progress`` too, but must not be counted."""
+        peers = self.peers
+        return {p: pr.next for p, pr in self.progress.items() if p in peers}
 
     @property
     def match_index(self) -> dict[int, int]:
-        """Figure 2's matchIndex for each peer (meaningful on a leader)."""
-        return {p: pr.match for p, pr in self.progress.items()}
+        """Figure 2's matchIndex for each peer (meaningful on a leader); only voters, so
+        that counting copies on a majority (§5.3) counts only servers whose copies count."""
+        peers = self.peers
+        return {p: pr.match for p, pr in self.progress.items() if p in peers}
 
     @property
     def next_deadline(self) -> float:
@@ -725,8 +729,10 @@ class RaftNode:
             pr.acknowledged(msg.match_index, self._now)
             if pr.match > old_match:
                 self._advance_leader_commit()
-            if self.role is not Role.LEADER:
-                return  # the commit removed this leader from the cluster: it stepped down
+            if self.role is not Role.LEADER or peer not in self.progress:
+                # The commit removed this leader (it stepped down) or this server (it is
+                # no longer fed) from the cluster (§4.1).
+                return
             if peer in self._learners:
                 self._maybe_promote(peer)
         else:

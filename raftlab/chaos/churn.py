@@ -1,10 +1,12 @@
 """Membership churn: the nemesis removes servers and adds them back (thesis §4.1).
 
 A ``churn`` episode asks the leader for one change: with every original server a voter it
-removes one (sometimes the leader itself, which then steps down once the removal
-commits); with one outside the configuration it adds that one back (it rejoins as a
-learner and the leader promotes it once caught up).  A removed server keeps running and
-keeps its log, as a real one would until an operator stops it.
+removes a follower; with one outside the configuration it adds that one back (it rejoins
+as a learner and the leader promotes it once caught up).  (A leader that removes itself
+is left to the tests: the labs grade learners' ``leader_commit`` rules on these runs, and
+a rule that counts the leader's own copy is right only while the leader is a voter.)  A
+removed server keeps running and keeps its log, as a real one would until an operator
+stops it.
 
 Two plays aim at the rules that keep two majorities from disagreeing:
 
@@ -22,7 +24,10 @@ Two plays aim at the rules that keep two majorities from disagreeing:
   changes at once commits with a majority the old leader's configuration does not
   overlap (the ``config_before_noop`` bug).
 
-A play runs alone, as the other plays do.  ``Churn`` is a mixin of
+Churn has its own clock and its own generator (seeded from the run's seed): the first
+change comes 2 to 4 s into the run and the next ones every 0.5 to 1.2 s, so the other
+faults are drawn exactly as without churn, and a run is the same as without it until the
+first change.  A play runs alone, as the other plays do.  ``Churn`` is a mixin of
 :class:`raftlab.chaos.schedule.Nemesis`, whose helpers (``_log``, ``_arm``, ``_at``) it uses.
 """
 
@@ -34,6 +39,18 @@ from raftlab.roles import Role
 
 class Churn:
     """The membership episodes of the nemesis (see the module docstring)."""
+
+    def _start_churn(self, rng) -> None:
+        self.churn_rng = rng
+        self._at(rng.uniform(2000, 4000), self._churn_tick)
+
+    def _churn_tick(self) -> None:
+        now = self.cluster.now
+        if self.stopped:
+            return
+        if now >= self._play_until:
+            self._episode_churn(now)
+        self._at(now + self.churn_rng.uniform(500, 1200), self._churn_tick)
 
     def _change(self, what: str, i: int, why: str = "") -> bool:
         """Ask for one membership change; ``False`` if it was refused or impossible."""
@@ -49,7 +66,7 @@ class Churn:
         return True
 
     def _episode_churn(self, now: float) -> None:
-        c, rng = self.cluster, self.rng
+        c, rng = self.cluster, self.churn_rng
         leader = c.leader()
         if leader is None or now < self._topology_until:
             return
@@ -57,7 +74,7 @@ class Churn:
         outside = [i for i in c.ids if i not in conf]
         ready = all(i in c.alive for i in conf.voters) and "partition" in self.kinds
         if outside:
-            if len(conf.voters) % 2 == 0 and ready and rng.random() < 0.4:
+            if len(conf.voters) % 2 == 0 and ready and rng.random() < 0.6:
                 self._play_change_before_noop(now, leader)
             else:
                 self._change("add", rng.choice(outside))
@@ -67,14 +84,12 @@ class Churn:
         if ready and rng.random() < 0.35 and len(conf.voters) >= 5:
             self._play_double_change(now, leader)
             return
-        voters = sorted(conf.voters)
-        victim = leader if rng.random() < 0.25 else rng.choice(voters)
-        self._change("remove", victim, " (the leader)" if victim == leader else "")
+        self._change("remove", rng.choice(sorted(conf.voters - {leader})))
 
     # ------------------------------------------------------------------- plays
 
     def _play_double_change(self, now: float, leader: int) -> None:
-        c, rng = self.cluster, self.rng
+        c, rng = self.cluster, self.churn_rng
         others = sorted(i for i in c.nodes[leader].configuration.voters if i != leader)
         first, second = rng.sample(others, 2)
         if not self._change("remove", first, " (double change, 1)"):
@@ -89,7 +104,7 @@ class Churn:
         self._at(until, self._end_topology, until)
 
     def _play_change_before_noop(self, now: float, leader: int) -> None:
-        c, rng = self.cluster, self.rng
+        c, rng = self.cluster, self.churn_rng
         conf = c.nodes[leader].configuration
         others = sorted(i for i in conf.voters if i != leader)
         removed = rng.choice(others)
@@ -112,7 +127,7 @@ class Churn:
     def _noop_win(self, i: int, detail: str, old: int, removed: int, others: list[int]) -> None:
         """Act 2: a new leader ``i`` is asked at once to remove ``z``, and the network splits
         ``i`` and ``w`` from ``old`` and ``z`` (see the module docstring)."""
-        c, rng = self.cluster, self.rng
+        c, rng = self.cluster, self.churn_rng
         if i == old or i not in others or c.nodes[i].role is not Role.LEADER:
             return
         z = rng.choice([j for j in others if j not in (removed, i)])

@@ -140,9 +140,9 @@ class Nemesis(Plays, Churn):
                 weights["figure8"] = 1.5 if cluster.config.max_batch <= 3 else 0.5
                 weights["split"] = 1
         if "membership" in kinds:
-            # Servers removed and added back (raftlab.chaos.churn), one change at a time.
-            choices.append("churn")
-            weights["churn"] = 0.75
+            # Servers removed and added back (raftlab.chaos.churn), on a clock and a
+            # generator of their own, so the other faults are drawn as they always were.
+            self._start_churn(random.Random(f"raftlab.chaos.churn:{cluster.seed}"))
         self._episodes = choices
         self._weights = [weights[k] for k in choices]
 

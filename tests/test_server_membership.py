@@ -119,3 +119,22 @@ def test_join_needs_a_reachable_member(bad, tmp_path):
     )
     assert out.returncode == 2
     assert "cannot read the cluster from http://127.0.0.1:1/members" in out.stderr
+
+
+def test_a_joining_server_without_the_cluster_key_gets_nothing(tmp_path):
+    import secrets
+    import time
+
+    with LocalCluster(3, directory=tmp_path / "c") as c:
+        c.wait_for_leader()
+        write(c.client(), 0, 20)
+        other = tmp_path / "other.key"
+        other.write_text(secrets.token_hex(32) + "\n")
+        other.chmod(0o600)
+        # The last --cluster-key-file wins: S4 signs with a key the cluster does not hold.
+        c.add_node(4, wait_voter=False, extra_args=["--cluster-key-file", str(other)])
+        assert c.members()["learners"] == [4]
+        time.sleep(3)
+        assert c.status(4)["last_index"] == 0  # not one entry got through
+        assert 4 not in c.members()["committed"]["voters"]
+        assert "did not prove it holds the cluster key" in c.log_text(4)

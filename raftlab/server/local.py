@@ -296,7 +296,14 @@ class LocalCluster:
                 raise Timeout(f"{path} was not accepted within {timeout_s:g} s")
             time.sleep(0.1)
 
-    def add_node(self, i: int, *, wait_voter: bool = True, timeout_s: float = 30.0) -> None:
+    def add_node(
+        self,
+        i: int,
+        *,
+        wait_voter: bool = True,
+        timeout_s: float = 30.0,
+        extra_args: Iterable[str] = (),
+    ) -> None:
         """Start a new server ``i`` with ``kvapi --join`` and add it with ``/add`` (thesis
         §4.1): a learner first, a voter once the leader finds it caught up."""
         if i in self.procs and self.running(i):
@@ -309,7 +316,7 @@ class LocalCluster:
             self.procs[i] = None
         leader = self.wait_for_leader()
         self.joining[i] = self.http[leader]
-        self.start_node(i)
+        self.start_node(i, extra_args=extra_args)
         self.change(f"/add?id={i}&raft={self.rpc[i]}&http={self.http[i].removeprefix('http://')}")
         if wait_voter:
             self.wait_until(

@@ -12,8 +12,16 @@ properties checked after every event).
 from raftlab.bugs import BUGS
 from raftlab.cluster import Cluster
 from raftlab.config import Config
-from raftlab.errors import LeadershipLost, NotLeader, RaftLabError, SafetyViolation, Timeout
+from raftlab.errors import (
+    ConfigurationChangeRefused,
+    LeadershipLost,
+    NotLeader,
+    RaftLabError,
+    SafetyViolation,
+    Timeout,
+)
 from raftlab.log import Entry, Log
+from raftlab.membership import Configuration
 from raftlab.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
 from raftlab.node import RaftNode
 from raftlab.proposal import ApplyResult, Proposal
@@ -29,6 +37,8 @@ __all__ = [
     "Cluster",
     "ClusterSnapshot",
     "Config",
+    "Configuration",
+    "ConfigurationChangeRefused",
     "Entry",
     "LeadershipLost",
     "Log",

@@ -406,7 +406,10 @@ class RaftNode:
         (its no-op, §8)?  Only then may it append a change: the commit proves a majority
         of the old configuration has heard of this term, so no leader of an older term
         can still commit a change of its own."""
-        return self.log.term(self.commit_index) == self.current_term
+        commit = self.commit_index
+        # (A commit index past the log's end happens only when a planted bug broke Log
+        # Matching with the checks off: then nothing of this term is known committed.)
+        return commit <= self.log.last_index and self.log.term(commit) == self.current_term
 
     @property
     def configuration(self) -> Configuration:

@@ -53,11 +53,13 @@ from raftlab.messages import (
     RequestVoteReply,
 )
 from raftlab.progress import Batch, Progress, State
+from raftlab.records import fast_init
 from raftlab.roles import Role
 
 _RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HardState:
     """What a server must remember across a crash besides its log (§5, Figure 2)."""

@@ -41,6 +41,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from raftlab.records import fast_init
+
 __all__ = [
     "SESSION_MARKER",
     "ByteField",
@@ -69,6 +71,7 @@ class Kind(IntEnum):
     APPEND = 4  # raftlab's addition
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Command:
     """One key-value command.  It checks itself, so every ``Command`` can be encoded.

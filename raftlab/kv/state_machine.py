@@ -55,6 +55,7 @@ from types import MappingProxyType
 
 from raftlab.errors import RaftLabError
 from raftlab.kv.commands import Command, Kind, decode_command
+from raftlab.records import fast_init
 
 __all__ = ["KVStateMachine", "KeyNotFound", "Session"]
 
@@ -71,6 +72,7 @@ class KeyNotFound(KeyError, RaftLabError):
         return f"no key {self.key!r} in the store"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Session:
     """What the state machine remembers about one client: its last applied write."""

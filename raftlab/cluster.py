@@ -21,6 +21,7 @@ snapshot and let a different future unfold from there.
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -178,8 +179,16 @@ class Cluster:
             )
         end = self.now + ms
         kernel = self.kernel
-        while kernel.peek() <= end:
-            self._pop()
+        heap = kernel._heap
+        pop, listeners = heapq.heappop, self._listeners
+        # _pop, inlined: this loop runs once per event.
+        while heap and heap[0][0] <= end:
+            kernel.now, _, callback, arg = pop(heap)
+            self._pops += 1
+            if callback(arg):
+                self.event_count += 1
+                for listener in listeners:
+                    listener(self)
         kernel.now = end
 
     def run_until(self, pred: Callable[[Cluster], bool], timeout_ms: float = 5000) -> bool:
@@ -188,9 +197,18 @@ class Cluster:
         if pred(self):
             return True
         kernel = self.kernel
-        while kernel.peek() <= end:
-            if self._pop() and pred(self):
-                return True
+        heap = kernel._heap
+        pop, listeners = heapq.heappop, self._listeners
+        # _pop, inlined: this loop runs once per event.
+        while heap and heap[0][0] <= end:
+            kernel.now, _, callback, arg = pop(heap)
+            self._pops += 1
+            if callback(arg):
+                self.event_count += 1
+                for listener in listeners:
+                    listener(self)
+                if pred(self):
+                    return True
         kernel.now = end
         return False
 
@@ -261,7 +279,9 @@ class Cluster:
     def _schedule_timer(self, i: int) -> None:
         deadline = self.nodes[i].next_deadline
         # Timers are lazy (raftlab.driver.LazyTimer): a heartbeat costs no heap push.
-        if self._timers[i].needs(deadline):
+        timer = self._timers[i]
+        if deadline < timer.at:  # timer.needs(deadline), inlined: once per event
+            timer.at = deadline
             self.kernel.schedule(
                 max(deadline, self.kernel.now), self._on_timer, (i, self._incarnation[i], deadline)
             )
@@ -418,9 +438,7 @@ class Cluster:
         self._note(None, "heal", "")
 
     def _send_all(self, messages: list) -> None:
-        send = self.network.send
-        for msg in messages:
-            send(msg)
+        self.network.send_all(messages)
 
     def _network_changed(self, name: str, args: tuple) -> None:
         self._record(f"_set_{name}", args)

@@ -174,6 +174,7 @@ class SafetyChecker:
         self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]
     ) -> None:
         committed = self.committed
+        later = None  # the leaders of later terms than node's, found once per call
         for entry in node.log.entries(old_commit + 1, node.commit_index + 1):
             index = entry.index
             known = committed.get(index)
@@ -185,15 +186,19 @@ class SafetyChecker:
                 # Committed no later than in node's current term: every leader of a later
                 # term must hold it.  (A stale leader of an older term need not: it is
                 # about to learn it has been deposed.)
-                for other in nodes.values():
-                    if other.role is Role.LEADER and other.current_term > node.current_term:
-                        o = other.log
-                        if index > o.last_index or o.entry(index) != entry:
-                            raise SafetyViolation(
-                                "Leader Completeness",
-                                f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
-                                f"of the later term {other.current_term}, does not hold it (§5.4)",
-                            )
+                if later is None:
+                    term = node.current_term
+                    later = [
+                        o for o in nodes.values() if o.role is Role.LEADER and o.current_term > term
+                    ]
+                for other in later:
+                    o = other.log
+                    if index > o.last_index or o.entry(index) != entry:
+                        raise SafetyViolation(
+                            "Leader Completeness",
+                            f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
+                            f"of the later term {other.current_term}, does not hold it (§5.4)",
+                        )
             elif known is not entry and known != entry:
                 raise SafetyViolation(
                     "State Machine Safety",

@@ -37,6 +37,9 @@ from raftlab.log import Entry
 from raftlab.node import Applied, RaftNode, Ready
 from raftlab.roles import Role
 
+# Read once: on Python 3.11 ``Role.LEADER`` costs a metaclass hook call each time.
+_LEADER = Role.LEADER
+
 
 def _show(entry: Entry) -> str:
     cmd = "no-op" if entry.command is None else repr(entry.command)
@@ -189,7 +192,7 @@ class SafetyChecker:
                 if later is None:
                     term = node.current_term
                     later = [
-                        o for o in nodes.values() if o.role is Role.LEADER and o.current_term > term
+                        o for o in nodes.values() if o.role is _LEADER and o.current_term > term
                     ]
                 for other in later:
                     o = other.log

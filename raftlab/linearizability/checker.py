@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 from raftlab.history import ANY, History, Operation
 from raftlab.linearizability import segments
 from raftlab.linearizability.minimize import explain, start_candidates
-from raftlab.linearizability.models import Step, compile_key, validate
+from raftlab.linearizability.models import Step, compile_key, prepare, steps_of
 from raftlab.linearizability.search import KeySearch, Problem
 
 _FIRST_SLICE = 256  # nodes per key in the first round; doubles every round
@@ -119,18 +118,17 @@ def check(
     ``minimal=False`` a failure is reported without shrinking (see :func:`shrink`).
     """
     ops = list(history)
-    validate(ops, model, history.initial)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    by_key: dict[Any, list[tuple[int, Operation]]] = defaultdict(list)
-    for index, op in enumerate(ops):
-        by_key[op.key].append((index, op))
     initial = history.initial
+    rows_by_key = prepare(ops, model, initial)  # validates too
     searches = []
-    for key in sorted(by_key, key=repr):
-        steps = compile_key(by_key[key])
-        starts = start_candidates(steps) if initial is ANY else [initial]
-        if segments.decide(steps, starts):
+    for key in sorted(rows_by_key, key=repr):
+        rows = rows_by_key[key]
+        if initial is not ANY and segments.decide_rows(rows, [initial]):
             continue  # the fast path found an order (it only ever answers True or None)
+        steps = steps_of(rows)
+        if initial is ANY and segments.decide_rows(rows, start_candidates(steps)):
+            continue
         search = _AnyStartSearch(steps) if initial is ANY else KeySearch(steps, initial)
         searches.append((len(steps), repr(key), key, steps, search))
     searches.sort(key=lambda item: item[:2])  # cheapest first, then by key: deterministic

@@ -35,12 +35,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from raftlab.linearizability.models import (
-    APPEND,
     APPEND_SAW,
     CAS,
     FAILED_CAS,
     READ,
     WRITE,
+    Row,
     Step,
 )
 
@@ -70,49 +70,79 @@ def _apply(kind: int, a: Any, b: Any, state: Any) -> Any:
 def decide(steps: Sequence[Step], starts: Iterable[Any]) -> bool | None:
     """``True`` if the steps (sorted by call time, no optional ones) can be linearized from
     one of ``starts``; ``None`` if this fast path cannot tell (see the module docstring)."""
-    states = list(dict.fromkeys(starts)) if not isinstance(starts, list) else starts
-    kinds = {s.kind for s in steps}
-    if not kinds <= _KNOWN:
-        return None  # an optional step: the search's business (checked first: it is cheap)
-    n = len(steps)
+    rows = [(s.call, s.ret, s.source, s.kind, s.a, s.b) for s in steps]
+    return decide_rows(rows, list(dict.fromkeys(starts)))
+
+
+def decide_rows(rows: Sequence[Row], states: list[Any]) -> bool | None:
+    """:func:`decide` on :data:`~raftlab.linearizability.models.Row` tuples (what
+    :func:`~raftlab.linearizability.models.prepare` makes), from the distinct values
+    ``states``.
+
+    Segments of one and two steps, most of a chaos history, are replayed inline: a lone
+    step just maps each value; of two overlapping steps either may go first (the second
+    was called before the first returned, so real time forbids neither order), so the
+    values reached are those of both orders.
+    """
+    n = len(rows)
     i = 0
     while i < n:
-        s = steps[i]
-        end = s.ret
+        row = rows[i]
+        call, end, _, kind, a, b = row
+        if kind > APPEND_SAW:
+            return None  # an optional step: the search's business
         j = i + 1
-        while j < n and steps[j].call <= end:  # overlaps the segment so far
-            if steps[j].ret > end:
-                end = steps[j].ret
+        while j < n:
+            nxt = rows[j]
+            if nxt[0] > end:
+                break  # a quiescent moment: the next segment starts here
+            if nxt[3] > APPEND_SAW:
+                return None
+            if nxt[1] > end:
+                end = nxt[1]
             j += 1
-        if j - i == 1:
-            kind, a, b = s.kind, s.a, s.b
+        if j == i + 1:
             if kind == WRITE:
                 states = [a]
-                i = j
-                continue
+            elif kind == READ:
+                states = [v for v in states if v == a]
+            else:
+                out = []
+                for v in states:
+                    w = _apply(kind, a, b, v)
+                    if w is not _NO and w not in out:
+                        out.append(w)
+                states = out
+        elif j == i + 2:
+            other = rows[i + 1]
+            k2, a2, b2 = other[3], other[4], other[5]
             out = []
             for v in states:
                 w = _apply(kind, a, b, v)
-                if w is not _NO and w not in out:
-                    out.append(w)
+                if w is not _NO:
+                    w = _apply(k2, a2, b2, w)
+                    if w is not _NO and w not in out:
+                        out.append(w)
+                w = _apply(k2, a2, b2, v)
+                if w is not _NO:
+                    w = _apply(kind, a, b, w)
+                    if w is not _NO and w not in out:
+                        out.append(w)
             states = out
         else:
             if j - i > MAX_SEGMENT:
                 return None
-            segment = steps[i:j]
-            states = _segment(segment, states)
-            if states is None:
+            found = _segment(rows[i:j], states)
+            if found is None:
                 return None
+            states = found
         if not states:
             return None  # no order: let the full search find and explain the failure
         i = j
     return True
 
 
-_KNOWN = frozenset((READ, FAILED_CAS, WRITE, CAS, APPEND, APPEND_SAW))
-
-
-def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
+def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
     """Every value some real-time order of ``segment`` reaches from one of ``states``
     (``None`` past :data:`MAX_VALUES`).
 
@@ -124,15 +154,19 @@ def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
     """
     m = len(segment)
     full = (1 << m) - 1
+    kinds = [t[3] for t in segment]
+    args = [t[4] for t in segment]
+    news = [t[5] for t in segment]
     # The unplaced step that returns first bounds what may go next: the steps called by
     # its return (``window``), as in the search.
-    order = sorted(range(m), key=lambda k: segment[k].ret)
+    rets = [t[1] for t in segment]
+    order = sorted(range(m), key=rets.__getitem__)
     order_bit = [1 << k for k in order]
-    calls = [t.call for t in segment]  # sorted: the steps come in call order
-    window = [(1 << bisect_right(calls, segment[r].ret)) - 1 for r in order]
+    calls = [t[0] for t in segment]  # sorted: the steps come in call order
+    window = [(1 << bisect_right(calls, rets[r])) - 1 for r in order]
     read_like = 0
     for k in range(m):
-        if segment[k].kind in (READ, FAILED_CAS):
+        if kinds[k] <= FAILED_CAS:
             read_like |= 1 << k
     effects = full ^ read_like
     out: list[Any] = []
@@ -153,8 +187,11 @@ def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
             while reads:
                 bit = reads & -reads
                 reads ^= bit
-                t = segment[bit.bit_length() - 1]
-                if _apply(t.kind, t.a, t.b, v) is not _NO:
+                k = bit.bit_length() - 1
+                if kinds[k] == READ:
+                    if v == args[k]:
+                        more |= bit
+                elif v is None or v != args[k]:  # a failed cas
                     more |= bit
             if not more:
                 break
@@ -173,8 +210,8 @@ def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
         while cand:
             bit = cand & -cand
             cand ^= bit
-            t = segment[bit.bit_length() - 1]
-            w = _apply(t.kind, t.a, t.b, v)
+            k = bit.bit_length() - 1
+            w = _apply(kinds[k], args[k], news[k], v)
             if w is not _NO:
                 stack.append((placed | bit, w))
     return out

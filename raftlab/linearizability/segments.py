@@ -165,6 +165,8 @@ def decide_rows(rows: Sequence[Row], states: list[Any]) -> bool | None:
                     if w is not _NO and w not in out:
                         out.append(w)
             states = out
+        elif j == i + 3:
+            states = _three(row, rows[i + 1], rows[i + 2], states)
         else:
             if j - i > MAX_SEGMENT:
                 return None
@@ -176,6 +178,37 @@ def decide_rows(rows: Sequence[Row], states: list[Any]) -> bool | None:
             return None  # no order: let the full search find and explain the failure
         i = j
     return True
+
+
+# The orders of a three-step segment (steps 0, 1, 2 by call time) that real time may allow,
+# by (may step 2 precede step 0?, may step 2 precede step 1?).  Step 1 may always precede
+# step 0 (it was called before step 0 returned, or it would start a new segment), and an
+# earlier call may always go first; only step 2 can be called after one of them returned.
+_ORDERS3 = {
+    (False, False): ((0, 1, 2), (1, 0, 2)),
+    (False, True): ((0, 1, 2), (0, 2, 1), (1, 0, 2)),
+    (True, False): ((0, 1, 2), (1, 0, 2), (1, 2, 0)),
+    (True, True): ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)),
+}
+
+
+def _three(r0: Row, r1: Row, r2: Row, states: list[Any]) -> list[Any]:
+    """Every value a segment of three steps may leave: each order real time allows, tried
+    in full (a step may precede another exactly when it was called by the time the other
+    returned, as in the search's window)."""
+    steps = (r0, r1, r2)
+    out: list[Any] = []
+    for order in _ORDERS3[r2[0] <= r0[1], r2[0] <= r1[1]]:
+        for v in states:
+            for k in order:
+                t = steps[k]
+                v = _apply(t[3], t[4], t[5], v)
+                if v is _NO:
+                    break
+            else:
+                if v not in out:
+                    out.append(v)
+    return out
 
 
 def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:

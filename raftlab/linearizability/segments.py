@@ -78,6 +78,7 @@ from raftlab.linearizability.models import (
 MAX_SEGMENT = 62  # steps in one segment: beyond this, leave the key to the full search
 MAX_NODES = 4096  # (steps placed, value) pairs one segment may try before giving up
 MAX_VALUES = 32  # values possible at once: beyond this, leave the key to the full search
+MAX_PAIRS = 128  # (value, unknowns placed) pairs possible at once, with unknowns
 HORIZON = 100  # segments after its call in which an unknown's mark is looked for
 
 _NO = object()  # the result of a step that cannot go from the value at hand
@@ -110,10 +111,13 @@ def decide(steps: Sequence[Step], starts: Iterable[Any]) -> bool | None:
     return decide_rows(rows, list(dict.fromkeys(starts)))
 
 
-def decide_rows(rows: Sequence[Row], states: list[Any]) -> bool | None:
+def decide_rows(
+    rows: Sequence[Row], states: list[Any], stuck: list[float] | None = None
+) -> bool | None:
     """:func:`decide` on :data:`~raftlab.linearizability.models.Row` tuples (what
     :func:`~raftlab.linearizability.models.prepare` makes), from the distinct values
-    ``states``.
+    ``states``.  When no value is left after a segment (rather than the fast path giving
+    up), the time that segment ends is appended to ``stuck``: the clash is likely there.
 
     Segments of one and two steps, most of a chaos history, are replayed inline: a lone
     step just maps each value; of two overlapping steps either may go first (the second
@@ -126,14 +130,14 @@ def decide_rows(rows: Sequence[Row], states: list[Any]) -> bool | None:
         row = rows[i]
         call, end, _, kind, a, b = row
         if kind > APPEND_SAW:
-            return _with_unknowns(rows[i:], states)  # an optional step from here on
+            return _with_unknowns(rows[i:], states, stuck)  # an optional step from here on
         j = i + 1
         while j < n:
             nxt = rows[j]
             if nxt[0] > end:
                 break  # a quiescent moment: the next segment starts here
             if nxt[3] > APPEND_SAW:
-                return _with_unknowns(rows[i:], states)
+                return _with_unknowns(rows[i:], states, stuck)
             if nxt[1] > end:
                 end = nxt[1]
             j += 1
@@ -175,6 +179,8 @@ def decide_rows(rows: Sequence[Row], states: list[Any]) -> bool | None:
                 return None
             states = found
         if not states:
+            if stuck is not None:
+                stuck.append(end)
             return None  # no order: let the full search find and explain the failure
         i = j
     return True
@@ -288,7 +294,9 @@ def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
     return out
 
 
-def _with_unknowns(rows: Sequence[Row], values: list[Any]) -> bool | None:
+def _with_unknowns(
+    rows: Sequence[Row], values: list[Any], stuck: list[float] | None
+) -> bool | None:
     """:func:`decide_rows` for a key with operations of unknown outcome (see the module
     docstring, "Unknown outcomes").  ``True`` only with a linearization in hand."""
     inf = math.inf
@@ -336,6 +344,13 @@ def _with_unknowns(rows: Sequence[Row], values: list[Any]) -> bool | None:
                     break
         first.append(f)
         last.append(seen_at)
+    # An unknown whose mark only an unknown cas expects (an append the cas's expected value
+    # contains, say) stays offered for as long as that cas is.
+    for _ in range(2):
+        for q, u in enumerate(unknown):
+            for w, cas in enumerate(unknown):
+                if cas[3] == MAYBE_CAS and last[w] > last[q] and _sees(u, cas, grows):
+                    last[q] = last[w]
     states: list[tuple[Any, int]] = [(v, 0) for v in values]
     active: list[int] = []
     at = 0  # the next unknown to offer (they come in call order, so ``first`` grows)
@@ -374,15 +389,20 @@ def _with_unknowns(rows: Sequence[Row], values: list[Any]) -> bool | None:
                 out = [(v, used & ~retiring) for v, used in out]
                 active = [q for q in active if last[q] > seg]
         states = _minimal(out)
-        if not states or len(states) > MAX_VALUES:
+        if not states:
+            if stuck is not None:
+                stuck.append(ends[seg])
+            return None
+        if len(states) > MAX_PAIRS:
             return None
     return True
 
 
 def _sees(u: Row, r: Row, grows: bool) -> bool:
-    """Could the known step ``r`` see the mark the unknown ``u`` leaves on the value?"""
+    """Could the step ``r`` (known, or an unknown ``cas``) see the mark the unknown ``u``
+    leaves on the value?"""
     k = r[3]
-    if k in (READ, CAS, FAILED_CAS):
+    if k in (READ, CAS, FAILED_CAS, MAYBE_CAS):
         look = r[4]
     elif k == APPEND_SAW:
         look = r[5]
@@ -492,9 +512,10 @@ def _segment_with(
             for g, bit in local_of.items():
                 if placed & bit:
                     used |= g
-            out.append((v, used))
-            if len(out) > 4 * MAX_VALUES:
-                return None
+            if (v, used) not in out:
+                out.append((v, used))
+                if len(out) > 4 * MAX_PAIRS:
+                    return None
             continue
         key = (placed, v, outside)
         if key in seen:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from raftlab.history import ANY, Operation
@@ -108,6 +109,113 @@ def compile_key(ops: Sequence[tuple[int, Operation]]) -> list[Step]:
         steps.append(Step(op.call, ret, kind, a, b, index))
     steps.sort(key=lambda s: (s.call, s.ret, s.source))
     return steps
+
+
+#: The fields :func:`prepare` reads, fetched in one C call per operation.
+_FIELDS = attrgetter("key", "op", "value", "expected", "output", "call", "ret", "relaxed")
+_SCALAR_TYPES = frozenset(_SCALARS)
+
+#: One step as a plain tuple, cheaper to build than a :class:`Step` and sorting by call time
+#: with no key function: ``(call, ret, source, kind, a, b)`` (``source`` is unique, so two
+#: rows never compare their values).
+Row = tuple[float, float, int, int, Any, Any]
+
+
+def prepare(operations: Sequence[Operation], model: str, initial: Any = None) -> dict[Any, list]:
+    """Validate the operations and compile them by key in one pass: each key's
+    :data:`Row` tuples, sorted by call time (the same steps, in the same order, as
+    :func:`compile_key`; keys with no steps are left out).
+
+    Raises ``ValueError`` exactly when :func:`validate` does.  The pass only checks the
+    exact types :func:`validate` accepts (one set lookup per field); anything else (a
+    subclass of ``str``, a register given an ``append``, a non-string stored in a key that
+    is appended to) sends it to :func:`validate` for the full check and its sentence.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: use 'kv' or 'register'")
+    rows = _rows(operations, model == "register", True)
+    if rows is None:
+        validate(operations, model, initial)  # raises, with the sentence
+        rows = _rows(operations, False, False)
+        assert rows is not None
+    elif (
+        initial is not None
+        and not isinstance(initial, str)
+        and initial is not ANY
+        and any(r[3] in _GROWS for rs in rows.values() for r in rs)
+    ):
+        validate(operations, model, initial)  # raises: a key appended to holds strings
+    for key_rows in rows.values():
+        key_rows.sort()
+    return rows
+
+
+_GROWS = frozenset((APPEND, APPEND_SAW, MAYBE_APPEND))
+
+
+def _rows(operations: Sequence[Operation], register: bool, checked: bool) -> dict | None:
+    """Rows by key, or ``None`` if ``checked`` and an operation needs :func:`validate`."""
+    scalars = _SCALAR_TYPES
+    by_key: dict[Any, list] = {}
+    stored_other = False  # a set or cas stored a non-string (fine unless the key is appended to)
+    inf = math.inf
+    for index, (key, name, v, e, out, call, ret, relaxed) in enumerate(map(_FIELDS, operations)):
+        if checked and (
+            type(key) not in scalars
+            or type(v) not in scalars
+            or type(e) not in scalars
+            or type(out) not in scalars
+        ):
+            return None
+        if name == "get":
+            if relaxed or ret is None:
+                continue  # relaxed: stale by design; unknown: changes and says nothing
+            row = (call, ret, index, READ, out, None)
+        elif name == "cas":
+            if checked and type(v) is not str:
+                stored_other = True
+            if ret is None:
+                row = (call, inf, index, MAYBE_CAS, e, v)
+            else:
+                row = (call, ret, index, CAS if out else FAILED_CAS, e, v)
+        elif name == "set":
+            if checked and type(v) is not str:
+                stored_other = True
+            row = (
+                (call, inf, index, MAYBE_WRITE, v, None)
+                if ret is None
+                else (call, ret, index, WRITE, v, None)
+            )
+        elif name == "append":
+            if checked and (register or type(v) is not str):
+                return None
+            if ret is None:
+                row = (call, inf, index, MAYBE_APPEND, v, None)
+            elif out is None:
+                row = (call, ret, index, APPEND, v, None)
+            else:
+                row = (call, ret, index, APPEND_SAW, v, out)
+        else:  # delete
+            if checked and register:
+                return None
+            row = (
+                (call, inf, index, MAYBE_WRITE, None, None)
+                if ret is None
+                else (call, ret, index, WRITE, None, None)
+            )
+        key_rows = by_key.get(key)
+        if key_rows is None:
+            by_key[key] = [row]
+        else:
+            key_rows.append(row)
+    if stored_other and any(r[3] in _GROWS for rs in by_key.values() for r in rs):
+        return None  # maybe a non-string stored in a key appended to: validate says
+    return by_key
+
+
+def steps_of(rows: Sequence[Row]) -> list[Step]:
+    """The :class:`Step` records for rows made by :func:`prepare`, in the same order."""
+    return [Step(c, r, k, a, b, i) for c, r, i, k, a, b in rows]
 
 
 def _classify(op: Operation) -> tuple[int, Any, Any]:

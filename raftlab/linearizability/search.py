@@ -88,10 +88,10 @@ Each is sound: it never cuts a branch unless another branch kept is at least as 
    appends alone), nobody ever will: the node's completions are those of rule 7's proof, which
    leave the pending steps out, so the node is cut (as a restricted failure).
 
-Keys that fall apart into short bursts at quiescent moments, with every outcome known,
-usually never reach this search: :mod:`~raftlab.linearizability.segments` replays them
-burst by burst (its docstring proves it), and only when it cannot find an order (or gives
-up) does the checker search.
+Keys that fall apart into bursts at quiescent moments usually never reach this search:
+:mod:`~raftlab.linearizability.segments` replays them burst by burst (its docstring proves
+it), placing unknown outcomes only where a later step could see them, and only when it
+cannot find an order (or gives up) does the checker search.
 
 Everything that depends only on the steps, not on the starting value, is worked out once in
 a :class:`Problem` (masks of bits, lookups by value), so that trying several starting values

@@ -20,17 +20,44 @@ segment ``k``'s steps, from every value possible before it.  :func:`decide` comp
 sets exactly, by trying every order of each segment (with a cache of (steps placed, value)
 pairs already tried), so a non-empty final set proves the key linearizable.
 
-It is only a fast path: it handles keys without optional steps (every outcome known), gives
-up (``None``) on a segment of more than :data:`MAX_SEGMENT` steps or when more than
-:data:`MAX_VALUES` values are possible at once, and returns ``None`` also when it finds no
-order at all, so that the full search (:mod:`~raftlab.linearizability.search`) runs and
-reports the failure with its frontier and minimal set.  It answers only ``True`` or
-``None``, and ``True`` only with a linearization in hand, so it never changes a verdict.
+It is only a fast path: it gives up (``None``) on a segment of more than
+:data:`MAX_SEGMENT` steps, after :data:`MAX_NODES` (steps placed, value) pairs in one
+segment, or when more than :data:`MAX_VALUES` values are possible at once, and returns
+``None`` also when it finds no order at all, so that the full search
+(:mod:`~raftlab.linearizability.search`) runs and reports the failure with its frontier and
+minimal set.  It answers only ``True`` or ``None``, and ``True`` only with a linearization
+in hand, so it never changes a verdict.
+
+Unknown outcomes
+----------------
+A step of unknown outcome (``ret = inf``) never ends a segment: it may take effect at any
+moment after its call, or never.  Segments are cut by the known steps alone, and each
+unknown is *offered* to the segments from the first one that ends after its call up to the
+last one (within :data:`HORIZON` segments) holding a known step that could see its mark
+(a read, ``cas`` or reported append expecting the value it wrote, a value starting with it
+on a key with appends, or a value containing the piece it appended).  In a segment it is
+offered to, it is one more step of the segment's search, placeable once every step that
+returned before its call is placed, and only where it changes the value; a state is now a
+pair (value, unknowns placed so far), since each may take effect only once.  Of two pairs
+with the same value, one whose unknowns placed are a subset of the other's can do all the
+other can (an unknown not yet placed may still be left out), so only such minimal pairs
+are kept; once past its last offered segment an unknown is forgotten (it is never placed
+again, so whether it was placed no longer matters).
+
+Soundness (``True`` only with a linearization): every order the replay builds respects real
+time (a known step goes only when called by the time every unplaced known step returned;
+an unknown only after everything that returned before its call; steps of a later segment
+were called after every earlier step returned), places each unknown at most once, and
+follows the model step by step.  Leaving an unknown out, or not offering it somewhere, only
+narrows the orders tried, never admits a wrong one; so here the fast path is no longer
+exact (it may answer ``None`` where an order exists, and the search then decides), but it
+still never answers ``True`` wrongly.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -39,13 +66,20 @@ from raftlab.linearizability.models import (
     APPEND_SAW,
     CAS,
     FAILED_CAS,
+    MAYBE_APPEND,
+    MAYBE_CAS,
+    MAYBE_WRITE,
     READ,
     WRITE,
+    Row,
     Step,
 )
 
-MAX_SEGMENT = 10  # steps in one segment: beyond this, leave the key to the full search
+MAX_SEGMENT = 62  # steps in one segment: beyond this, leave the key to the full search
+MAX_NODES = 4096  # (steps placed, value) pairs one segment may try before giving up
 MAX_VALUES = 32  # values possible at once: beyond this, leave the key to the full search
+MAX_PAIRS = 128  # (value, unknowns placed) pairs possible at once, with unknowns
+HORIZON = 100  # segments after its call in which an unknown's mark is looked for
 
 _NO = object()  # the result of a step that cannot go from the value at hand
 
@@ -59,60 +93,131 @@ def _apply(kind: int, a: Any, b: Any, state: Any) -> Any:
         return a
     if kind == FAILED_CAS:
         return state if state is None or state != a else _NO
-    if kind == CAS:
+    if kind in (CAS, MAYBE_CAS):  # an optional cas is only ever placed to swap
         return b if state is not None and state == a else _NO
-    new = (state or "") + a  # APPEND, APPEND_SAW
+    if kind == MAYBE_WRITE:
+        return a
+    new = (state or "") + a  # APPEND, APPEND_SAW, MAYBE_APPEND
     if kind == APPEND_SAW and new != b:
         return _NO
     return new
 
 
 def decide(steps: Sequence[Step], starts: Iterable[Any]) -> bool | None:
-    """``True`` if the steps (sorted by call time, no optional ones) can be linearized from
-    one of ``starts``; ``None`` if this fast path cannot tell (see the module docstring)."""
-    states = list(dict.fromkeys(starts)) if not isinstance(starts, list) else starts
-    kinds = {s.kind for s in steps}
-    if not kinds <= _KNOWN:
-        return None  # an optional step: the search's business (checked first: it is cheap)
-    n = len(steps)
+    """``True`` if the steps (sorted by call time; optional ones only of unknown outcome)
+    can be linearized from one of ``starts``; ``None`` if this fast path cannot tell (see
+    the module docstring)."""
+    rows = [(s.call, s.ret, s.source, s.kind, s.a, s.b) for s in steps]
+    return decide_rows(rows, list(dict.fromkeys(starts)))
+
+
+def decide_rows(
+    rows: Sequence[Row], states: list[Any], stuck: list[float] | None = None
+) -> bool | None:
+    """:func:`decide` on :data:`~raftlab.linearizability.models.Row` tuples (what
+    :func:`~raftlab.linearizability.models.prepare` makes), from the distinct values
+    ``states``.  When no value is left after a segment (rather than the fast path giving
+    up), the time that segment ends is appended to ``stuck``: the clash is likely there.
+
+    Segments of one and two steps, most of a chaos history, are replayed inline: a lone
+    step just maps each value; of two overlapping steps either may go first (the second
+    was called before the first returned, so real time forbids neither order), so the
+    values reached are those of both orders.
+    """
+    n = len(rows)
     i = 0
     while i < n:
-        s = steps[i]
-        end = s.ret
+        row = rows[i]
+        call, end, _, kind, a, b = row
+        if kind > APPEND_SAW:
+            return _with_unknowns(rows[i:], states, stuck)  # an optional step from here on
         j = i + 1
-        while j < n and steps[j].call <= end:  # overlaps the segment so far
-            if steps[j].ret > end:
-                end = steps[j].ret
+        while j < n:
+            nxt = rows[j]
+            if nxt[0] > end:
+                break  # a quiescent moment: the next segment starts here
+            if nxt[3] > APPEND_SAW:
+                return _with_unknowns(rows[i:], states, stuck)
+            if nxt[1] > end:
+                end = nxt[1]
             j += 1
-        if j - i == 1:
-            kind, a, b = s.kind, s.a, s.b
+        if j == i + 1:
             if kind == WRITE:
                 states = [a]
-                i = j
-                continue
+            elif kind == READ:
+                states = [v for v in states if v == a]
+            else:
+                out = []
+                for v in states:
+                    w = _apply(kind, a, b, v)
+                    if w is not _NO and w not in out:
+                        out.append(w)
+                states = out
+        elif j == i + 2:
+            other = rows[i + 1]
+            k2, a2, b2 = other[3], other[4], other[5]
             out = []
             for v in states:
                 w = _apply(kind, a, b, v)
-                if w is not _NO and w not in out:
-                    out.append(w)
+                if w is not _NO:
+                    w = _apply(k2, a2, b2, w)
+                    if w is not _NO and w not in out:
+                        out.append(w)
+                w = _apply(k2, a2, b2, v)
+                if w is not _NO:
+                    w = _apply(kind, a, b, w)
+                    if w is not _NO and w not in out:
+                        out.append(w)
             states = out
+        elif j == i + 3:
+            states = _three(row, rows[i + 1], rows[i + 2], states)
         else:
             if j - i > MAX_SEGMENT:
                 return None
-            segment = steps[i:j]
-            states = _segment(segment, states)
-            if states is None:
+            found = _segment(rows[i:j], states)
+            if found is None:
                 return None
+            states = found
         if not states:
+            if stuck is not None:
+                stuck.append(end)
             return None  # no order: let the full search find and explain the failure
         i = j
     return True
 
 
-_KNOWN = frozenset((READ, FAILED_CAS, WRITE, CAS, APPEND, APPEND_SAW))
+# The orders of a three-step segment (steps 0, 1, 2 by call time) that real time may allow,
+# by (may step 2 precede step 0?, may step 2 precede step 1?).  Step 1 may always precede
+# step 0 (it was called before step 0 returned, or it would start a new segment), and an
+# earlier call may always go first; only step 2 can be called after one of them returned.
+_ORDERS3 = {
+    (False, False): ((0, 1, 2), (1, 0, 2)),
+    (False, True): ((0, 1, 2), (0, 2, 1), (1, 0, 2)),
+    (True, False): ((0, 1, 2), (1, 0, 2), (1, 2, 0)),
+    (True, True): ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)),
+}
 
 
-def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
+def _three(r0: Row, r1: Row, r2: Row, states: list[Any]) -> list[Any]:
+    """Every value a segment of three steps may leave: each order real time allows, tried
+    in full (a step may precede another exactly when it was called by the time the other
+    returned, as in the search's window)."""
+    steps = (r0, r1, r2)
+    out: list[Any] = []
+    for order in _ORDERS3[r2[0] <= r0[1], r2[0] <= r1[1]]:
+        for v in states:
+            for k in order:
+                t = steps[k]
+                v = _apply(t[3], t[4], t[5], v)
+                if v is _NO:
+                    break
+            else:
+                if v not in out:
+                    out.append(v)
+    return out
+
+
+def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
     """Every value some real-time order of ``segment`` reaches from one of ``states``
     (``None`` past :data:`MAX_VALUES`).
 
@@ -124,15 +229,19 @@ def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
     """
     m = len(segment)
     full = (1 << m) - 1
+    kinds = [t[3] for t in segment]
+    args = [t[4] for t in segment]
+    news = [t[5] for t in segment]
     # The unplaced step that returns first bounds what may go next: the steps called by
     # its return (``window``), as in the search.
-    order = sorted(range(m), key=lambda k: segment[k].ret)
+    rets = [t[1] for t in segment]
+    order = sorted(range(m), key=rets.__getitem__)
     order_bit = [1 << k for k in order]
-    calls = [t.call for t in segment]  # sorted: the steps come in call order
-    window = [(1 << bisect_right(calls, segment[r].ret)) - 1 for r in order]
+    calls = [t[0] for t in segment]  # sorted: the steps come in call order
+    window = [(1 << bisect_right(calls, rets[r])) - 1 for r in order]
     read_like = 0
     for k in range(m):
-        if segment[k].kind in (READ, FAILED_CAS):
+        if kinds[k] <= FAILED_CAS:
             read_like |= 1 << k
     effects = full ^ read_like
     out: list[Any] = []
@@ -153,8 +262,11 @@ def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
             while reads:
                 bit = reads & -reads
                 reads ^= bit
-                t = segment[bit.bit_length() - 1]
-                if _apply(t.kind, t.a, t.b, v) is not _NO:
+                k = bit.bit_length() - 1
+                if kinds[k] == READ:
+                    if v == args[k]:
+                        more |= bit
+                elif v is None or v != args[k]:  # a failed cas
                     more |= bit
             if not more:
                 break
@@ -169,12 +281,262 @@ def _segment(segment: Sequence[Step], states: list[Any]) -> list[Any] | None:
         if key in seen:
             continue
         seen.add(key)
+        if len(seen) > MAX_NODES:
+            return None
         cand &= effects
         while cand:
             bit = cand & -cand
             cand ^= bit
-            t = segment[bit.bit_length() - 1]
-            w = _apply(t.kind, t.a, t.b, v)
+            k = bit.bit_length() - 1
+            w = _apply(kinds[k], args[k], news[k], v)
             if w is not _NO:
                 stack.append((placed | bit, w))
     return out
+
+
+def _with_unknowns(
+    rows: Sequence[Row], values: list[Any], stuck: list[float] | None
+) -> bool | None:
+    """:func:`decide_rows` for a key with operations of unknown outcome (see the module
+    docstring, "Unknown outcomes").  ``True`` only with a linearization in hand."""
+    inf = math.inf
+    known: list[Row] = []
+    unknown: list[Row] = []
+    grows = False
+    for r in rows:
+        k = r[3]
+        if k > APPEND_SAW:
+            if r[1] != inf:
+                return None  # a relaxed step with a deadline: only the search has them
+            unknown.append(r)
+        else:
+            known.append(r)
+        if k in (APPEND, APPEND_SAW, MAYBE_APPEND):
+            grows = True
+    # The known steps' segments, as in decide_rows.
+    bounds: list[tuple[int, int]] = []
+    ends: list[float] = []
+    n = len(known)
+    i = 0
+    while i < n:
+        end = known[i][1]
+        j = i + 1
+        while j < n and known[j][0] <= end:
+            if known[j][1] > end:
+                end = known[j][1]
+            j += 1
+        bounds.append((i, j))
+        ends.append(end)
+        i = j
+    nseg = len(bounds)
+    # Where each unknown is offered: from the first segment that ends after its call to the
+    # last segment (within HORIZON) holding a step that could see its mark.
+    first: list[int] = []
+    last: list[int] = []
+    for u in unknown:
+        f = bisect_left(ends, u[0])
+        seen_at = -1
+        for seg in range(f, min(f + HORIZON, nseg)):
+            lo, hi = bounds[seg]
+            for r in known[lo:hi]:
+                if _sees(u, r, grows):
+                    seen_at = seg
+                    break
+        first.append(f)
+        last.append(seen_at)
+    # An unknown whose mark only an unknown cas expects (an append the cas's expected value
+    # contains, say) stays offered for as long as that cas is.
+    for _ in range(2):
+        for q, u in enumerate(unknown):
+            for w, cas in enumerate(unknown):
+                if cas[3] == MAYBE_CAS and last[w] > last[q] and _sees(u, cas, grows):
+                    last[q] = last[w]
+    states: list[tuple[Any, int]] = [(v, 0) for v in values]
+    active: list[int] = []
+    at = 0  # the next unknown to offer (they come in call order, so ``first`` grows)
+    for seg in range(nseg):
+        while at < len(unknown) and first[at] <= seg:
+            if last[at] >= seg:
+                active.append(at)
+            at += 1
+        lo, hi = bounds[seg]
+        steps = known[lo:hi]
+        if not active:
+            if hi - lo > MAX_SEGMENT:
+                return None
+            groups: dict[int, list[Any]] = {}
+            for v, used in states:
+                groups.setdefault(used, []).append(v)
+            out: list[tuple[Any, int]] = []
+            for used, vs in groups.items():
+                found = _replay(steps, vs)
+                if found is None:
+                    return None
+                out.extend((w, used) for w in found)
+        else:
+            if hi - lo + len(active) > MAX_SEGMENT:
+                return None
+            found_pairs = _segment_with(steps, [unknown[q] for q in active], active, states)
+            if found_pairs is None:
+                return None
+            out = found_pairs
+            retiring = 0
+            for q in active:
+                if last[q] == seg:
+                    retiring |= 1 << q
+            if retiring:
+                # Never offered again: whether it was placed no longer matters.
+                out = [(v, used & ~retiring) for v, used in out]
+                active = [q for q in active if last[q] > seg]
+        states = _minimal(out)
+        if not states:
+            if stuck is not None:
+                stuck.append(ends[seg])
+            return None
+        if len(states) > MAX_PAIRS:
+            return None
+    return True
+
+
+def _sees(u: Row, r: Row, grows: bool) -> bool:
+    """Could the step ``r`` (known, or an unknown ``cas``) see the mark the unknown ``u``
+    leaves on the value?"""
+    k = r[3]
+    if k in (READ, CAS, FAILED_CAS, MAYBE_CAS):
+        look = r[4]
+    elif k == APPEND_SAW:
+        look = r[5]
+    else:
+        return False
+    if u[3] == MAYBE_APPEND:
+        return isinstance(look, str) and u[4] in look
+    mark = u[4] if u[3] == MAYBE_WRITE else u[5]
+    if mark is None:
+        return look is None or (k == APPEND_SAW and r[4] == look)
+    if look == mark:
+        return True
+    return grows and isinstance(mark, str) and isinstance(look, str) and look.startswith(mark)
+
+
+def _replay(steps: Sequence[Row], values: list[Any]) -> list[Any] | None:
+    """Every value a segment of known steps can leave from ``values``."""
+    if len(steps) == 1:
+        t = steps[0]
+        out: list[Any] = []
+        for v in values:
+            w = _apply(t[3], t[4], t[5], v)
+            if w is not _NO and w not in out:
+                out.append(w)
+        return out
+    return _segment(steps, values)
+
+
+def _minimal(pairs: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+    """The pairs (value, unknowns placed) with no other pair of the same value having
+    placed only some of the same unknowns: that one can do all the first can, since an
+    unknown left unplaced may still be left out."""
+    best: dict[Any, list[int]] = {}
+    for v, used in pairs:
+        masks = best.get(v)
+        if masks is None:
+            best[v] = [used]
+        elif not any(m & ~used == 0 for m in masks):
+            masks[:] = [m for m in masks if used & ~m != 0]
+            masks.append(used)
+    return [(v, used) for v, masks in best.items() for used in masks]
+
+
+def _segment_with(
+    segment: Sequence[Row], offered: list[Row], ids: list[int], states: list[tuple[Any, int]]
+) -> list[tuple[Any, int]] | None:
+    """:func:`_segment` with unknown steps ``offered`` (global bits ``1 << ids[j]``): each
+    may be placed anywhere real time allows (after every step that returned before its
+    call), at most once over the whole key, and only where it changes the value.  Returns
+    the pairs (value, unknowns placed) the segment may leave."""
+    steps = sorted([*offered, *segment])  # by call (rows sort by call, ret, source)
+    m = len(steps)
+    kinds = [t[3] for t in steps]
+    args = [t[4] for t in steps]
+    news = [t[5] for t in steps]
+    calls = [t[0] for t in steps]
+    local_of: dict[int, int] = {}  # global bit -> local bit
+    optional = 0
+    by_source = {t[2]: k for k, t in enumerate(steps)}
+    for row, q in zip(offered, ids, strict=True):
+        bit = 1 << by_source[row[2]]
+        local_of[1 << q] = bit
+        optional |= bit
+    known_idx = sorted((t[1], k) for k, t in enumerate(steps) if not optional >> k & 1)
+    order_bit = [1 << k for _, k in known_idx]
+    window = [(1 << bisect_right(calls, ret)) - 1 for ret, _ in known_idx]
+    nk = len(order_bit)
+    read_like = 0
+    for k in range(m):
+        if kinds[k] <= FAILED_CAS:
+            read_like |= 1 << k
+    effects = ((1 << m) - 1) ^ read_like
+    out: list[tuple[Any, int]] = []
+    seen: set[tuple[int, Any]] = set()
+    stack = []
+    for v, used in states:
+        placed = 0
+        for g, bit in local_of.items():
+            if used & g:
+                placed |= bit
+        stack.append((placed, v, used & ~_union(local_of)))
+    while stack:
+        placed, v, outside = stack.pop()
+        ptr = 0
+        while True:
+            while ptr < nk and placed & order_bit[ptr]:
+                ptr += 1
+            if ptr == nk:
+                break
+            cand = window[ptr] & ~placed
+            more = 0
+            reads = cand & read_like
+            while reads:
+                bit = reads & -reads
+                reads ^= bit
+                k = bit.bit_length() - 1
+                if kinds[k] == READ:
+                    if v == args[k]:
+                        more |= bit
+                elif v is None or v != args[k]:  # a failed cas
+                    more |= bit
+            if not more:
+                break
+            placed |= more
+        if ptr == nk:
+            used = outside
+            for g, bit in local_of.items():
+                if placed & bit:
+                    used |= g
+            if (v, used) not in out:
+                out.append((v, used))
+                if len(out) > 4 * MAX_PAIRS:
+                    return None
+            continue
+        key = (placed, v, outside)
+        if key in seen:
+            continue
+        seen.add(key)
+        if len(seen) > MAX_NODES:
+            return None
+        cand &= effects
+        while cand:
+            bit = cand & -cand
+            cand ^= bit
+            k = bit.bit_length() - 1
+            w = _apply(kinds[k], args[k], news[k], v)
+            if w is _NO or (bit & optional and w == v):
+                continue  # an unknown is placed only where it changes the value
+            stack.append((placed | bit, w, outside))
+    return out
+
+
+def _union(bits: dict[int, int]) -> int:
+    mask = 0
+    for g in bits:
+        mask |= g
+    return mask

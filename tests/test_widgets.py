@@ -573,3 +573,20 @@ def test_a_click_that_raises_is_said_in_the_widget_not_lost():
     w.run_button.click()
     assert w.text.alarm and w.text.note == "the widget failed: RuntimeError: boom"
     assert w.text.text == f"t = {c.now:.2f} ms: nothing yet"  # what was shown stays
+
+
+def test_the_client_row_reads_in_each_mode_the_cluster_offers():
+    from raftlab import Config
+
+    plain = Dashboard(Cluster(3, 1, state_machine=KVStateMachine))
+    assert [v for _, v in plain.client.mode.options] == ["log", "read_index"]
+    dash = Dashboard(Cluster(3, 1, config=Config(lease_ms=100), state_machine=KVStateMachine))
+    c = dash.client
+    assert [v for _, v in c.mode.options] == ["log", "read_index", "lease"]
+    c.key.value, c.value.value = "x", "7"
+    c.set.click()
+    for mode in ("read_index", "lease"):
+        c.mode.value = mode
+        c.get.click()
+        assert "&#x27;7&#x27;" in c.answer.value and f"get x ({mode})" in dash.message.value
+    assert [op.mode for op in dash.cluster.history if op.op == "get"] == ["read_index", "lease"]

@@ -597,3 +597,20 @@ def test_dashboard_adds_and_removes_servers_headless():
     d.cluster.run(300)
     d.refresh()
     assert "voters S1 S3 S4" in d.members.members.value
+
+
+def test_the_client_row_reads_in_each_mode_the_cluster_offers():
+    from raftlab import Config
+
+    plain = Dashboard(Cluster(3, 1, state_machine=KVStateMachine))
+    assert [v for _, v in plain.client.mode.options] == ["log", "read_index"]
+    dash = Dashboard(Cluster(3, 1, config=Config(lease_ms=100), state_machine=KVStateMachine))
+    c = dash.client
+    assert [v for _, v in c.mode.options] == ["log", "read_index", "lease"]
+    c.key.value, c.value.value = "x", "7"
+    c.set.click()
+    for mode in ("read_index", "lease"):
+        c.mode.value = mode
+        c.get.click()
+        assert "&#x27;7&#x27;" in c.answer.value and f"get x ({mode})" in dash.message.value
+    assert [op.mode for op in dash.cluster.history if op.op == "get"] == ["read_index", "lease"]

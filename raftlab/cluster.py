@@ -225,6 +225,9 @@ class Cluster:
 
     def _new_node(self, i: int) -> RaftNode:
         hard_state, entries = self.storage[i].load()
+        # A restart restores the latest snapshot, then the log after it (§7).
+        snap = self.storage[i].load_snapshot()
+        log = Log(entries) if snap is None else Log(entries, snap.index, snap.term)
         return self.node_class(
             i,
             self.ids,
@@ -232,8 +235,9 @@ class Cluster:
             rng=self.rng,
             now=self.now,
             hard_state=hard_state,
-            log=Log(entries),
+            log=log,
             state_machine=self._make_state_machine(),
+            snapshot=snap,
         )
 
     def _deliver(self, env: Envelope) -> None:
@@ -558,6 +562,8 @@ class Cluster:
             votes=frozenset(n.votes),
             election_deadline=None if leader else n.election_deadline,
             election_timeout=n.election_timeout,
+            snapshot_index=n.log.snapshot_index,
+            snapshot_term=n.log.snapshot_term,
         )
 
     def fork(self, at: ClusterSnapshot | None = None) -> Cluster:

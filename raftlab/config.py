@@ -37,6 +37,13 @@ class Config:
     - ``max_batch``: at most this many entries in one AppendEntries.
     - ``max_inflight``: at most this many batches on their way to one follower that is
       catching up (pipelining; ``raftlab.progress``).  1 turns pipelining off.
+    - ``snapshot_threshold``: log compaction (§7, ``raftlab.compaction``).  Once a node's
+      state machine has applied this many entries past its last snapshot, it takes a
+      snapshot and discards the log up to it; 0 never compacts.  Snapshots are taken at
+      the multiples of the threshold, so servers snapshot at the same indexes and their
+      states can be compared there.
+    - ``snapshot_chunk_bytes``: at most this many bytes of a snapshot in one
+      ``InstallSnapshot`` (Figure 13).
     """
 
     election_timeout_ms: tuple[float, float] = (150, 300)
@@ -44,6 +51,8 @@ class Config:
     delay_ms: tuple[float, float] = (2, 10)
     max_batch: int = 64
     max_inflight: int = 4
+    snapshot_threshold: int = 0
+    snapshot_chunk_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
         et = _check_range("election_timeout_ms", self.election_timeout_ms)
@@ -69,6 +78,17 @@ class Config:
         mi = self.max_inflight
         if isinstance(mi, bool) or not isinstance(mi, int) or mi < 1:
             raise ValueError(f"Config.max_inflight must be a whole number >= 1, got {mi!r}")
+        st = self.snapshot_threshold
+        if isinstance(st, bool) or not isinstance(st, int) or st < 0:
+            raise ValueError(
+                f"Config.snapshot_threshold must be a whole number of entries >= 0 (0: never "
+                f"take a snapshot), got {st!r}"
+            )
+        cb = self.snapshot_chunk_bytes
+        if isinstance(cb, bool) or not isinstance(cb, int) or cb < 1:
+            raise ValueError(
+                f"Config.snapshot_chunk_bytes must be a whole number of bytes >= 1, got {cb!r}"
+            )
         object.__setattr__(self, "election_timeout_ms", et)
         object.__setattr__(self, "delay_ms", dl)
         object.__setattr__(self, "heartbeat_ms", float(hb))

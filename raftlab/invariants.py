@@ -26,12 +26,42 @@ O(changed entries) test:
 
 ``check_all`` recomputes the properties that can be seen in the present state from
 scratch (every pair of logs), for tests and for ``Cluster.check_invariants()``.
+
+After log compaction (§7)
+-------------------------
+A compacted log no longer holds its prefix: a snapshot stands for it, known by its last
+index and term and by the state it holds.  What the checker can still check, and how:
+
+- **Log Matching** is checked on every entry when it is first stored (``links``), before
+  any compaction can discard it, so nothing is missed.  Between two present logs
+  (``check_all``) only the indexes both still hold can be compared, and the last index of
+  the newer snapshot by its term.
+- **Leader Completeness**: a leader's entries are compared with the committed ledger
+  from its ``first_index`` on; below it, only the snapshot's last entry can be compared
+  (its term).  The rest of the prefix was applied by that leader (checked entry by entry
+  in ``applied`` at the time) or installed from a snapshot (checked below).
+- **State Machine Safety**, entries: every entry applied is in ``applied`` as it is
+  applied.  Entries a node never applies because it installs a snapshot instead cannot be
+  checked one by one; the snapshot is checked in their place:
+- ``snapshots``: index -> the first snapshot seen at that index (node, term, state).
+  Two snapshots at the same index must end with the same term *and hold the same state*
+  (the same log applied in the same order gives the same state, §5.4.3), and that term
+  must be the committed entry's.  ``Config.snapshot_threshold`` makes servers snapshot at
+  the same indexes, so this compares their states regularly: a state machine whose
+  snapshot leaves something out (the ``snapshot_forgets_sessions`` bug) diverges from
+  the others, and it shows at the next snapshot.
+
+What cannot be checked: the content of a discarded entry that no checked node applied or
+stored while the checker watched (none, in a simulation that checks from the start), and
+the state *between* snapshot indexes, which only a state machine's outputs would reveal.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
+from raftlab.compaction import Snapshot
 from raftlab.errors import SafetyViolation
 from raftlab.log import Entry
 from raftlab.node import Applied, RaftNode, Ready
@@ -58,6 +88,8 @@ class SafetyChecker:
         self.commit_terms: dict[int, int] = {}
         self.applied: dict[int, tuple[int, Entry]] = {}  # index -> (first node, entry)
         self.max_committed = 0
+        # index -> (first node, term, digest of the state) of snapshots (§7)
+        self.snapshots: dict[int, tuple[int, int, bytes]] = {}
 
     # ------------------------------------------------------------ incremental
 
@@ -77,7 +109,9 @@ class SafetyChecker:
         if ready.roles and ready.became_leader:
             self._check_new_leader(node)
         if node.commit_index > old_commit:
-            self._check_commits(node, old_commit, nodes)
+            self._check_commits(node, old_commit, nodes, applied)
+        if ready.snapshot is not None:
+            self._check_snapshot(node, ready.snapshot)
         if applied:
             ledger = self.applied
             for a in applied:  # _check_applied, inlined: one per entry per server
@@ -103,7 +137,22 @@ class SafetyChecker:
 
     def _check_has_committed(self, leader: RaftNode) -> None:
         log = leader.log
-        for index in range(1, self.max_committed + 1):
+        snap = log.snapshot_index
+        if snap:
+            entry = self.committed.get(snap)
+            if (
+                entry is not None
+                and self.commit_terms[snap] < leader.current_term
+                and entry.term != log.snapshot_term
+            ):
+                raise SafetyViolation(
+                    "Leader Completeness",
+                    f"S{leader.id} leads term {leader.current_term}, but its snapshot ends at "
+                    f"index {snap} with term {log.snapshot_term}, where the committed entry is "
+                    f"{_show(entry)} (§5.4, §7)",
+                )
+        # Below the snapshot, the prefix is checked through the snapshots (see above).
+        for index in range(snap + 1, self.max_committed + 1):
             entry = self.committed.get(index)
             if entry is None or self.commit_terms[index] >= leader.current_term:
                 continue
@@ -146,6 +195,7 @@ class SafetyChecker:
 
     def _check_links(self, node: RaftNode, start: int) -> None:
         log = node.log
+        start = max(start, log.first_index)  # a snapshot stands for what comes before
         links = self.links
         prev_term = log.term(start - 1)
         for entry in log.entries(start):
@@ -171,10 +221,21 @@ class SafetyChecker:
             prev_term = entry.term
 
     def _check_commits(
-        self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]
+        self,
+        node: RaftNode,
+        old_commit: int,
+        nodes: Mapping[int, RaftNode],
+        applied: list[Applied] = (),  # type: ignore[assignment]
     ) -> None:
         committed = self.committed
-        for entry in node.log.entries(old_commit + 1, node.commit_index + 1):
+        log = node.log
+        first = log.first_index
+        newly = log.entries(max(old_commit + 1, first), node.commit_index + 1)
+        if old_commit + 1 < first:
+            # Compacted within this very input: those entries were just applied.  (After
+            # an installed snapshot there are none: the snapshot is checked instead.)
+            newly = [a.entry for a in applied if old_commit < a.entry.index < first] + newly
+        for entry in newly:
             index = entry.index
             known = committed.get(index)
             if known is None:
@@ -188,12 +249,16 @@ class SafetyChecker:
                 for other in nodes.values():
                     if other.role is Role.LEADER and other.current_term > node.current_term:
                         o = other.log
-                        if index > o.last_index or o.entry(index) != entry:
-                            raise SafetyViolation(
-                                "Leader Completeness",
-                                f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
-                                f"of the later term {other.current_term}, does not hold it (§5.4)",
-                            )
+                        if index <= o.snapshot_index:
+                            if index < o.snapshot_index or o.snapshot_term == entry.term:
+                                continue  # in its snapshot: checked through the snapshots
+                        elif index <= o.last_index and o.entry(index) == entry:
+                            continue
+                        raise SafetyViolation(
+                            "Leader Completeness",
+                            f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
+                            f"of the later term {other.current_term}, does not hold it (§5.4)",
+                        )
             elif known is not entry and known != entry:
                 raise SafetyViolation(
                     "State Machine Safety",
@@ -201,6 +266,36 @@ class SafetyChecker:
                     f"{_show(known)} was committed before; servers must never commit different "
                     "entries at the same index (§5.4.3)",
                 )
+
+    def _check_snapshot(self, node: RaftNode, snap: Snapshot) -> None:
+        """A snapshot taken or installed (§7): same index, same term and same state as
+        every other snapshot there, and its last entry the committed one."""
+        digest = hashlib.blake2b(snap.data, digest_size=16).digest()
+        index = snap.index
+        entry = self.committed.get(index)
+        if entry is not None and entry.term != snap.term:
+            raise SafetyViolation(
+                "State Machine Safety",
+                f"S{node.id} holds a snapshot up to index {index} of term {snap.term}, but the "
+                f"entry committed there is {_show(entry)}; a snapshot holds only committed "
+                "entries (§7)",
+            )
+        seen = self.snapshots.get(index)
+        if seen is None:
+            self.snapshots[index] = (node.id, snap.term, digest)
+        elif seen[1] != snap.term or seen[2] != digest:
+            raise SafetyViolation(
+                "State Machine Safety",
+                f"S{node.id} and S{seen[0]} both hold a snapshot up to index {index}, but "
+                + (
+                    f"of different terms ({snap.term} and {seen[1]})"
+                    if seen[1] != snap.term
+                    else "their states differ"
+                )
+                + "; the same log applied in the same order must give the same state "
+                "(§5.4.3). Did a snapshot leave part of the state out, or a restored "
+                "state machine apply an entry differently?",
+            )
 
     def _check_applied(self, node: RaftNode, entry: Entry) -> None:
         seen = self.applied.get(entry.index)
@@ -238,7 +333,7 @@ class SafetyChecker:
                 _check_pair(nodes[a], nodes[b])
         for i in ids:
             n = nodes[i]
-            for index in range(1, n.last_applied + 1):
+            for index in range(n.log.first_index, n.last_applied + 1):
                 entry = n.log.entry(index) if index <= n.log.last_index else None
                 seen = self.applied.get(index)
                 if entry is not None and seen is not None and seen[1] != entry:
@@ -253,13 +348,22 @@ def _check_pair(a: RaftNode, b: RaftNode) -> None:
     """Log Matching for one pair of logs: agree at an (index, term) => agree before it."""
     la, lb = a.log, b.log
     n = min(la.last_index, lb.last_index)
+    # Below the newer snapshot, one of them holds nothing to compare (§7); at its last
+    # index both still know the term.
+    lo = max(la.snapshot_index, lb.snapshot_index)
     # The highest index where both hold the same term; everything up to it must match.
-    top = 0
-    for i in range(n, 0, -1):
+    top = lo
+    for i in range(n, lo, -1):
         if la.term(i) == lb.term(i):
             top = i
             break
-    for i in range(1, top + 1):
+    if top > lo and n >= lo and la.term(lo) != lb.term(lo):
+        raise SafetyViolation(
+            "Log Matching",
+            f"S{a.id} and S{b.id} both hold an entry with index {top} and term "
+            f"{la.term(top)}, but differ at index {lo}: term {la.term(lo)} vs {lb.term(lo)} (§5.3)",
+        )
+    for i in range(lo + 1, top + 1):
         ea, eb = la.entry(i), lb.entry(i)
         if ea != eb:
             raise SafetyViolation(

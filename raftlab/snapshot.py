@@ -30,14 +30,22 @@ class NodeView:
     votes: frozenset[int]  # votes a candidate holds (itself included)
     election_deadline: float | None  # when a follower/candidate times out; None on a leader
     election_timeout: float  # the length of the timeout now running, for the timer arc
+    # Log compaction (§7): ``log`` holds the entries after the snapshot, which ends here.
+    snapshot_index: int = 0
+    snapshot_term: int = 0
+
+    @property
+    def first_index(self) -> int:
+        """The index of ``log[0]``: 1, or right after the snapshot."""
+        return self.snapshot_index + 1
 
     @property
     def last_index(self) -> int:
-        return len(self.log)
+        return self.snapshot_index + len(self.log)
 
     @property
     def last_term(self) -> int:
-        return self.log[-1].term if self.log else 0
+        return self.log[-1].term if self.log else self.snapshot_term
 
 
 @dataclass(frozen=True, slots=True)

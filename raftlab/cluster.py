@@ -256,6 +256,9 @@ class Cluster:
 
     def _new_node(self, i: int) -> RaftNode:
         hard_state, entries = self.storage[i].load()
+        # A restart restores the latest snapshot, then the log after it (§7).
+        snap = self.storage[i].load_snapshot()
+        log = Log(entries) if snap is None else Log(entries, snap.index, snap.term)
         return self.node_class(
             i,
             self.ids,
@@ -263,9 +266,10 @@ class Cluster:
             rng=self.rng,
             now=self._local(i, self.now) if self._clocks else self.now,
             hard_state=hard_state,
-            log=Log(entries),
+            log=log,
             state_machine=self._make_state_machine(),
             configuration=self._genesis[i],
+            snapshot=snap,
         )
 
     def _deliver(self, env: Envelope) -> None:
@@ -904,6 +908,8 @@ class Cluster:
             election_timeout=n.election_timeout,
             voters=n.configuration.voters,
             learners=n.configuration.learners,
+            snapshot_index=n.log.snapshot_index,
+            snapshot_term=n.log.snapshot_term,
         )
 
     def fork(self, at: ClusterSnapshot | None = None) -> Cluster:

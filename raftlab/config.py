@@ -53,6 +53,13 @@ class Config:
       (0.01: up to 1% fast or slow).  Leases assume it: the leader counts its lease as
       ``lease_ms * (1 - max_drift)`` on its own clock, and ``lease_ms`` may be at most the
       lowest election timeout divided by ``1 + max_drift`` (a follower's clock may run fast).
+    - ``snapshot_threshold``: log compaction (§7, ``raftlab.compaction``).  Once a node's
+      state machine has applied this many entries past its last snapshot, it takes a
+      snapshot and discards the log up to it; 0 never compacts.  Snapshots are taken at
+      the multiples of the threshold, so servers snapshot at the same indexes and their
+      states can be compared there.
+    - ``snapshot_chunk_bytes``: at most this many bytes of a snapshot in one
+      ``InstallSnapshot`` (Figure 13).
     """
 
     election_timeout_ms: tuple[float, float] = (150, 300)
@@ -64,6 +71,8 @@ class Config:
     check_quorum: bool = False
     lease_ms: float = 0
     max_drift: float = 0.01
+    snapshot_threshold: int = 0
+    snapshot_chunk_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
         et = _check_range("election_timeout_ms", self.election_timeout_ms)
@@ -120,6 +129,17 @@ class Config:
             )
         object.__setattr__(self, "max_drift", float(md))
         object.__setattr__(self, "lease_ms", float(lease))
+        st = self.snapshot_threshold
+        if isinstance(st, bool) or not isinstance(st, int) or st < 0:
+            raise ValueError(
+                f"Config.snapshot_threshold must be a whole number of entries >= 0 (0: never "
+                f"take a snapshot), got {st!r}"
+            )
+        cb = self.snapshot_chunk_bytes
+        if isinstance(cb, bool) or not isinstance(cb, int) or cb < 1:
+            raise ValueError(
+                f"Config.snapshot_chunk_bytes must be a whole number of bytes >= 1, got {cb!r}"
+            )
         object.__setattr__(self, "election_timeout_ms", et)
         object.__setattr__(self, "delay_ms", dl)
         object.__setattr__(self, "heartbeat_ms", float(hb))

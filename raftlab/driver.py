@@ -41,8 +41,8 @@ INF = float("inf")
 
 
 def must_persist(rd: Ready) -> bool:
-    """Does this output change what must survive a crash (term, vote, log)?"""
-    return rd.hard_state is not None or rd.persist_from is not None
+    """Does this output change what must survive a crash (term, vote, log, snapshot)?"""
+    return rd.hard_state is not None or rd.persist_from is not None or rd.snapshot is not None
 
 
 class Waiter(Protocol):
@@ -107,6 +107,15 @@ class Proposals:
                         f"not the one proposed in term {term}"
                     ),
                 )
+
+    def fail_through(self, index: int, error: Callable[[int], Exception]) -> None:
+        """A snapshot replaced the log up to ``index`` (§7): proposals there learn no
+        result, so each fails with ``error(index)`` (the outcome is unknown: a client
+        retries with its session)."""
+        at = self._at
+        for i in sorted(k for k in at if k <= index):
+            waiter = at.pop(i)[0]
+            waiter._entry_lost(i, error(i))  # type: ignore[arg-type]
 
     def fail_all(self, error: Callable[[int], Exception]) -> None:
         """The node stopped: every waiter fails once, with ``error(its first index)``."""
@@ -232,14 +241,37 @@ class Driver:
             self.proposals.settle(rd.removed, applied)
         if rd.read_states or rd.reads_failed or self.reads._waiting:
             self.reads.settle(node, rd)
+            self.settle(rd, applied)
+        if node._ready.snapshot is not None:
+            self.persist_snapshot(node, rd)
         return applied
+
+    def settle(self, rd: Ready, applied: list[Applied]) -> None:
+        proposals = self.proposals
+        if rd.snapshot is not None and rd.snapshot.index > 0:
+            proposals.fail_through(
+                rd.snapshot.index,
+                lambda index: LeadershipLost(
+                    f"S{proposals.node_id} installed a snapshot covering entry {index}, so it "
+                    "cannot tell that entry's result"
+                ),
+            )
+        proposals.settle(rd.removed, applied)
+
+    def persist_snapshot(self, node: RaftNode, rd: Ready) -> None:
+        """Applying took a snapshot (§7): persist it now, with this output, so the log on
+        stable storage can drop the entries it covers.  Its trace line joins ``rd``'s."""
+        extra = node.ready()
+        self.persist_fn(extra, node.log)
+        rd.events.extend(extra.events)
+        rd.snapshot = extra.snapshot
 
     def handle(self, node: RaftNode, rd: Ready, stop: Callable[[str], bool] | None = None):
         """Persist, send, apply.  ``stop(phase)`` is asked after ``"persist"`` and after
         ``"send"``; ``True`` ends the handling there (a crash window).  Returns what was
         applied, or ``None`` if stopped."""
         # The three phases above, inlined: this runs after every input of every node.
-        if rd.hard_state is not None or rd.persist_from is not None:
+        if rd.hard_state is not None or rd.persist_from is not None or rd.snapshot is not None:
             self.persist_fn(rd, node.log)
         if stop is not None and stop("persist"):
             return None
@@ -252,4 +284,7 @@ class Driver:
             self.proposals.settle(rd.removed, applied)
         if rd.read_states or rd.reads_failed or self.reads._waiting:
             self.reads.settle(node, rd)  # served only once their index is applied (§6.4)
+            self.settle(rd, applied)
+        if node._ready.snapshot is not None:
+            self.persist_snapshot(node, rd)
         return applied

@@ -60,3 +60,22 @@ class ConfigurationChangeRefused(RaftLabError):
     """The leader cannot start this membership change now (thesis §4.1): an earlier change
     is not committed yet, or the leader has not yet committed an entry of its own term
     (its no-op).  Wait a little and ask again."""
+
+
+class Compacted(IndexError):
+    """A log entry was asked for that a snapshot has replaced (§7).
+
+    After compaction a log holds only the entries after its snapshot; what came before is
+    summed up by the snapshot's state, its index and its term.  Asking for a discarded
+    entry is an error, never a silent wrong answer.  ``index`` is the index asked for,
+    ``snapshot_index`` the last index the snapshot covers.
+    """
+
+    def __init__(self, index: int, snapshot_index: int):
+        self.index = index
+        self.snapshot_index = snapshot_index
+        super().__init__(
+            f"the entry at index {index} was discarded when the log was compacted: a "
+            f"snapshot covers indexes 1..{snapshot_index}, and the log holds only what "
+            "follows it (§7)"
+        )

@@ -26,12 +26,42 @@ O(changed entries) test:
 
 ``check_all`` recomputes the properties that can be seen in the present state from
 scratch (every pair of logs), for tests and for ``Cluster.check_invariants()``.
+
+After log compaction (§7)
+-------------------------
+A compacted log no longer holds its prefix: a snapshot stands for it, known by its last
+index and term and by the state it holds.  What the checker can still check, and how:
+
+- **Log Matching** is checked on every entry when it is first stored (``links``), before
+  any compaction can discard it, so nothing is missed.  Between two present logs
+  (``check_all``) only the indexes both still hold can be compared, and the last index of
+  the newer snapshot by its term.
+- **Leader Completeness**: a leader's entries are compared with the committed ledger
+  from its ``first_index`` on; below it, only the snapshot's last entry can be compared
+  (its term).  The rest of the prefix was applied by that leader (checked entry by entry
+  in ``applied`` at the time) or installed from a snapshot (checked below).
+- **State Machine Safety**, entries: every entry applied is in ``applied`` as it is
+  applied.  Entries a node never applies because it installs a snapshot instead cannot be
+  checked one by one; the snapshot is checked in their place:
+- ``snapshots``: index -> the first snapshot seen at that index (node, term, state).
+  Two snapshots at the same index must end with the same term *and hold the same state*
+  (the same log applied in the same order gives the same state, §5.4.3), and that term
+  must be the committed entry's.  ``Config.snapshot_threshold`` makes servers snapshot at
+  the same indexes, so this compares their states regularly: a state machine whose
+  snapshot leaves something out (the ``snapshot_forgets_sessions`` bug) diverges from
+  the others, and it shows at the next snapshot.
+
+What cannot be checked: the content of a discarded entry that no checked node applied or
+stored while the checker watched (none, in a simulation that checks from the start), and
+the state *between* snapshot indexes, which only a state machine's outputs would reveal.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
+from raftlab.compaction import Snapshot
 from raftlab.errors import SafetyViolation
 from raftlab.log import Entry
 from raftlab.node import Applied, RaftNode, Ready
@@ -61,6 +91,8 @@ class SafetyChecker:
         self.commit_terms: dict[int, int] = {}
         self.applied: dict[int, tuple[int, Entry]] = {}  # index -> (first node, entry)
         self.max_committed = 0
+        # index -> (first node, term, digest of the state) of snapshots (§7)
+        self.snapshots: dict[int, tuple[int, int, bytes]] = {}
 
     # ------------------------------------------------------------ incremental
 
@@ -80,7 +112,9 @@ class SafetyChecker:
         if ready.roles and ready.became_leader:
             self._check_new_leader(node)
         if node.commit_index > old_commit:
-            self._check_commits(node, old_commit, nodes)
+            self._check_commits(node, old_commit, nodes, applied)
+        if ready.snapshot is not None:
+            self._check_snapshot(node, ready.snapshot)
         if applied:
             ledger = self.applied
             for a in applied:  # _check_applied, inlined: one per entry per server
@@ -105,15 +139,33 @@ class SafetyChecker:
         self._check_has_committed(node)
 
     def _check_has_committed(self, leader: RaftNode) -> None:
+        log = leader.log
+        snap = log.snapshot_index
+        if snap:
+            entry = self.committed.get(snap)
+            if (
+                entry is not None
+                and self.commit_terms[snap] < leader.current_term
+                and entry.term != log.snapshot_term
+            ):
+                raise SafetyViolation(
+                    "Leader Completeness",
+                    f"S{leader.id} leads term {leader.current_term}, but its snapshot ends at "
+                    f"index {snap} with term {log.snapshot_term}, where the committed entry is "
+                    f"{_show(entry)} (§5.4, §7)",
+                )
+        # Below the snapshot, the prefix is checked through the snapshots (see above).
         # The leader's entries up to the highest commit, read once (not entry by entry).
-        held = leader.log.entries(1, self.max_committed + 1)
-        last, term = len(held), leader.current_term
+        held = log.entries(snap + 1, self.max_committed + 1)
+        last, term = snap + len(held), leader.current_term
         committed, terms = self.committed, self.commit_terms
-        for index in range(1, self.max_committed + 1):
+        for index in range(snap + 1, self.max_committed + 1):
             entry = committed.get(index)
             if entry is None or terms[index] >= term:
                 continue
-            if index > last or (held[index - 1] is not entry and held[index - 1] != entry):
+            if index > last or (
+                held[index - snap - 1] is not entry and held[index - snap - 1] != entry
+            ):
                 raise SafetyViolation(
                     "Leader Completeness",
                     f"S{leader.id} leads term {leader.current_term} but its log lacks the "
@@ -150,6 +202,7 @@ class SafetyChecker:
 
     def _check_links(self, node: RaftNode, start: int) -> None:
         log = node.log
+        start = max(start, log.first_index)  # a snapshot stands for what comes before
         links = self.links
         prev_term = log.term(start - 1)
         for entry in log.entries(start):
@@ -175,11 +228,21 @@ class SafetyChecker:
             prev_term = entry.term
 
     def _check_commits(
-        self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]
+        self,
+        node: RaftNode,
+        old_commit: int,
+        nodes: Mapping[int, RaftNode],
+        applied: list[Applied] = (),  # type: ignore[assignment]
     ) -> None:
         committed = self.committed
-        later = None  # the leaders of later terms than node's, found once per call
-        for entry in node.log.entries(old_commit + 1, node.commit_index + 1):
+        log = node.log
+        first = log.first_index
+        newly = log.entries(max(old_commit + 1, first), node.commit_index + 1)
+        if old_commit + 1 < first:
+            # Compacted within this very input: those entries were just applied.  (After
+            # an installed snapshot there are none: the snapshot is checked instead.)
+            newly = [a.entry for a in applied if old_commit < a.entry.index < first] + newly
+        for entry in newly:
             index = entry.index
             known = committed.get(index)
             if known is None:
@@ -190,14 +253,14 @@ class SafetyChecker:
                 # Committed no later than in node's current term: every leader of a later
                 # term must hold it.  (A stale leader of an older term need not: it is
                 # about to learn it has been deposed.)
-                if later is None:
-                    term = node.current_term
-                    later = [
-                        o for o in nodes.values() if o.role is _LEADER and o.current_term > term
-                    ]
-                for other in later:
-                    o = other.log
-                    if index > o.last_index or o.entry(index) != entry:
+                for other in nodes.values():
+                    if other.role is Role.LEADER and other.current_term > node.current_term:
+                        o = other.log
+                        if index <= o.snapshot_index:
+                            if index < o.snapshot_index or o.snapshot_term == entry.term:
+                                continue  # in its snapshot: checked through the snapshots
+                        elif index <= o.last_index and o.entry(index) == entry:
+                            continue
                         raise SafetyViolation(
                             "Leader Completeness",
                             f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
@@ -210,6 +273,36 @@ class SafetyChecker:
                     f"{_show(known)} was committed before; servers must never commit different "
                     "entries at the same index (§5.4.3)",
                 )
+
+    def _check_snapshot(self, node: RaftNode, snap: Snapshot) -> None:
+        """A snapshot taken or installed (§7): same index, same term and same state as
+        every other snapshot there, and its last entry the committed one."""
+        digest = hashlib.blake2b(snap.data, digest_size=16).digest()
+        index = snap.index
+        entry = self.committed.get(index)
+        if entry is not None and entry.term != snap.term:
+            raise SafetyViolation(
+                "State Machine Safety",
+                f"S{node.id} holds a snapshot up to index {index} of term {snap.term}, but the "
+                f"entry committed there is {_show(entry)}; a snapshot holds only committed "
+                "entries (§7)",
+            )
+        seen = self.snapshots.get(index)
+        if seen is None:
+            self.snapshots[index] = (node.id, snap.term, digest)
+        elif seen[1] != snap.term or seen[2] != digest:
+            raise SafetyViolation(
+                "State Machine Safety",
+                f"S{node.id} and S{seen[0]} both hold a snapshot up to index {index}, but "
+                + (
+                    f"of different terms ({snap.term} and {seen[1]})"
+                    if seen[1] != snap.term
+                    else "their states differ"
+                )
+                + "; the same log applied in the same order must give the same state "
+                "(§5.4.3). Did a snapshot leave part of the state out, or a restored "
+                "state machine apply an entry differently?",
+            )
 
     def _check_applied(self, node: RaftNode, entry: Entry) -> None:
         seen = self.applied.get(entry.index)
@@ -247,9 +340,10 @@ class SafetyChecker:
                 _check_pair(nodes[a], nodes[b])
         for i in ids:
             n = nodes[i]
-            for entry in n.log.entries(1, n.last_applied + 1):
-                seen = self.applied.get(entry.index)
-                if seen is not None and seen[1] is not entry and seen[1] != entry:
+            for index in range(n.log.first_index, n.last_applied + 1):
+                entry = n.log.entry(index) if index <= n.log.last_index else None
+                seen = self.applied.get(index)
+                if entry is not None and seen is not None and seen[1] != entry:
                     raise SafetyViolation(
                         "State Machine Safety",
                         f"S{i} applied {_show(entry)} but S{seen[0]} applied {_show(seen[1])} "
@@ -261,16 +355,23 @@ def _check_pair(a: RaftNode, b: RaftNode) -> None:
     """Log Matching for one pair of logs: agree at an (index, term) => agree before it."""
     la, lb = a.log, b.log
     n = min(la.last_index, lb.last_index)
+    # Below the newer snapshot, one of them holds nothing to compare (§7); at its last
+    # index both still know the term.
+    lo = max(la.snapshot_index, lb.snapshot_index)
     # The highest index where both hold the same term; everything up to it must match.
-    top = 0
-    for i in range(n, 0, -1):
+    top = lo
+    for i in range(n, lo, -1):
         if la.term(i) == lb.term(i):
             top = i
             break
-    prefix_a, prefix_b = la.entries(1, top + 1), lb.entries(1, top + 1)
-    if prefix_a == prefix_b:  # one comparison of two lists (same entries: by identity)
-        return
-    for i, ea, eb in zip(range(1, top + 1), prefix_a, prefix_b, strict=True):
+    if top > lo and n >= lo and la.term(lo) != lb.term(lo):
+        raise SafetyViolation(
+            "Log Matching",
+            f"S{a.id} and S{b.id} both hold an entry with index {top} and term "
+            f"{la.term(top)}, but differ at index {lo}: term {la.term(lo)} vs {lb.term(lo)} (§5.3)",
+        )
+    for i in range(lo + 1, top + 1):
+        ea, eb = la.entry(i), lb.entry(i)
         if ea != eb:
             raise SafetyViolation(
                 "Log Matching",

@@ -1,4 +1,4 @@
-"""The two RPCs of Raft and their replies, as in the paper's Figure 2 (§5).
+"""The RPCs of Raft and their replies, as in the paper's Figure 2 (§5) and Figure 13 (§7).
 
 Messages are small frozen records.  Every one carries ``src``, ``dst`` and the sender's
 ``term`` (§5.1: terms travel with every message, so stale ones can be recognised).  The
@@ -103,7 +103,59 @@ class TimeoutNow:
     term: int
 
 
-Message = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply | TimeoutNow
+@dataclass(frozen=True, slots=True)
+class InstallSnapshot:
+    """Sent by the leader to bring a follower past the leader's discarded prefix (§7,
+    Figure 13): one chunk of the snapshot's bytes, from ``offset``; ``done`` marks the last.
+
+    ``last_included_index``/``last_included_term`` name the snapshot (the last entry it
+    replaces); ``configuration`` is the membership it carries.
+    """
+
+    kind: ClassVar[str] = "InstallSnapshot"
+    src: int
+    dst: int
+    term: int
+    leader_id: int
+    last_included_index: int
+    last_included_term: int
+    offset: int
+    data: bytes
+    done: bool
+    configuration: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InstallSnapshotReply:
+    """The follower's answer to one chunk.
+
+    Figure 13's reply carries only the term; raftlab's also says how far the follower
+    got, so the leader sends the right chunk next after a loss: ``offset`` is how many
+    bytes of the snapshot ``last_included_index`` it holds, and ``done`` that the snapshot
+    is installed (or was not needed), with ``match_index`` the last index the follower now
+    shares with the leader.  A refusal for an older term (§5.1) has ``last_included_index``
+    0.
+    """
+
+    kind: ClassVar[str] = "InstallSnapshotReply"
+    src: int
+    dst: int
+    term: int
+    last_included_index: int = 0
+    offset: int = 0
+    done: bool = False
+    match_index: int = 0
+
+
+Message = (
+    RequestVote
+    | RequestVoteReply
+    | AppendEntries
+    | AppendEntriesReply
+    | InstallSnapshot
+    | InstallSnapshotReply
+    | TimeoutNow
+)
 
 
 def describe(msg: Message) -> str:
@@ -116,5 +168,11 @@ def describe(msg: Message) -> str:
         return "PreVote" if msg.pre_vote else "RequestVote"
     if isinstance(msg, TimeoutNow):
         return "TimeoutNow"
+    if isinstance(msg, InstallSnapshot):
+        return f"snapshot {msg.last_included_index} bytes {msg.offset}+{len(msg.data)}" + (
+            " done" if msg.done else ""
+        )
+    if isinstance(msg, InstallSnapshotReply):
+        return f"snapshot installed match={msg.match_index}" if msg.done else "snapshot ok"
     what = "pre-vote" if msg.pre_vote else "vote"
     return f"{what} granted" if msg.vote_granted else f"{what} denied"

@@ -25,6 +25,14 @@ caller takes it with ``ready()`` and must handle it **in this order**:
 
 ``ready.events`` lists what happened, in words, for the trace and the safety checks.
 
+Log compaction (§7) adds one output and one message.  ``ready.snapshot`` is a snapshot
+to persist (taken by this node, or installed from its leader) before the log: stable
+storage keeps the latest snapshot and the log after it.  A node takes a snapshot while
+applying (``Config.snapshot_threshold``); its leader sends it one with
+``InstallSnapshot`` (Figure 13) when it needs entries the leader has discarded.  The
+bookkeeping lives in ``raftlab.compaction``; the handlers are here, next to
+AppendEntries.
+
 The rules of Figure 2 that are easy to get wrong are public methods, side by side under
 "the rules" below: ``candidate_up_to_date`` and ``grants_vote`` (RequestVote),
 ``prev_matches`` and ``follower_commit`` (AppendEntries), ``leader_commit`` (Rules for
@@ -42,6 +50,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from raftlab.compaction import Incoming, Snapshot
 from raftlab.config import Config
 from raftlab.errors import ConfigurationChangeRefused, NotLeader
 from raftlab.log import Entry, Log
@@ -49,6 +58,8 @@ from raftlab.membership import Configuration, changed_servers
 from raftlab.messages import (
     AppendEntries,
     AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
     Message,
     RequestVote,
     RequestVoteReply,
@@ -58,7 +69,15 @@ from raftlab.progress import Batch, Progress, State
 from raftlab.records import fast_init
 from raftlab.roles import Role
 
-_RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply, TimeoutNow)
+_RAFT_MESSAGES = (
+    AppendEntries,
+    AppendEntriesReply,
+    RequestVote,
+    RequestVoteReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    TimeoutNow,
+)
 _TEXT = (bytes, bytearray, str)  # what propose refuses as its list of commands
 # Enum members read once: on Python 3.11 each ``Role.LEADER`` calls the enum metaclass's
 # __getattr__ hook, and these two are read for every event.
@@ -90,6 +109,7 @@ class Ready:
         "leader_id",
         "read_states",
         "reads_failed",
+        "snapshot",
     )
 
     def __init__(self) -> None:
@@ -109,6 +129,9 @@ class Ready:
         # (it stepped down), as (ctx, reason), for the client to try elsewhere.
         self.read_states: list[ReadState] = []
         self.reads_failed: list[tuple[Any, str]] = []
+        # A snapshot taken or installed (§7): persist it with the log after it, before the
+        # messages; stable storage drops the entries it covers.
+        self.snapshot: Snapshot | None = None
 
     @property
     def became_leader(self) -> bool:
@@ -121,7 +144,9 @@ class Ready:
             f"messages={self.messages}, events={self.events}, removed={self.removed}, "
             f"roles={self.roles}, leader_changed={self.leader_changed}, "
             f"leader_id={self.leader_id}, read_states={self.read_states}, "
-            f"reads_failed={self.reads_failed})"
+            f"reads_failed={self.reads_failed}"
+            + (f", snapshot={self.snapshot}" if self.snapshot is not None else "")
+            + ")"
         )
 
 
@@ -169,7 +194,9 @@ class RaftNode:
     ``rng`` is the only source of randomness (the election timeouts of §5.2); the
     simulator passes its seeded generator, so every run can be replayed.
     ``state_machine`` is what committed commands are applied to; it needs an
-    ``apply(command: bytes)`` method.
+    ``apply(command: bytes)`` method, and ``snapshot() -> bytes`` and ``restore(bytes)``
+    for log compaction (§7).  ``snapshot`` is the latest snapshot from stable storage, to
+    restart from: the state machine is restored from it and ``log`` holds what follows.
     """
 
     def __init__(
@@ -184,6 +211,7 @@ class RaftNode:
         log: Log | None = None,
         state_machine: Any = None,
         configuration: Configuration | None = None,
+        snapshot: Snapshot | None = None,
     ):
         self.id = id
         self.peers: tuple[int, ...] = tuple(sorted(p for p in peers if p != id))
@@ -221,6 +249,10 @@ class RaftNode:
         self._ready = Ready()
         self._majority = (len(self.peers) + 1) // 2 + 1
 
+        # Log compaction (§7, raftlab.compaction): the latest snapshot, and one being received.
+        self.snapshot: Snapshot | None = None
+        self._incoming: Incoming | None = None
+        self._restore_from(snapshot)
         # Membership (raftlab.membership, thesis §4.1).  The configuration in force before
         # the first entry of the log: the ids handed in, or ``configuration`` (an empty one
         # for a server that joins a running cluster, a snapshot's after a restore).  The
@@ -311,7 +343,7 @@ class RaftNode:
         if msg.term > self.current_term and not _keeps_term(msg):
             # A newer term exists: whatever we were, we are now a follower in it (§5.1).
             # Only an AppendEntries names the new leader; a vote request does not.
-            leader = msg.leader_id if isinstance(msg, AppendEntries) else None
+            leader = msg.leader_id if isinstance(msg, AppendEntries | InstallSnapshot) else None
             self._become_follower(msg.term, leader, now)
         if isinstance(msg, RequestVote) and msg.pre_vote:
             self._handle_pre_vote(msg, now)
@@ -325,8 +357,12 @@ class RaftNode:
             self._handle_append_reply(msg)
         elif isinstance(msg, RequestVote):
             self._handle_request_vote(msg, now)
-        else:
+        elif isinstance(msg, RequestVoteReply):
             self._handle_vote_reply(msg, now)
+        elif isinstance(msg, InstallSnapshot):
+            self._handle_install_snapshot(msg, now)
+        else:
+            self._handle_install_snapshot_reply(msg)
 
     def propose(self, commands: list[bytes], now: float) -> tuple[int, int]:
         """Append client commands to the leader's log (§5.3); return ``(first_index, term)``.
@@ -456,10 +492,12 @@ class RaftNode:
         ``limit`` caps how many entries this call applies; the rest wait for the next
         call.  A real server uses it to keep answering its peers while it applies a long
         catch-up (``raftlab.server.runtime``); the simulator applies everything at once.
+
+        With ``Config.snapshot_threshold`` set, the node takes a snapshot each time it
+        has applied a multiple of the threshold, and discards the log up to there (§7):
+        see ``ready.snapshot``.
         """
         out: list[Applied] = []
-        add = out.append
-        sm = self.state_machine
         stop = (
             self.commit_index
             if limit is None
@@ -467,6 +505,23 @@ class RaftNode:
         )
         if stop <= self.last_applied:
             return out
+        every = self.config.snapshot_threshold
+        if every and stop // every > self.last_applied // every:
+            # Apply up to each multiple of the threshold, and take a snapshot there.
+            at = (self.last_applied // every + 1) * every
+            while at <= stop:
+                self._apply_until(at, out)
+                self._take_snapshot()
+                at += every
+        self._apply_until(stop, out)
+        return out
+
+    def _apply_until(self, stop: int, out: list[Applied]) -> None:
+        """Apply ``last_applied+1 .. stop``, appending each outcome to ``out``."""
+        if stop <= self.last_applied:
+            return
+        add = out.append
+        sm = self.state_machine
         for entry in self.log.entries(self.last_applied + 1, stop + 1):
             # last_applied moves entry by entry, so a state machine that raises something
             # not an Exception (KeyboardInterrupt) leaves it at the last entry applied.
@@ -480,7 +535,6 @@ class RaftNode:
                 add(Applied(entry, sm.apply(command)))
             except Exception as exc:  # noqa: BLE001 - the state machine's error is the result
                 add(Applied(entry, None, exc))
-        return out
 
     # ------------------------------------------------------------------ the rules
     #
@@ -550,6 +604,18 @@ class RaftNode:
         matches.append(self.log.last_index)
         matches.sort(reverse=True)
         return matches[self._majority - 1]
+
+    def state_snapshot(self) -> bytes:
+        """§7: the state machine's state, for a snapshot at ``last_applied``.  Everything
+        the discarded entries did must be in it; for the key-value store that includes the
+        client-session table, or a retried write is applied twice (§6.3 of the thesis)."""
+        sm = self.state_machine
+        return b"" if sm is None else sm.snapshot()
+
+    def restore_state(self, data: bytes) -> None:
+        """§7, Figure 13 step 8: reset the state machine from a snapshot's bytes."""
+        if self.state_machine is not None:
+            self.state_machine.restore(data)
 
     def hard_state(self) -> HardState:
         """What must be durable before this server answers anyone (Figure 2, "Persistent
@@ -901,15 +967,22 @@ class RaftNode:
         self.pre_candidate = False
 
         prev = msg.prev_log_index
+        prev_term = msg.prev_log_term
         log = self.log
-        if not self.prev_matches(prev, msg.prev_log_term):
+        entries = msg.entries
+        if prev < log.snapshot_index:
+            # We compacted past prev (§7).  Our snapshot holds only committed entries, and
+            # a leader of this term holds every committed entry (§5.4), so they agree up to
+            # our snapshot: skip what it covers and check from its last entry on.
+            entries = entries[log.snapshot_index - prev :]
+            prev, prev_term = log.snapshot_index, log.snapshot_term
+        if not self.prev_matches(prev, prev_term):
             self._send(self._rejection(msg.src, prev, msg.seq))
             return
 
         # The check passed.  Append what is new, deleting our entries only from the first
         # real conflict on: a delayed, older AppendEntries must not cut off entries that a
         # newer one already added (Students' Guide: "don't truncate on heartbeats").
-        entries = msg.entries
         for k, entry in enumerate(entries):
             index = prev + 1 + k
             if index <= log.last_index:
@@ -972,6 +1045,9 @@ class RaftNode:
         if msg.seq > self._acked_seq.get(peer, 0):
             self._acked_seq[peer] = msg.seq
             self._on_round_acknowledged()
+        if pr.state is State.SNAPSHOT:
+            self._append_reply_while_snapshotting(msg, pr)
+            return
         if msg.success:
             # Use what the reply vouches for; never move matchIndex backward, since
             # replies can arrive out of order (Students' Guide, "term confusion").
@@ -1022,6 +1098,14 @@ class RaftNode:
         round, now = self._round, self._now
         for peer in self._targets:
             pr = self.progress[peer]
+            if pr.state is State.SNAPSHOT:
+                # Each round sends the chunk the follower waits for: the next one, or the
+                # one lost.  It keeps the follower's election timer quiet too.
+                snap = self.snapshot
+                if pr.snapshot_offset == 0 and snap is not None and snap is not pr.snapshot:
+                    pr.send_snapshot(snap)  # nothing received yet: send the newest instead
+                self._send_snapshot_chunk(peer, pr)
+                continue
             if pr.presumed_lost(round, now):
                 # A batch without a reply for a full round: presume it lost, probe again.
                 pr.inflight.clear()
@@ -1047,6 +1131,12 @@ class RaftNode:
         config = self.config
         if inflight and (pr.state is not State.REPLICATE or len(inflight) >= config.max_inflight):
             return False  # the usual case under load: wait for the reply
+        if pr.state is State.SNAPSHOT:
+            return False  # chunks go out on replies and heartbeat rounds
+        if pr.sent < self.log.snapshot_index:
+            # The next entry to send was discarded by compaction: send the snapshot (§7).
+            self._start_snapshot(peer, pr)
+            return True
         last = self.log.last_index
         batch = config.max_batch
         sent = False
@@ -1070,6 +1160,10 @@ class RaftNode:
         # While batches are in flight, point at what is known to match, so the heartbeat
         # cannot be rejected for entries the batches are still carrying.
         prev = pr.match if pr.inflight else pr.next - 1
+        if prev < self.log.snapshot_index:
+            # Compacted since the batches in flight left: wait for their replies (or their
+            # loss, then the snapshot) rather than vouch for an entry we no longer hold.
+            return
         self._send_append_entries(peer, prev, ())
 
     def _send_append_entries(self, peer: int, prev: int, entries: tuple[Entry, ...]) -> None:
@@ -1256,6 +1350,178 @@ class RaftNode:
         self._emit("transfer_end", f"to=S{self.transfer_target} {why}")
         self.transfer_target = None
         self.transfer_deadline = _INF
+
+    # ------------------------------------------------- log compaction (§7, Figure 13)
+
+    def _restore_from(self, snapshot: Snapshot | None) -> None:
+        """A restart from stable storage: the state machine from the snapshot, the log after."""
+        log = self.log
+        sm = self.state_machine
+        if (self.config.snapshot_threshold or snapshot is not None) and not (
+            sm is None
+            or (callable(getattr(sm, "snapshot", None)) and callable(getattr(sm, "restore", None)))
+        ):
+            raise TypeError(
+                f"log compaction needs a state machine with snapshot() -> bytes and "
+                f"restore(bytes); {type(sm).__name__} lacks them (set snapshot_threshold=0 "
+                "to run without snapshots)"
+            )
+        if snapshot is None:
+            if log.snapshot_index:
+                raise ValueError(
+                    f"the log starts after a snapshot at index {log.snapshot_index}; pass that "
+                    "snapshot too (snapshot=...), or the state it stands for is lost"
+                )
+            return
+        if (log.snapshot_index, log.snapshot_term) != (snapshot.index, snapshot.term):
+            raise ValueError(
+                f"the log must start right after the snapshot ({snapshot.index}, "
+                f"{snapshot.term}), but it starts after ({log.snapshot_index}, "
+                f"{log.snapshot_term}); build it as Log(entries, snapshot.index, snapshot.term)"
+            )
+        self.restore_state(snapshot.data)
+        self.snapshot = snapshot
+        # A snapshot holds only committed entries (§7), all of them applied already.
+        self.commit_index = self.last_applied = snapshot.index
+
+    def snapshot_configuration(self) -> tuple[int, ...]:
+        """The membership a snapshot records (§7): here, every server's id."""
+        return tuple(sorted((self.id, *self.peers)))
+
+    def _take_snapshot(self) -> None:
+        """Snapshot the state machine at ``last_applied`` and discard the log up to it (§7)."""
+        index = self.last_applied
+        term = self.log.term(index)
+        snap = Snapshot(index, term, self.snapshot_configuration(), self.state_snapshot())
+        self.log.compact(index)
+        self.snapshot = snap
+        self._ready.snapshot = snap
+        self._emit("snapshot", f"index={index} term={term} bytes={len(snap.data)}")
+
+    def _start_snapshot(self, peer: int, pr: Progress) -> None:
+        assert self.snapshot is not None  # the log was compacted, so a snapshot exists
+        pr.send_snapshot(self.snapshot)
+        self._emit("snapshot-to", f"to=S{peer} index={self.snapshot.index}")
+        self._send_snapshot_chunk(peer, pr)
+
+    def _send_snapshot_chunk(self, peer: int, pr: Progress) -> None:
+        """InstallSnapshot (Figure 13): the chunk from where the follower has got to."""
+        snap = pr.snapshot
+        assert snap is not None
+        data, done = snap.chunk(pr.snapshot_offset, self.config.snapshot_chunk_bytes)
+        self._send(
+            InstallSnapshot(
+                self.id,
+                peer,
+                self.current_term,
+                self.id,
+                snap.index,
+                snap.term,
+                pr.snapshot_offset,
+                data,
+                done,
+                snap.configuration,
+            )
+        )
+
+    def _handle_install_snapshot(self, msg: InstallSnapshot, now: float) -> None:
+        """InstallSnapshot receiver (Figure 13)."""
+        if msg.term < self.current_term:
+            # 1. Reply immediately if term < currentTerm (the leader steps down, §5.1).
+            self._send(InstallSnapshotReply(self.id, msg.src, self.current_term))
+            return
+        if self.role is not Role.FOLLOWER:
+            self._become_follower(msg.term, msg.leader_id, now)
+        self._set_leader(msg.leader_id)
+        self._reset_election_timer(now)  # heard from the current leader (§5.2)
+        index = msg.last_included_index
+
+        def reply(offset: int, done: bool = False, match: int = 0) -> None:
+            self._send(
+                InstallSnapshotReply(
+                    self.id, msg.src, self.current_term, index, offset, done, match
+                )
+            )
+
+        if index <= self.commit_index:
+            # Nothing new: every entry it covers is committed here already, and committed
+            # entries are the same everywhere (§5.4), so we match the leader up to our
+            # commit index.  (A delayed chunk, or a leader that did not know how far we got.)
+            reply(msg.offset + len(msg.data), True, self.commit_index)
+            return
+        inc = self._incoming
+        if inc is None or (inc.index, inc.term) != (index, msg.last_included_term):
+            if inc is not None and inc.leader_term == self.current_term and index < inc.index:
+                reply(0)  # a chunk of an older snapshot than the one this leader now sends
+                return
+            if msg.offset != 0:
+                reply(0)  # we lack its beginning: ask for the snapshot from the start
+                return
+            # 2. Create a new snapshot "file" if first chunk (offset is 0).
+            inc = self._incoming = Incoming(
+                index, msg.last_included_term, msg.configuration, self.current_term
+            )
+        # 3. Write data into it at the given offset; 4. reply and wait if not done.
+        if not inc.write(msg.offset, msg.data) or not msg.done:
+            reply(len(inc.data))
+            return
+        self._incoming = None
+        self._install_snapshot(inc.snapshot())
+        reply(len(inc.data), True, index)
+
+    def _install_snapshot(self, snap: Snapshot) -> None:
+        """Figure 13, steps 5 to 8: keep the snapshot, and the log after it if it matches."""
+        log = self.log
+        if snap.index <= log.last_index and log.term(snap.index) == snap.term:
+            # 6. Our log holds the snapshot's last entry: retain the entries following it.
+            log.compact(snap.index)
+        else:
+            # 7. Otherwise discard the entire log.  What followed the snapshot's index here
+            # conflicts with the leader, so it was never committed (§5.4).
+            gone = log.reset(snap.index, snap.term)
+            self._ready.removed.extend(e for e in gone if e.index > snap.index)
+            self._log_changed(snap.index + 1)
+        # 8. Reset the state machine using the snapshot's contents.
+        self.restore_state(snap.data)
+        self.snapshot = snap
+        self._ready.snapshot = snap
+        self.last_applied = snap.index
+        self._emit("installed", f"index={snap.index} term={snap.term} from=S{self.leader_id}")
+        self._set_commit_index(snap.index)
+
+    def _handle_install_snapshot_reply(self, msg: InstallSnapshotReply) -> None:
+        if self.role is not Role.LEADER or msg.term != self.current_term:
+            return  # a reply to a leadership we no longer hold
+        peer = msg.src
+        pr = self.progress.get(peer)
+        if pr is None or pr.snapshot is None or msg.last_included_index != pr.snapshot.index:
+            return  # about a snapshot we no longer send: stale
+        if msg.done:
+            old_match = pr.match
+            pr.snapshot_installed(max(msg.match_index, pr.match), self._now)
+            if pr.match > old_match:
+                self._advance_leader_commit()
+            self._replicate(peer)
+            return
+        if msg.offset == pr.snapshot_offset:
+            return  # a duplicate of a reply already acted on
+        # The follower's own count is the truth: forward after a chunk arrived, back after
+        # it lost one (or its partial snapshot, in a crash).
+        pr.snapshot_offset = msg.offset
+        self._send_snapshot_chunk(peer, pr)
+
+    def _append_reply_while_snapshotting(self, msg: AppendEntriesReply, pr: Progress) -> None:
+        """An AppendEntries reply that left before the snapshot was started."""
+        assert pr.snapshot is not None
+        if not msg.success or msg.match_index <= pr.match:
+            return
+        if msg.match_index >= pr.snapshot.index:
+            pr.snapshot_installed(msg.match_index, self._now)  # caught up without it
+            self._advance_leader_commit()
+            self._replicate(msg.src)
+        else:
+            pr.match = msg.match_index
+            self._advance_leader_commit()
 
     # ---------------------------------------------------------------- plumbing
 

@@ -15,6 +15,11 @@ their way, and whether it is still looking for the point where the logs match.
   ``10_000 / max_batch``.  (A follower less than a batch behind gets one batch at a
   time, so new proposals travel together, as before.)
 
+- **snapshot**: the follower needs entries the leader has discarded (§7).  No
+  AppendEntries: the leader sends its snapshot, one ``InstallSnapshot`` chunk at a time
+  from ``snapshot_offset`` (the bytes the follower has confirmed), and again from there
+  every heartbeat round until the follower says it is installed (``raftlab.compaction``).
+
 A batch in flight is presumed lost only when a full heartbeat round has passed since it
 left *and* it is older than twice the longest round trip seen to that follower: a slow
 network is not mistaken for a lossy one.
@@ -23,11 +28,16 @@ network is not mistaken for a lossy one.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from raftlab.compaction import Snapshot
 
 
 class State(StrEnum):
     PROBE = "probe"
     REPLICATE = "replicate"
+    SNAPSHOT = "snapshot"
 
 
 class Batch:
@@ -47,7 +57,7 @@ class Batch:
 class Progress:
     """The leader's view of one follower.  ``match`` and ``next`` are Figure 2's."""
 
-    __slots__ = ("match", "next", "state", "inflight", "rtt")
+    __slots__ = ("match", "next", "state", "inflight", "rtt", "snapshot", "snapshot_offset")
 
     def __init__(self, next_index: int):
         self.match = 0  # highest entry known to be replicated there (Figure 2)
@@ -55,6 +65,8 @@ class Progress:
         self.state = State.PROBE
         self.inflight: list[Batch] = []  # batches sent and not yet acknowledged, oldest first
         self.rtt = 0.0  # the longest round trip of a batch seen so far
+        self.snapshot: Snapshot | None = None  # in snapshot state: the one being sent
+        self.snapshot_offset = 0  # ...and how many of its bytes the follower confirmed
 
     @property
     def sent(self) -> int:
@@ -86,6 +98,20 @@ class Progress:
         they go again once ``last`` is acknowledged (or presumed lost)."""
         self.inflight = [b for b in self.inflight if b.last <= last]
 
+    def send_snapshot(self, snapshot: Snapshot) -> None:
+        """The follower needs discarded entries: send it ``snapshot`` instead (§7)."""
+        self.state = State.SNAPSHOT
+        self.snapshot = snapshot
+        self.snapshot_offset = 0
+        self.inflight.clear()
+        self.next = snapshot.index + 1
+
+    def snapshot_installed(self, match: int, now: float) -> None:
+        """The follower installed the snapshot (or needed none): it holds up to ``match``."""
+        self.snapshot = None
+        self.snapshot_offset = 0
+        self.acknowledged(match, now)
+
     def presumed_lost(self, round: int, now: float) -> bool:
         """Is the oldest batch in flight lost?  A full heartbeat round without its reply,
         and older than twice the longest round trip seen."""
@@ -97,5 +123,10 @@ class Progress:
     def __repr__(self) -> str:
         return (
             f"Progress({self.state.value}, match={self.match}, next={self.next}, "
-            f"inflight={[b.last for b in self.inflight]})"
+            + (
+                f"snapshot={self.snapshot.index} offset={self.snapshot_offset}, "
+                if self.snapshot is not None
+                else ""
+            )
+            + f"inflight={[b.last for b in self.inflight]})"
         )

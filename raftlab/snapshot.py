@@ -34,14 +34,22 @@ class NodeView:
     # The node's latest configuration (thesis §4.1): whose votes count, who only learns.
     voters: frozenset[int] = frozenset()
     learners: frozenset[int] = frozenset()
+    # Log compaction (§7): ``log`` holds the entries after the snapshot, which ends here.
+    snapshot_index: int = 0
+    snapshot_term: int = 0
+
+    @property
+    def first_index(self) -> int:
+        """The index of ``log[0]``: 1, or right after the snapshot."""
+        return self.snapshot_index + 1
 
     @property
     def last_index(self) -> int:
-        return len(self.log)
+        return self.snapshot_index + len(self.log)
 
     @property
     def last_term(self) -> int:
-        return self.log[-1].term if self.log else 0
+        return self.log[-1].term if self.log else self.snapshot_term
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,10 +45,20 @@ The table is replicated state like the data: it is built only by ``apply``, so e
 replica that applies the same log builds the same table, and a new leader still drops a
 retry of a write that its predecessor committed.  (It grows by one entry per client,
 forever; real systems expire sessions, which needs a deterministic notion of time.)
+
+Snapshots (§7)
+--------------
+``snapshot()`` writes the whole state as bytes and ``restore(bytes)`` reads it back.
+The whole state is the data **and the session table**: a replica restored from a
+snapshot without the table would apply a retried write again (§6.3 of Ongaro's thesis;
+the planted bug ``snapshot_forgets_sessions`` does exactly that).  The bytes are
+canonical (keys and client ids sorted), so two replicas in the same state write the
+same bytes, and the safety checks can compare them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -57,7 +67,7 @@ from raftlab.errors import RaftLabError
 from raftlab.kv.commands import Command, Kind, decode_command
 from raftlab.records import fast_init
 
-__all__ = ["KVStateMachine", "KeyNotFound", "Session"]
+__all__ = ["KVStateMachine", "KeyNotFound", "Session", "decode_snapshot", "encode_snapshot"]
 
 # The kinds, read once: on Python 3.11 each ``Kind.GET`` calls the enum metaclass's
 # __getattr__ hook, and apply compares kinds for every entry on every replica.
@@ -88,7 +98,8 @@ class Session:
 class KVStateMachine:
     """A replicated ``dict[str, str]``; feed it committed entries with :meth:`apply`.
 
-    ``data`` is a read-only live view for pictures and tests; ``snapshot()`` is a copy.
+    ``data`` is a read-only live view for pictures and tests; ``snapshot()`` writes the
+    state (data and sessions) as bytes and ``restore`` reads them back (§7).
     """
 
     def __init__(self) -> None:
@@ -106,9 +117,18 @@ class KVStateMachine:
         """client id -> :class:`Session`: the exactly-once table (read-only view)."""
         return MappingProxyType(self._sessions)
 
-    def snapshot(self) -> dict[str, str]:
-        """A plain copy of the data, safe to keep while more entries are applied."""
-        return dict(self._data)
+    def snapshot(self) -> bytes:
+        """The whole state as bytes, for a Raft snapshot (§7): data and session table."""
+        return encode_snapshot(self._data, self._sessions)
+
+    def restore(self, snapshot: bytes) -> None:
+        """Replace the whole state with a ``snapshot()``'s (Figure 13, step 8).  Bytes that
+        are not a snapshot raise ``ValueError`` and change nothing."""
+        data, sessions = decode_snapshot(snapshot)
+        # In place, so a ``data`` view taken earlier follows.
+        self._data.clear()
+        self._data.update(data)
+        self._sessions = sessions
 
     def apply(self, command: bytes) -> bytes:
         """Apply one committed entry and return its result (see the module docstring)."""
@@ -151,3 +171,46 @@ class KVStateMachine:
 
     def __repr__(self) -> str:
         return f"KVStateMachine({len(self._data)} keys, {len(self._sessions)} clients)"
+
+
+_SNAPSHOT_FORMAT = "raftlab.kv/1"
+
+
+def encode_snapshot(data: Mapping[str, str], sessions: Mapping[int, Session]) -> bytes:
+    """The key-value store's snapshot: canonical JSON (sorted), UTF-8.
+
+    ``{"format": "raftlab.kv/1", "data": {key: value}, "sessions": [[client_id, last_seq,
+    result as latin-1 text]]}``.
+    """
+    doc = {
+        "format": _SNAPSHOT_FORMAT,
+        "data": {k: data[k] for k in sorted(data)},
+        "sessions": [
+            [cid, sessions[cid].last_seq, sessions[cid].result.decode("latin-1")]
+            for cid in sorted(sessions)
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode_snapshot(snapshot: bytes) -> tuple[dict[str, str], dict[int, Session]]:
+    """The data and session table of an :func:`encode_snapshot`; ``ValueError`` if the
+    bytes are not one."""
+    if not isinstance(snapshot, bytes | bytearray):
+        raise TypeError(f"a snapshot is bytes, got {type(snapshot).__name__}")
+    try:
+        doc = json.loads(bytes(snapshot).decode("utf-8"))
+        if doc.get("format") != _SNAPSHOT_FORMAT:
+            raise ValueError(f"not a {_SNAPSHOT_FORMAT} snapshot")
+        data = doc["data"]
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise ValueError("keys and values must be text")
+        sessions = {
+            int(cid): Session(int(seq), result.encode("latin-1"))
+            for cid, seq, result in doc["sessions"]
+        }
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError) as exc:
+        raise ValueError(
+            f"these {len(snapshot)} bytes are not a key-value store snapshot ({exc})"
+        ) from None
+    return dict(data), sessions

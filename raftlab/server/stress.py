@@ -75,7 +75,7 @@ def make_commands(n: int, seed: int) -> tuple[list[bytes], dict[str, str]]:
     sm = KVStateMachine()
     for c in cmds:
         sm.apply(c)
-    return cmds, sm.snapshot()
+    return cmds, dict(sm.data)
 
 
 def check_same(

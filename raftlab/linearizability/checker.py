@@ -258,7 +258,7 @@ class _AnyStartSearch:
 
 
 #: Nodes each try of :func:`_refute` may explore.
-REFUTE_BUDGET = 2_000
+REFUTE_BUDGET = 1_000
 
 
 class _Refuted:

@@ -12,6 +12,12 @@ round, and the check stops at the first key that fails, as Porcupine does with o
 goroutine per key.  This matters: in a non-linearizable history some keys can be very
 expensive to exhaust while another fails in a few dozen steps.
 
+Before any search, :mod:`~raftlab.linearizability.segments` replays each key burst by burst
+between quiescent moments; most keys end there.  Where that replay runs dry on a key with
+unknown outcomes, :func:`_refute` first tries to prove the failure on a few bursts with
+everything earlier relaxed (unknown outcomes make the full search exponential in the worst
+case), and the full search runs only if that proves nothing.
+
 For a failing key, :mod:`~raftlab.linearizability.minimize` shrinks its operations to a
 minimal set that cannot be ordered; that is what :class:`CheckResult` reports.  Shrinking is
 a second, separate step: ``check(history, minimal=False)`` stops at the verdict (the
@@ -258,7 +264,7 @@ class _AnyStartSearch:
 
 
 #: Nodes each try of :func:`_refute` may explore.
-REFUTE_BUDGET = 2_000
+REFUTE_BUDGET = 1_000
 
 
 class _Refuted:

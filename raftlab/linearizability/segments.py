@@ -78,7 +78,7 @@ from raftlab.linearizability.models import (
 MAX_SEGMENT = 62  # steps in one segment: beyond this, leave the key to the full search
 MAX_NODES = 4096  # (steps placed, value) pairs one segment may try before giving up
 MAX_VALUES = 32  # values possible at once: beyond this, leave the key to the full search
-MAX_PAIRS = 128  # (value, unknowns placed) pairs possible at once, with unknowns
+MAX_PAIRS = 64  # (value, unknowns placed) pairs possible at once, with unknowns
 HORIZON = 100  # segments after its call in which an unknown's mark is looked for
 
 _NO = object()  # the result of a step that cannot go from the value at hand
@@ -352,6 +352,9 @@ def _with_unknowns(
                 if cas[3] == MAYBE_CAS and last[w] > last[q] and _sees(u, cas, grows):
                     last[q] = last[w]
     states: list[tuple[Any, int]] = [(v, 0) for v in values]
+    # Pairs the whole key may try, in proportion to its size: a key dense with unknowns
+    # that the fast path cannot settle should reach the search (or _refute) soon.
+    budget = [8 * len(rows) + 256]
     active: list[int] = []
     at = 0  # the next unknown to offer (they come in call order, so ``first`` grows)
     for seg in range(nseg):
@@ -376,7 +379,8 @@ def _with_unknowns(
         else:
             if hi - lo + len(active) > MAX_SEGMENT:
                 return None
-            found_pairs = _segment_with(steps, [unknown[q] for q in active], active, states)
+            offered = [unknown[q] for q in active]
+            found_pairs = _segment_with(steps, offered, active, states, budget)
             if found_pairs is None:
                 return None
             out = found_pairs
@@ -447,12 +451,17 @@ def _minimal(pairs: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
 
 
 def _segment_with(
-    segment: Sequence[Row], offered: list[Row], ids: list[int], states: list[tuple[Any, int]]
+    segment: Sequence[Row],
+    offered: list[Row],
+    ids: list[int],
+    states: list[tuple[Any, int]],
+    budget: list[int],
 ) -> list[tuple[Any, int]] | None:
     """:func:`_segment` with unknown steps ``offered`` (global bits ``1 << ids[j]``): each
     may be placed anywhere real time allows (after every step that returned before its
     call), at most once over the whole key, and only where it changes the value.  Returns
-    the pairs (value, unknowns placed) the segment may leave."""
+    the pairs (value, unknowns placed) the segment may leave, or ``None`` once it has tried
+    more (steps placed, value) pairs than ``budget[0]`` (which it lowers by those tried)."""
     steps = sorted([*offered, *segment])  # by call (rows sort by call, ret, source)
     m = len(steps)
     kinds = [t[3] for t in steps]
@@ -521,7 +530,7 @@ def _segment_with(
         if key in seen:
             continue
         seen.add(key)
-        if len(seen) > MAX_NODES:
+        if len(seen) > budget[0]:
             return None
         cand &= effects
         while cand:
@@ -532,6 +541,7 @@ def _segment_with(
             if w is _NO or (bit & optional and w == v):
                 continue  # an unknown is placed only where it changes the value
             stack.append((placed | bit, w, outside))
+    budget[0] -= len(seen)
     return out
 
 

@@ -139,8 +139,14 @@ class Churn:
         side = sorted((i, w))
         rest = [j for j in c.ids if j not in side]
         c.partition(side, rest)
-        self._log("partition", f"split {_names(side)} | {_names(rest)} (change before no-op)")
-        self._change("remove", z, f" (S{i} just elected, {detail}; its no-op first refuses it)")
+        # The elected server comes first in the words: a shrunk replay waits for it to win
+        # (raftlab.chaos.script.aim).
+        self._log(
+            "partition",
+            f"S{i} just elected ({detail}): split {_names(side)} | {_names(rest)} "
+            "(change before no-op)",
+        )
+        self._change("remove", z, " (before the new leader's no-op commits: the rule refuses)")
         self._topology_until = until = c.now + rng.uniform(500, 1500)
         self._at(until, self._end_topology, until)
         self._play_until = until

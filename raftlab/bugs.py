@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from raftlab.kv.state_machine import KVStateMachine, decode_snapshot, encode_snapshot
 from raftlab.messages import AppendEntriesReply, RequestVoteReply
 from raftlab.node import HardState, RaftNode, Ready
 
@@ -83,6 +84,20 @@ class SendBeforePersist(RaftNode):
 _REPLIES = (RequestVoteReply, AppendEntriesReply)
 
 
+class SnapshotForgetsSessions(RaftNode):
+    """§7 and §6.3 of Ongaro's thesis: a snapshot must hold the *whole* state, and for a
+    key-value store with exactly-once retries that includes the client-session table.
+    This server's snapshots keep the data and leave the table out, so a server restored
+    from one (after a restart, or an InstallSnapshot) applies a retried write again."""
+
+    def state_snapshot(self) -> bytes:
+        data = super().state_snapshot()
+        if not isinstance(self.state_machine, KVStateMachine):
+            return data  # only the key-value store has sessions to forget
+        kv, _sessions = decode_snapshot(data)
+        return encode_snapshot(kv, {})
+
+
 #: name -> the subclass that plants it.
 PLANTED: dict[str, type[RaftNode]] = {
     "figure8": Figure8,
@@ -90,6 +105,7 @@ PLANTED: dict[str, type[RaftNode]] = {
     "no_log_check": NoLogCheck,
     "no_prev_check": NoPrevCheck,
     "send_before_persist": SendBeforePersist,
+    "snapshot_forgets_sessions": SnapshotForgetsSessions,
 }
 
 BUGS: dict[str, str] = {
@@ -101,6 +117,8 @@ BUGS: dict[str, str] = {
     "no_prev_check": "a follower appends entries without the prevLogIndex/prevLogTerm check (§5.3)",
     "send_before_persist": "a vote or an acknowledgement is sent before it is on stable storage "
     "(Figure 2, Persistent state)",
+    "snapshot_forgets_sessions": "a snapshot leaves out the key-value store's client sessions, "
+    "so a retried write is applied twice after a restore (§7; thesis §6.3)",
 }
 
 

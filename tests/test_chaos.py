@@ -25,6 +25,9 @@ FIRST_CATCH = {
     "no_log_check": (0, "Leader Completeness"),
     "no_prev_check": (0, "Log Matching"),
     "send_before_persist": (0, "Election Safety"),
+    # Found by searching seeds 0..59 (compaction in the default mix since issue 12; the
+    # pins above did not move): the restarted or caught-up server's next snapshot differs.
+    "snapshot_forgets_sessions": (13, "State Machine Safety"),
 }
 F8 = FIRST_CATCH["figure8"][0]  # a seed that fails with the figure8 bug
 

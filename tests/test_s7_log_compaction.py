@@ -592,3 +592,17 @@ def test_memory_storage_refuses_a_hole_after_a_snapshot():
     with pytest.raises(ValueError, match="missing"):
         st.save(bad, Log([], 5, 1))
     assert st.snapshot.index == 5 and st.entries == []
+
+
+def test_the_example_runs_and_tells_the_story(capsys):
+    import importlib.util  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "snapshots.py"
+    spec = importlib.util.spec_from_file_location("snapshots_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    out = capsys.readouterr().out
+    assert "S1 installed    index=40 term=1 from=S5" in out
+    assert "before any message it has applied up to 40" in out

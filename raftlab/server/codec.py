@@ -15,7 +15,8 @@ with ``length == NOOP`` (2**64 - 1) and no bytes for a new leader's no-op (§8),
 command is ``None``.  Indexes are not stored: the run's first index is written once by
 whoever frames it.  A Raft message is one type byte and fixed fields (node ids, terms and
 indexes as u64; a vote or a success as one byte); an AppendEntries adds its entry count
-and the run of entries.  A batch of messages (one HTTP request to a peer) is each message
+and the run of entries; an InstallSnapshot (§7) adds the configuration's ids and the
+chunk's bytes.  A batch of messages (one HTTP request to a peer) is each message
 behind its u64 length.
 
 A client batch (``POST /batch``) is each command behind a u32 length; its answer is, per
@@ -37,6 +38,8 @@ from raftlab.log import Entry
 from raftlab.messages import (
     AppendEntries,
     AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
     Message,
     RequestVote,
     RequestVoteReply,
@@ -52,8 +55,13 @@ _VOTE_REPLY = struct.Struct("<BQQQB")  # kind src dst term granted
 _APPEND = struct.Struct("<BQQQQQQQQ")  # kind src dst term leader prev prev_term commit count
 _APPEND_REPLY = struct.Struct("<BQQQBQQQQ")  # kind src dst term ok match rejected cterm cindex
 _RESULT = struct.Struct("<BI")
+# kind src dst term leader last_index last_term offset done, then the configuration's
+# count and ids (u64 each), then the chunk's bytes (the rest of the message).
+_SNAP = struct.Struct("<BQQQQQQQBQ")
+_SNAP_REPLY = struct.Struct("<BQQQQQBQ")  # kind src dst term last_index offset done match
 
 _K_VOTE, _K_VOTE_REPLY, _K_APPEND, _K_APPEND_REPLY = b"VvAa"
+_K_SNAP, _K_SNAP_REPLY = b"Ss"
 
 # Status bytes of a /batch answer.
 OK, ERROR, NOT_FOUND = 0, 1, 2
@@ -201,6 +209,32 @@ def encode_message(msg: Message, cache: EntryCache | None = None) -> bytes:
         )
     if isinstance(msg, RequestVoteReply):
         return _VOTE_REPLY.pack(_K_VOTE_REPLY, msg.src, msg.dst, msg.term, msg.vote_granted)
+    if isinstance(msg, InstallSnapshot):
+        cfg = msg.configuration
+        head = _SNAP.pack(
+            _K_SNAP,
+            msg.src,
+            msg.dst,
+            msg.term,
+            msg.leader_id,
+            msg.last_included_index,
+            msg.last_included_term,
+            msg.offset,
+            msg.done,
+            len(cfg),
+        )
+        return head + struct.pack(f"<{len(cfg)}Q", *cfg) + msg.data
+    if isinstance(msg, InstallSnapshotReply):
+        return _SNAP_REPLY.pack(
+            _K_SNAP_REPLY,
+            msg.src,
+            msg.dst,
+            msg.term,
+            msg.last_included_index,
+            msg.offset,
+            msg.done,
+            msg.match_index,
+        )
     raise TypeError(f"not a Raft message: {type(msg).__name__}")
 
 
@@ -236,6 +270,26 @@ def decode_message(
         _exact(size, _VOTE_REPLY.size, "RequestVoteReply", start)
         _, src, dst, term, granted = _VOTE_REPLY.unpack_from(data, start)
         return RequestVoteReply(src, dst, term, _flag(granted, start))
+    if kind == _K_SNAP:
+        _need(size, _SNAP.size, "InstallSnapshot", start)
+        (_, src, dst, term, leader, index, sterm, offset, done, count) = _SNAP.unpack_from(
+            data, start
+        )
+        ids_at = start + _SNAP.size
+        if count > (end - ids_at) // 8:
+            raise ValueError(
+                f"InstallSnapshot at offset {start} names {count} servers, more than its "
+                "bytes can hold"
+            )
+        cfg = struct.unpack_from(f"<{count}Q", data, ids_at)
+        chunk = bytes(data[ids_at + 8 * count : end])
+        return InstallSnapshot(
+            src, dst, term, leader, index, sterm, offset, chunk, _flag(done, start), cfg
+        )
+    if kind == _K_SNAP_REPLY:
+        _exact(size, _SNAP_REPLY.size, "InstallSnapshotReply", start)
+        (_, src, dst, term, index, offset, done, match) = _SNAP_REPLY.unpack_from(data, start)
+        return InstallSnapshotReply(src, dst, term, index, offset, _flag(done, start), match)
     raise ValueError(f"unknown message type byte 0x{kind:02x} at offset {start}")
 
 

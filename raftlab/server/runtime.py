@@ -147,6 +147,8 @@ class NodeRuntime:
         """
         self._loop = asyncio.get_running_loop()
         hard, entries = loaded if loaded is not None else self.storage.load()
+        # A restart loads the snapshot into the state machine, then the log after it (§7).
+        snap = self.storage.load_snapshot()
         self.node = RaftNode(
             self.id,
             self.members,
@@ -154,8 +156,9 @@ class NodeRuntime:
             rng=self.rng,
             now=self._now(),
             hard_state=hard,
-            log=Log(entries),
+            log=Log(entries) if snap is None else Log(entries, snap.index, snap.term),
             state_machine=self.state_machine,
+            snapshot=snap,
         )
         log.info(
             "S%d starting as follower: term %d, voted for %s, %d entries in %s",

@@ -102,12 +102,16 @@ def test_reactions_replay_on_their_trigger_event():
     to, and the marked schedule still replays the very same run."""
     from raftlab.chaos.script import aim
 
-    r = chaos.run(3, bugs=("figure8",), duration_ms=4300)
+    # Seed 7 plays Figure 8 within 4.3 s.  (It was seed 3, with S5 and S4, until log
+    # compaction joined the default mix and changed seed 3's run; found again by looking
+    # for a seed whose run has a Figure 8 play and both kinds of trigger.)
+    r = chaos.run(7, bugs=("figure8",), duration_ms=4300)
+    assert any("Figure 8" in f.detail for f in r.faults)
     aimed = aim(r.schedule, r.faults)
     triggers = [a.trigger for a in aimed if a.trigger is not None]
-    assert ("leader", 5) in triggers and ("commit", 4) in triggers
-    assert "(when S5 becomes leader)" in " ".join(map(str, aimed))
-    again = chaos.run(3, bugs=("figure8",), duration_ms=4300, schedule=aimed, workload=r.workload)
+    assert ("leader", 3) in triggers and ("commit", 5) in triggers
+    assert "(when S3 becomes leader)" in " ".join(map(str, aimed))
+    again = chaos.run(7, bugs=("figure8",), duration_ms=4300, schedule=aimed, workload=r.workload)
     assert lines(again) == lines(r)
 
 

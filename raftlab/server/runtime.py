@@ -327,6 +327,7 @@ class NodeRuntime:
             "last_applied": n.last_applied,
             "last_index": n.log.last_index,
             "last_term": n.log.last_term,
+            "snapshot_index": n.log.snapshot_index,  # the log holds only what follows (§7)
             "leader": n.leader_id,
             "leader_http": self.leader_http,
             "http": self.http_url,

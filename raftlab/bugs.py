@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from raftlab.kv.state_machine import KVStateMachine, decode_snapshot, encode_snapshot
 from raftlab.messages import AppendEntriesReply, RequestVoteReply
 from raftlab.node import HardState, RaftNode, Ready
 
@@ -130,6 +131,20 @@ class LeaseIgnoresDrift(RaftNode):
         return self.lease_start + self.config.election_timeout_ms[0]
 
 
+class SnapshotForgetsSessions(RaftNode):
+    """§7 and §6.3 of Ongaro's thesis: a snapshot must hold the *whole* state, and for a
+    key-value store with exactly-once retries that includes the client-session table.
+    This server's snapshots keep the data and leave the table out, so a server restored
+    from one (after a restart, or an InstallSnapshot) applies a retried write again."""
+
+    def state_snapshot(self) -> bytes:
+        data = super().state_snapshot()
+        if not isinstance(self.state_machine, KVStateMachine):
+            return data  # only the key-value store has sessions to forget
+        kv, _sessions = decode_snapshot(data)
+        return encode_snapshot(kv, {})
+
+
 #: name -> the subclass that plants it.
 PLANTED: dict[str, type[RaftNode]] = {
     "figure8": Figure8,
@@ -141,6 +156,7 @@ PLANTED: dict[str, type[RaftNode]] = {
     "config_before_noop": ConfigBeforeNoop,
     "read_index_no_heartbeat": ReadIndexNoHeartbeat,
     "lease_ignores_drift": LeaseIgnoresDrift,
+    "snapshot_forgets_sessions": SnapshotForgetsSessions,
 }
 
 BUGS: dict[str, str] = {
@@ -156,6 +172,8 @@ BUGS: dict[str, str] = {
     "is committed: two majorities that need not overlap (thesis §4.1)",
     "config_before_noop": "a new leader changes the membership before it has committed its "
     "no-op (Ongaro, raft-dev 2015)",
+    "snapshot_forgets_sessions": "a snapshot leaves out the key-value store's client sessions, "
+    "so a retried write is applied twice after a restore (§7; thesis §6.3)",
 }
 
 #: The planted read bugs (raftlab.reads): they break no property of the logs, only what a

@@ -993,7 +993,10 @@ class RaftNode:
             self._log_changed(index)
             self._appended_configurations(entries[k:])
             break
-        match = prev + len(entries)
+        # What this message vouched for, never more: even when our snapshot reaches
+        # further, a leader learns only of entries it sent (a broken leader, in a chaos
+        # run without the safety checks, may hold fewer entries than our snapshot).
+        match = msg.prev_log_index + len(msg.entries)
         new_commit = self.follower_commit(msg.leader_commit, match)
         if new_commit > self.commit_index:
             self._set_commit_index(new_commit)
@@ -1445,9 +1448,10 @@ class RaftNode:
 
         if index <= self.commit_index:
             # Nothing new: every entry it covers is committed here already, and committed
-            # entries are the same everywhere (§5.4), so we match the leader up to our
-            # commit index.  (A delayed chunk, or a leader that did not know how far we got.)
-            reply(msg.offset + len(msg.data), True, self.commit_index)
+            # entries are the same everywhere (§5.4), so we match the leader up to the
+            # snapshot's index.  (A delayed chunk, or a leader that did not know how far
+            # we got: AppendEntries then takes it from there.)
+            reply(msg.offset + len(msg.data), True, index)
             return
         inc = self._incoming
         if inc is None or (inc.index, inc.term) != (index, msg.last_included_term):

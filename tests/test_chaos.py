@@ -34,6 +34,9 @@ FIRST_CATCH = {
     # left the seeds above as they were; these two are caught by its plays.
     "concurrent_config_change": (0, "Leader Completeness"),
     "config_before_noop": (0, "Leader Completeness"),
+    # Found by searching seeds 0..59 (compaction in the default mix since issue 12; the
+    # pins above did not move): the restarted or caught-up server's next snapshot differs.
+    "snapshot_forgets_sessions": (13, "State Machine Safety"),
 }
 F8 = FIRST_CATCH["figure8"][0]  # a seed that fails with the figure8 bug
 

@@ -16,7 +16,9 @@ of the time.
 faults almost never land in the narrow windows where classic Raft mistakes bite.
 
 Some seeds also draw narrow election timeouts (competing candidates in one term) and
-small AppendEntries batches (entries of different terms committed one at a time).
+small AppendEntries batches (entries of different terms committed one at a time), and
+most compact their logs often (a small ``snapshot_threshold``, §7), so restarted and
+lagging servers catch up by InstallSnapshot.
 
 Nothing here reads a clock or the global ``random``: the nemesis has its own
 ``random.Random`` seeded from the run's seed, so a seed replays exactly.
@@ -73,6 +75,12 @@ def draw_config(rng: random.Random) -> Config:
     batch = 64
     if rng.random() < 0.35:
         batch = rng.choice((1, 1, 2, 3))
+    # Log compaction (§7) in most runs: a small threshold, so servers snapshot often, and
+    # lagging or restarted ones catch up by InstallSnapshot, sometimes in small chunks.
+    threshold, chunk = 0, 64 * 1024  # the defaults
+    if rng.random() < 0.6:
+        threshold = rng.choice((5, 10, 20, 50))
+        chunk = rng.choice((32, 128, chunk))
     # Reads and stable leaders (drawn last, so the draws above stay what they were): a
     # drift bound the ``drift`` faults keep to, often wide; in most seeds a lease as long
     # as that bound allows (Config refuses a longer one); PreVote and CheckQuorum at times.
@@ -92,6 +100,8 @@ def draw_config(rng: random.Random) -> Config:
         lease_ms=lease,
         pre_vote=pre_vote,
         check_quorum=check_quorum,
+        snapshot_threshold=threshold,
+        snapshot_chunk_bytes=chunk,
     )
 
 

@@ -182,8 +182,11 @@ class Client:
         """``/status`` of ``node`` (an ``OSError`` if it does not answer)."""
         return json.loads(self._once(self.nodes[node], "GET", "/status", timeout=2.0)[1])
 
-    def digest(self, node: int, upto: int | None = None) -> dict[str, Any]:
-        path = "/digest" if upto is None else f"/digest?upto={upto}"
+    def digest(
+        self, node: int, upto: int | None = None, since: int | None = None
+    ) -> dict[str, Any]:
+        query = {k: str(v) for k, v in (("upto", upto), ("since", since)) if v is not None}
+        path = "/digest" + ("?" + urlencode(query) if query else "")
         return json.loads(self._once(self.nodes[node], "GET", path, timeout=10.0)[1])
 
     # ------------------------------------------------------------ the retry loop

@@ -17,7 +17,8 @@ membership change, ``raftlab.membership``), followed by u64 length and that many
 of JSON: ``{"voters": [...], "learners": [...], "addresses": [[id, "host:port"], ...]}``.
 Indexes are not stored: the run's first index is written once by whoever frames it.  A
 Raft message is one type byte and fixed fields (node ids, terms and indexes as u64; a vote
-or a success as one byte); an AppendEntries adds its entry count and the run of entries.
+or a success as one byte); an AppendEntries adds its entry count and the run of entries;
+an InstallSnapshot (§7) adds the configuration's ids and the chunk's bytes.
 A batch of messages (one HTTP request to a peer) is each message
 behind its u64 length.
 
@@ -42,6 +43,8 @@ from raftlab.membership import Configuration
 from raftlab.messages import (
     AppendEntries,
     AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
     Message,
     RequestVote,
     RequestVoteReply,
@@ -62,8 +65,13 @@ _APPEND = struct.Struct("<BQQQQQQQQQ")  # kind src dst term leader prev prev_ter
 _APPEND_REPLY = struct.Struct("<BQQQBQQQQQ")  # kind src dst term ok match rejected cterm cindex seq
 _TIMEOUT_NOW = struct.Struct("<BQQQ")  # kind src dst term
 _RESULT = struct.Struct("<BI")
+# kind src dst term leader last_index last_term offset done, then the configuration's
+# count and ids (u64 each), then the chunk's bytes (the rest of the message).
+_SNAP = struct.Struct("<BQQQQQQQBQ")
+_SNAP_REPLY = struct.Struct("<BQQQQQBQ")  # kind src dst term last_index offset done match
 
 _K_VOTE, _K_VOTE_REPLY, _K_APPEND, _K_APPEND_REPLY, _K_TIMEOUT_NOW = b"VvAaT"
+_K_SNAP, _K_SNAP_REPLY = b"Ss"
 
 # Status bytes of a /batch answer.
 OK, ERROR, NOT_FOUND = 0, 1, 2
@@ -269,6 +277,32 @@ def encode_message(msg: Message, cache: EntryCache | None = None) -> bytes:
         )
     if isinstance(msg, TimeoutNow):
         return _TIMEOUT_NOW.pack(_K_TIMEOUT_NOW, msg.src, msg.dst, msg.term)
+    if isinstance(msg, InstallSnapshot):
+        cfg = msg.configuration
+        head = _SNAP.pack(
+            _K_SNAP,
+            msg.src,
+            msg.dst,
+            msg.term,
+            msg.leader_id,
+            msg.last_included_index,
+            msg.last_included_term,
+            msg.offset,
+            msg.done,
+            len(cfg),
+        )
+        return head + struct.pack(f"<{len(cfg)}Q", *cfg) + msg.data
+    if isinstance(msg, InstallSnapshotReply):
+        return _SNAP_REPLY.pack(
+            _K_SNAP_REPLY,
+            msg.src,
+            msg.dst,
+            msg.term,
+            msg.last_included_index,
+            msg.offset,
+            msg.done,
+            msg.match_index,
+        )
     raise TypeError(f"not a Raft message: {type(msg).__name__}")
 
 
@@ -312,6 +346,26 @@ def decode_message(
         _exact(size, _TIMEOUT_NOW.size, "TimeoutNow", start)
         _, src, dst, term = _TIMEOUT_NOW.unpack_from(data, start)
         return TimeoutNow(src, dst, term)
+    if kind == _K_SNAP:
+        _need(size, _SNAP.size, "InstallSnapshot", start)
+        (_, src, dst, term, leader, index, sterm, offset, done, count) = _SNAP.unpack_from(
+            data, start
+        )
+        ids_at = start + _SNAP.size
+        if count > (end - ids_at) // 8:
+            raise ValueError(
+                f"InstallSnapshot at offset {start} names {count} servers, more than its "
+                "bytes can hold"
+            )
+        cfg = struct.unpack_from(f"<{count}Q", data, ids_at)
+        chunk = bytes(data[ids_at + 8 * count : end])
+        return InstallSnapshot(
+            src, dst, term, leader, index, sterm, offset, chunk, _flag(done, start), cfg
+        )
+    if kind == _K_SNAP_REPLY:
+        _exact(size, _SNAP_REPLY.size, "InstallSnapshotReply", start)
+        (_, src, dst, term, index, offset, done, match) = _SNAP_REPLY.unpack_from(data, start)
+        return InstallSnapshotReply(src, dst, term, index, offset, _flag(done, start), match)
     raise ValueError(f"unknown message type byte 0x{kind:02x} at offset {start}")
 
 

@@ -542,24 +542,36 @@ class _Api:
         return _json(200, await self._on_raft(read))
 
     async def digest(self, request: web.Request) -> web.Response:
-        """SHA-256 of the log (up to ``upto``, default all) and of the key-value data."""
+        """SHA-256 of the log (from ``since``, default the first entry held, up to ``upto``,
+        default all) and of the key-value data."""
         upto = request.query.get("upto")
-        return _json(200, await self._on_raft(lambda: self._digest(upto)))
+        since = request.query.get("since")
+        return _json(200, await self._on_raft(lambda: self._digest(upto, since)))
 
-    async def _digest(self, upto: str | None) -> dict[str, Any]:
+    async def _digest(self, upto: str | None, since: str | None = None) -> dict[str, Any]:
         node = self.rt.node
         try:
             last = node.log.last_index if upto is None else int(upto)
+            first = node.log.first_index if since is None else int(since)
         except ValueError:
-            raise BadRequest(400, f"upto must be a whole number, got {upto!r}") from None
+            raise BadRequest(
+                400, f"upto and since must be whole numbers, got {upto!r}, {since!r}"
+            ) from None
+        if first < node.log.first_index:
+            raise BadRequest(
+                400,
+                f"since={first} is before this log's first index {node.log.first_index}: a "
+                f"snapshot replaced the entries up to {node.log.snapshot_index} (§7)",
+            )
         if not 0 <= last <= node.log.last_index:
             raise BadRequest(
                 400, f"upto={last} is past this log's last index {node.log.last_index}"
             )
         data = self.rt.state_machine.data
-        log_sha = codec.log_digest(node.log.entries(1, last + 1))
+        log_sha = codec.log_digest(node.log.entries(first, last + 1) if first <= last else [])
         return {
             "id": self.rt.id,
+            "since": first,
             "upto": last,
             "last_index": node.log.last_index,
             "commit_index": node.commit_index,

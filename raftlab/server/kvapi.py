@@ -68,6 +68,10 @@ log = logging.getLogger("raftlab.server")
 _DEFAULTS = Limits()
 EXAMPLE = '--node 0 --http :2020 --cluster "1,:3030;2,:3031;3,:3032"'
 
+#: Servers compact their logs every this many applied entries (§7): raft.log then holds
+#: at most about this many entries, and a restart replays at most these.
+DEFAULT_SNAPSHOT_THRESHOLD = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Address:
@@ -213,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=4096,
         metavar="N",
         help="most entries per AppendEntries (default 4096)",
+    )
+    p.add_argument(
+        "--snapshot-threshold",
+        type=int,
+        default=DEFAULT_SNAPSHOT_THRESHOLD,
+        metavar="N",
+        help="take a snapshot and compact the log every N applied entries; 0: never "
+        f"(default {DEFAULT_SNAPSHOT_THRESHOLD})",
     )
     p.add_argument(
         "--max-key-bytes",
@@ -369,6 +381,11 @@ def settings_from_args(argv: list[str]) -> Settings:
                 f"--http {http} is also a Raft address in --cluster; clients and "
                 "peers need different ports"
             )
+        if a.snapshot_threshold < 0:
+            raise ValueError(
+                f"--snapshot-threshold must be 0 (never) or a number of entries, got "
+                f"{a.snapshot_threshold}"
+            )
         config = Config(
             election_timeout_ms=a.election_timeout,
             heartbeat_ms=a.heartbeat,
@@ -377,6 +394,7 @@ def settings_from_args(argv: list[str]) -> Settings:
             max_drift=a.max_drift,
             pre_vote=a.pre_vote,
             check_quorum=a.check_quorum,
+            snapshot_threshold=a.snapshot_threshold,
         )
         for flag, value in (
             ("--max-key-bytes", a.max_key_bytes),

@@ -175,6 +175,8 @@ class NodeRuntime:
         """
         self._loop = asyncio.get_running_loop()
         hard, entries = loaded if loaded is not None else self.storage.load()
+        # A restart loads the snapshot into the state machine, then the log after it (§7).
+        snap = self.storage.load_snapshot()
         self.node = RaftNode(
             self.id,
             self.members,
@@ -182,9 +184,10 @@ class NodeRuntime:
             rng=self.rng,
             now=self._now(),
             hard_state=hard,
-            log=Log(entries),
+            log=Log(entries) if snap is None else Log(entries, snap.index, snap.term),
             state_machine=self.state_machine,
             configuration=self.base_configuration,
+            snapshot=snap,
         )
         self._sync_peers()
         log.info(
@@ -436,6 +439,7 @@ class NodeRuntime:
             "last_applied": n.last_applied,
             "last_index": n.log.last_index,
             "last_term": n.log.last_term,
+            "snapshot_index": n.log.snapshot_index,  # the log holds only what follows (§7)
             "leader": n.leader_id,
             "leader_http": self.leader_http,
             "configuration": str(n.configuration),

@@ -49,7 +49,23 @@ has no file at all (the header is written under another name and linked into pla
 a short file means the node's term and vote were lost after it used them.  A restart on a
 full disk is reported with the free space, since a full disk also cuts records short.
 
-The file is never compacted (raftlab has no snapshots, §7), so it grows with the log.
+Log compaction (§7)
+-------------------
+A snapshot lives in its own file, ``DIR/snapshot``, written atomically: the bytes go to a
+temporary file, which is synced, renamed over ``snapshot``, and the directory synced, so a
+crash leaves either the old snapshot or the new one, whole.  Then ``raft.log`` is
+rewritten the same way (temporary file, sync, rename, sync the directory) holding only
+the hard state and the entries *after* the snapshot, so the directory stays bounded: the
+latest snapshot, plus at most the entries since it.  A crash between the two renames
+leaves the new snapshot with the old, longer ``raft.log``; start-up drops the entries
+the snapshot covers.  ``load`` reads the snapshot first, then the log after it.
+
+    snapshot file  "raftlab snap" | version u32 | node id u64 | index u64 | term u64 |
+                   server count u64 | data length u64 | server ids u64... | data |
+                   crc32 of everything before it u32
+
+The new ``raft.log`` is locked before it is renamed into place, so the directory is never
+without a locked log.
 """
 
 from __future__ import annotations
@@ -62,6 +78,7 @@ import struct
 import zlib
 from pathlib import Path
 
+from raftlab.compaction import Snapshot
 from raftlab.log import Entry, Log
 from raftlab.node import HardState, Ready
 from raftlab.server.codec import EntryCache, decode_entries, encode_entries
@@ -69,6 +86,9 @@ from raftlab.server.codec import EntryCache, decode_entries, encode_entries
 FILE_NAME = "raft.log"
 MAGIC = b"raftlab log\n"
 VERSION = 1
+SNAPSHOT_NAME = "snapshot"
+SNAP_MAGIC = b"raftlab snap"
+_SNAP_HEAD = struct.Struct("<12sIQQQQQ")
 
 _FILE_HEADER = struct.Struct("<12sIQI")
 _RECORD = struct.Struct("<QII")
@@ -165,6 +185,10 @@ class DiskStorage:
         self.syncs = 0  # how many fdatasyncs: one per save, whatever the number of entries
         self.bytes_written = 0
         self._last_index: int | None = None  # what the file holds, once loaded
+        self._hard = HardState()  # the last hard state stored (a rewrite copies it)
+        self.snapshot: Snapshot | None = None  # the latest snapshot stored (§7)
+        self.compactions = 0  # how many times raft.log was rewritten after a snapshot
+        self._base = 0
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -241,8 +265,12 @@ class DiskStorage:
                 f"this directory belongs to node {node_id}, not to node "
                 f"{self.node_id}; check --node and --data",
             )
+        for stale in self.directory.glob("*.tmp-*"):
+            stale.unlink()  # a compaction cut short by a crash; the renamed files are whole
+        snap = self.snapshot = self._load_snapshot()
         hard = HardState()
         entries: list[Entry] = []
+        self._base = 0  # the index of entries[0], once an entries record said
         pos = _FILE_HEADER.size
         end = len(data)
         while pos < end:
@@ -254,8 +282,54 @@ class DiskStorage:
                 os.ftruncate(self._fd, exc.offset)
                 os.fsync(self._fd)
                 break
-        self._last_index = len(entries)
+        base = self._base or 1
+        if snap is not None:
+            if base > snap.index + 1:
+                raise CorruptLog(
+                    path,
+                    _FILE_HEADER.size,
+                    f"the log starts at index {base}, but the snapshot ends at {snap.index}: "
+                    "the entries in between are missing",
+                )
+            del entries[: snap.index + 1 - base]  # the snapshot covers them (§7)
+        elif base != 1:
+            raise CorruptLog(
+                path,
+                _FILE_HEADER.size,
+                f"the log starts at index {base} but there is no {SNAPSHOT_NAME} file to "
+                "stand for the entries before it",
+            )
+        self._hard = hard
+        self._last_index = (snap.index if snap is not None else 0) + len(entries)
         return hard, entries
+
+    def load_snapshot(self) -> Snapshot | None:
+        """The latest snapshot stored (read by :meth:`load`), or ``None``."""
+        return self.snapshot
+
+    def _load_snapshot(self) -> Snapshot | None:
+        path = self.directory / SNAPSHOT_NAME
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if len(data) < _SNAP_HEAD.size + 4:
+            raise CorruptLog(path, 0, f"the snapshot file holds only {len(data)} bytes")
+        if zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
+            raise CorruptLog(path, 0, "the snapshot file's checksum does not match")
+        magic, version, node_id, index, term, count, size = _SNAP_HEAD.unpack_from(data, 0)
+        if magic != SNAP_MAGIC or version != VERSION:
+            raise CorruptLog(path, 0, "this is not a raftlab snapshot file of this version")
+        if node_id != self.node_id:
+            raise CorruptLog(path, 0, f"this snapshot belongs to node {node_id}")
+        at = _SNAP_HEAD.size
+        if at + 8 * count + size + 4 != len(data):
+            raise CorruptLog(path, 0, "the snapshot file's sizes do not add up")
+        ids = struct.unpack_from(f"<{count}Q", data, at)
+        try:
+            return Snapshot(index, term, tuple(ids), data[at + 8 * count : at + 8 * count + size])
+        except ValueError as exc:
+            raise CorruptLog(path, 0, str(exc)) from None
 
     def _replay_record(
         self, data: bytes, pos: int, entries: list[Entry], hard: HardState
@@ -295,13 +369,17 @@ class DiskStorage:
                 if length < _ENTRIES.size:
                     raise ValueError("an entries record is too short for its header")
                 _, first, count = _ENTRIES.unpack_from(data, body)
-                if not 1 <= first <= len(entries) + 1:
+                if not self._base:
+                    # The first entries record: index 1, or right after a snapshot (§7).
+                    self._base = first
+                base = self._base
+                if not base <= first <= base + len(entries):
                     raise ValueError(
                         f"entries from index {first} would leave a gap after "
-                        f"the {len(entries)} entries before them"
+                        f"the entries {base}..{base + len(entries) - 1} before them"
                     )
                 new = decode_entries(data, first, count, body + _ENTRIES.size, body + length)
-                del entries[first - 1 :]
+                del entries[first - base :]
                 entries.extend(new)
             else:
                 raise ValueError(f"unknown record type {kind!r}")
@@ -312,10 +390,20 @@ class DiskStorage:
     # ------------------------------------------------------------------ writing
 
     def encode(self, ready: Ready, log: Log) -> bytes:
-        """The records that make ``ready`` durable (call :meth:`write` with them)."""
+        """The records that make ``ready`` durable (call :meth:`write` with them).
+
+        A ``ready.snapshot`` is written at once (the snapshot file, then ``raft.log``
+        rewritten to hold only what follows it); what remains to append is then nothing."""
+        if ready.snapshot is not None and (
+            self.snapshot is None or ready.snapshot.index > self.snapshot.index
+        ):
+            if ready.hard_state is not None:
+                self._hard = ready.hard_state
+            self._compact(ready.snapshot, log)
+            return b""
         parts: list[bytes] = []
         if ready.hard_state is not None:
-            hs = ready.hard_state
+            hs = self._hard = ready.hard_state
             _add_record(parts, _HARD.pack(b"H", hs.current_term, hs.voted_for or 0), b"")
         start = ready.persist_from
         if start is not None:
@@ -346,6 +434,54 @@ class DiskStorage:
         """Durably store ``ready.hard_state`` and the log from ``ready.persist_from`` on."""
         self.write(self.encode(ready, log))
 
+    def _compact(self, snap: Snapshot, log: Log) -> None:
+        """Write ``snap`` atomically, then rewrite ``raft.log`` with only what follows it."""
+        ids = snap.configuration
+        head = _SNAP_HEAD.pack(
+            SNAP_MAGIC, VERSION, self.node_id, snap.index, snap.term, len(ids), len(snap.data)
+        )
+        body = head + struct.pack(f"<{len(ids)}Q", *ids) + snap.data
+        body += struct.pack("<I", zlib.crc32(body))
+        tmp = self.directory / f"{SNAPSHOT_NAME}.tmp-{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.directory / SNAPSHOT_NAME)
+        _sync_dir(self.directory)
+        self.bytes_written += len(body)
+
+        # raft.log again: the hard state and the entries after the snapshot.
+        entries = log.entries(max(snap.index + 1, log.first_index))
+        start = entries[0].index if entries else snap.index + 1
+        hs = self._hard
+        parts = [_FILE_HEADER.pack(MAGIC, VERSION, self.node_id, 0)[:-4]]
+        parts.append(struct.pack("<I", zlib.crc32(parts[0])))
+        _add_record(parts, _HARD.pack(b"H", hs.current_term, hs.voted_for or 0), b"")
+        blob = encode_entries(entries)
+        _add_record(parts, _ENTRIES.pack(b"E", start, len(entries)), blob)
+        data = b"".join(parts)
+        tmp = self.directory / f"{FILE_NAME}.tmp-{os.getpid()}"
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked before it is in place
+            _write_all(fd, data)
+            os.fsync(fd)
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        _sync_dir(self.directory)
+        old, self._fd = self._fd, fd
+        os.close(old)
+        self.snapshot = snap
+        self._last_index = start - 1 + len(entries)
+        self.syncs += 2
+        self.bytes_written += len(data)
+        self.compactions += 1
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)  # closing releases the lock
@@ -366,6 +502,13 @@ def _add_record(parts: list[bytes], head: bytes, blob: bytes) -> None:
     crc = zlib.crc32(blob, zlib.crc32(head))
     first = struct.pack("<QI", length, crc)
     parts += [first, struct.pack("<I", zlib.crc32(first)), head, blob]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 def _sync_dir(directory: Path) -> None:

@@ -47,6 +47,8 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
     with ``∅`` under its term, a configuration entry (a membership change, thesis §4.1)
     with ``C``; the row of a learner says so, and that of a server outside the committed
     configuration says ``outside``.
+    with ``∅`` under its term.  A compacted prefix (§7) is one grey block, "snapshot",
+    from index 1 (or the window's left edge) to the snapshot's last index.
     """
     if window < 1:
         raise ValueError(f"window must be at least 1 log index, got {window}")
@@ -77,8 +79,12 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
     solid, solid_colors, hatched, hatched_colors = [], [], [], []
     commit_bars = []
     labels: dict[tuple[str, bool], list[tuple[int, int]]] = {}
+    blocks = []
     for k, n in enumerate(nodes):
-        for e in n.log[lo - 1 :]:
+        snap_index = getattr(n, "snapshot_index", 0)
+        if snap_index >= lo:
+            blocks.append((k, n, snap_index))
+        for e in n.log[max(0, lo - 1 - snap_index) :]:
             cell = Rectangle((e.index - 0.45, k - 0.3), 0.9, 0.6)
             if e.index <= n.commit_index:
                 solid.append(cell)
@@ -92,6 +98,22 @@ def draw_logs(x: object, ax: Axes | None = None, *, window: int = 30, legend: bo
             labels.setdefault((label, n.alive), []).append((e.index, k))
         if n.commit_index >= lo - 1:
             commit_bars.append([(n.commit_index + 0.5, k - 0.4), (n.commit_index + 0.5, k + 0.4)])
+    if blocks:
+        # The snapshot stands for every entry up to its index: one block, not cells (§7).
+        cells = [Rectangle((lo - 0.45, k - 0.3), idx - lo + 0.9, 0.6) for k, _, idx in blocks]
+        pc = PatchCollection(
+            cells, facecolors="#D5D8DC", edgecolors="#4D4D4D", linewidths=0.9, zorder=2
+        )
+        pc.set_gid("log-snapshot")
+        ax.add_collection(pc, autolim=False)
+        for k, n, idx in blocks:
+            width = idx - lo + 1
+            text = (
+                f"snapshot ≤{idx} (term {n.snapshot_term})"
+                if width >= 6
+                else (f"snap ≤{idx}" if width >= 3 else "S")
+            )
+            draw_text(ax, (lo + idx) / 2, k, text, 8.0, color="#1A1A1A" if n.alive else "#666666")
     if solid:
         pc = PatchCollection(
             solid, facecolors=solid_colors, edgecolors="#4D4D4D", linewidths=0.6, zorder=2

@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from raftlab.chaos.runner import ChaosReport, run
 from raftlab.chaos.schedule import ALL_FAULTS
-from raftlab.chaos.script import Action, ClientOp, aim
+from raftlab.chaos.script import Action, ClientOp, _renamed, aim
 
 T = TypeVar("T")
 
@@ -173,8 +173,31 @@ def shrink(
         return r if failed_property(r) == prop and len(r.trace) <= len(best.trace) else None
 
     def keep(r: ChaosReport, **changes: Any) -> None:
-        nonlocal best, best_opts
-        best, best_opts = r, {**best_opts, **changes}
+        nonlocal best
+        best = r
+        best_opts.update(changes)  # in place: the helpers below hold this very dict
+
+    def try_keep(**changes: Any) -> ChaosReport | None:
+        r = attempt(**changes)
+        if r is not None:
+            keep(r, **changes)
+        return r
+
+    quiet: dict[tuple[int, float], int | None] = {}
+
+    def quiet_leader(start: float) -> int | None:
+        """Who leads at ``start`` in a run without faults or clients (same seed, nodes)."""
+        nonlocal runs
+        key = (best_opts["nodes"], start)
+        if key not in quiet:
+            if time.perf_counter() > deadline or runs >= max_runs:
+                raise _OutOfTime
+            runs += 1
+            r = run(
+                report.seed, **{**best_opts, "schedule": (), "workload": (), "duration_ms": start}
+            )
+            quiet[key] = _leader_at(r.trace, start)
+        return quiet[key]
 
     try:
         # 1. The chaos ends soon after the failure.
@@ -211,14 +234,25 @@ def shrink(
             ddmin(list(ALL_FAULTS), fails_with)
         # From here on the faults are the ones the best run so far met, written down,
         # the nemesis's reactions still waiting for the events they reacted to.
-        aimed = aim(best.schedule, best.faults)
+        aimed = aim(best.schedule, best.faults, best.trace)
         if best_opts.get("schedule", ()) is None and attempt(schedule=aimed) is not None:
             keep(best, schedule=aimed)
         else:
             best_opts["schedule"] = best.schedule
-        # 4-6. Fewer faults, fewer operations, fewer faults again.
+        # 4. Start later: what came before a moment, gone, and the rest moved earlier.
+        _start_later(best_opts, best, try_keep, quiet_leader)
+        # 5-7. Fewer faults, fewer operations, fewer faults again.
         for what in ("schedule", "workload", "schedule"):
             _shrink_list(what, best_opts, attempt, keep)
+        # 8. Fewer nodes, with the faults written down (actions on a missing node skip).
+        for n in range(3, best_opts["nodes"]):
+            r = attempt(nodes=n)
+            if r is not None:
+                keep(r, nodes=n)
+                break
+        _start_later(best_opts, best, try_keep, quiet_leader)
+        # 9. One by one until no single fault or operation can go (1-minimal).
+        _one_by_one(best_opts, attempt, keep)
     except _OutOfTime:
         pass
     return ShrinkResult(
@@ -264,6 +298,89 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
             current = sorted((o for g in kept for o in g), key=_at)
         if len(current) > 1:
             ddmin(list(current), fails_flat)
+
+
+#: Where a run that starts later puts its first remaining moment (simulated ms): after
+#: the first election, usually, and a few choices, since each lines the rest up
+#: differently with the elections and delays the seed draws.
+STARTS = (300.0, 500.0, 200.0, 800.0)
+
+
+def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -> bool:
+    """Drop every fault and operation before some moment and move the rest earlier.
+
+    A failure often needs only the last few faults, but the earlier ones set the scene
+    (terms, timers, whose log is longest) and a plain removal reshuffles what follows.
+    A run that *begins* at a late moment, moved to just after the first election, starts
+    from a calm cluster instead: the story loses every line before it.  The node that
+    led at that moment and the one that leads the calm cluster swap names in what
+    remains, so a crash of "the leader" still hits the leader.  Latest moments first; the
+    first that still fails is kept (``attempt`` keeps it).
+    """
+    schedule: Sequence[Action] = best_opts["schedule"] or ()
+    workload: Sequence[ClientOp] = best_opts["workload"] or ()
+    moments = sorted({a.time for a in schedule} | {op.time for op in workload})
+    for t in reversed(moments):
+        was = _leader_at(best.trace, t)
+        for start in STARTS:
+            shift = t - start
+            if shift <= 0:
+                continue
+            now = leader_at_start(start)
+            swap = {was: now, now: was} if was is not None and now is not None else {}
+            swap = {k: v for k, v in swap.items() if k != v}
+            s = tuple(
+                Action(
+                    0,
+                    a.time - shift,
+                    a.name,
+                    _renamed(a.args, swap),
+                    None
+                    if a.trigger is None
+                    else (a.trigger[0], swap.get(a.trigger[1], a.trigger[1])),
+                    a.after,
+                    a.trigger is not None,
+                )
+                for a in schedule
+                if a.time >= t
+            )
+            w = tuple(
+                replace(op, time=op.time - shift, node=swap.get(op.node, op.node))
+                for op in workload
+                if op.time >= t
+            )
+            duration = max(0.0, best_opts["duration_ms"] - shift)
+            if attempt(schedule=s, workload=w, duration_ms=duration) is not None:
+                return True
+    return False
+
+
+def _leader_at(trace: Sequence[Any], t: float) -> int | None:
+    """The live leader with the highest term just before time ``t``, from the trace."""
+    role: dict[int, tuple[str, int]] = {}
+    for ev in trace:
+        if ev.time >= t:
+            break
+        if ev.node is not None and ev.kind in ("leader", "follower", "candidate", "crash"):
+            role[ev.node] = (ev.kind, ev.term or 0)
+    leaders = [(term, i) for i, (kind, term) in role.items() if kind == "leader"]
+    return max(leaders)[1] if leaders else None
+
+
+def _one_by_one(best_opts: dict, attempt, keep) -> None:
+    """Remove single faults and operations, latest first, until none can go."""
+    changed = True
+    while changed:
+        changed = False
+        for what in ("schedule", "workload"):
+            items = list(best_opts[what] or ())
+            for k in reversed(range(len(items))):
+                rest = tuple(items[:k] + items[k + 1 :])
+                r = attempt(**{what: rest})
+                if r is not None:
+                    keep(r, **{what: rest})
+                    items = list(rest)
+                    changed = True
 
 
 def _at(op: ClientOp) -> float:

@@ -14,17 +14,25 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
    faster test);
 2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
    leader still finds one when the clients change): fewer client operations (whole
-   clients, then one by one);
-3. ... fewer nodes (3, then 4, ...) and fewer kinds of fault (no loss, no duplication...);
-4. then, with the faults that best run met written down as a schedule: fewer faults,
-   grouped by the moment they happened (a bridge partition's cuts, a majority crash),
-   then one by one;
-5. fewer client operations again;
-6. the faults once more, since fewer operations change what each fault meets.
+   clients, then one by one), then fewer nodes (3, then 4, ...);
+3. then, with the faults that best run met written down as a schedule (the nemesis's
+   reactions waiting for the event they reacted to, :func:`~raftlab.chaos.script.aim`):
+   **start later** (:func:`_start_later`): everything before some moment dropped and the
+   rest moved to just after the first election, the servers renamed so that the one
+   that led then leads now, and each reaction free to bind to whichever server meets
+   its event first;
+4. fewer faults, grouped by the moment they happened (a bridge partition's cuts, a
+   majority crash), then one by one; fewer client operations; the faults once more;
+5. fewer nodes with the faults written down; start later again; close the quiet gaps
+   between moments (:func:`_sooner`);
+6. single faults and operations removed until none can go (1-minimal).
 
 Removing a fault changes everything after it (fewer messages, other random delays), so a
 smaller run does not always fail where a bigger one did; ddmin only keeps what it has
-seen fail.  ``budget_s`` bounds the wall-clock time spent; the best run found by then is
+seen fail.  Starting later is what gets round that: the scene the early faults set
+(terms, timers) is rarely what the failure needs, and a calm cluster plus the last few
+faults, re-aimed, usually is.  A shrunk script need not replay the original seed's
+randomness (it is another run), only itself, exactly: it does.  ``budget_s`` bounds the wall-clock time spent; the best run found by then is
 the answer, and it is always a run that really failed.
 """
 
@@ -36,7 +44,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from raftlab.chaos.runner import ChaosReport, run
-from raftlab.chaos.schedule import ALL_FAULTS
 from raftlab.chaos.script import Action, ClientOp, _renamed, aim
 
 T = TypeVar("T")
@@ -213,17 +220,6 @@ def shrink(
         live = attempt(schedule=None)
         if live is not None:
             keep(live, schedule=None)
-            kinds_seen: dict[tuple[str, ...], bool] = {}
-
-            def fails_with(kinds: list[str]) -> bool:
-                key = tuple(kinds)
-                if key not in kinds_seen:
-                    r = attempt(faults=key)
-                    kinds_seen[key] = r is not None
-                    if r is not None:
-                        keep(r, faults=key)
-                return kinds_seen[key]
-
             # Operations first: they make most of a story's lines.
             _shrink_list("workload", best_opts, attempt, keep)
             for n in range(3, best_opts["nodes"]):
@@ -231,14 +227,13 @@ def shrink(
                 if r is not None:
                     keep(r, nodes=n)
                     break
-            ddmin(list(ALL_FAULTS), fails_with)
         # From here on the faults are the ones the best run so far met, written down,
         # the nemesis's reactions still waiting for the events they reacted to.
         aimed = aim(best.schedule, best.faults, best.trace)
-        if best_opts.get("schedule", ()) is None and attempt(schedule=aimed) is not None:
+        if live is not None and attempt(schedule=aimed) is not None:
             keep(best, schedule=aimed)
         else:
-            best_opts["schedule"] = best.schedule
+            best_opts["schedule"] = aimed
         # 4. Start later: what came before a moment, gone, and the rest moved earlier.
         _start_later(best_opts, best, try_keep, quiet_leader)
         # 5-7. Fewer faults, fewer operations, fewer faults again.
@@ -251,6 +246,7 @@ def shrink(
                 keep(r, nodes=n)
                 break
         _start_later(best_opts, best, try_keep, quiet_leader)
+        _sooner(best_opts, try_keep)
         # 9. One by one until no single fault or operation can go (1-minimal).
         _one_by_one(best_opts, attempt, keep)
     except _OutOfTime:
@@ -320,9 +316,9 @@ def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -
     schedule: Sequence[Action] = best_opts["schedule"] or ()
     workload: Sequence[ClientOp] = best_opts["workload"] or ()
     moments = sorted({a.time for a in schedule} | {op.time for op in workload})
-    for t in reversed(moments):
-        was = _leader_at(best.trace, t)
-        for start in STARTS:
+    for start in STARTS:
+        for t in reversed(moments):
+            was = _leader_at(best.trace, t)
             shift = t - start
             if shift <= 0:
                 continue
@@ -365,6 +361,37 @@ def _leader_at(trace: Sequence[Any], t: float) -> int | None:
             role[ev.node] = (ev.kind, ev.term or 0)
     leaders = [(term, i) for i, (kind, term) in role.items() if kind == "leader"]
     return max(leaders)[1] if leaders else None
+
+
+def _sooner(best_opts: dict, attempt) -> None:
+    """Close the quiet gaps: each moment, and everything after it, moved earlier
+    (to a quarter, then half of its gap), kept when the run still fails no longer.
+    Waiting is what makes nodes time out and stand again and again, so a shorter wait
+    is a shorter story."""
+    k = 1
+    while True:
+        schedule: Sequence[Action] = best_opts["schedule"] or ()
+        workload: Sequence[ClientOp] = best_opts["workload"] or ()
+        moments = sorted({a.time for a in schedule} | {op.time for op in workload})
+        if k >= len(moments):
+            return
+        t, gap = moments[k], moments[k] - moments[k - 1]
+        k += 1
+        for part in (0.75, 0.5):
+            shift = gap * part
+            if shift < 5.0:
+                continue
+            s = tuple(
+                a
+                if a.time < t
+                else Action(
+                    0, a.time - shift, a.name, a.args, a.trigger, a.after, a.trigger is not None
+                )
+                for a in schedule
+            )
+            w = tuple(op if op.time < t else replace(op, time=op.time - shift) for op in workload)
+            if attempt(schedule=s, workload=w) is not None:
+                break
 
 
 def _one_by_one(best_opts: dict, attempt, keep) -> None:

@@ -93,7 +93,7 @@ def test_the_cli_prints_the_shrunk_story(capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "== seed 0: shrunk Leader Completeness on seed 0" in out
-    assert "story:" in out and "  1. " in out
+    assert "story (" in out and "one line with its vote" in out and "  1. " in out
     assert "!! Leader Completeness violated" in out
 
 

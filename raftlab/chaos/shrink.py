@@ -32,7 +32,8 @@ smaller run does not always fail where a bigger one did; ddmin only keeps what i
 seen fail.  Starting later is what gets round that: the scene the early faults set
 (terms, timers) is rarely what the failure needs, and a calm cluster plus the last few
 faults, re-aimed, usually is.  A shrunk script need not replay the original seed's
-randomness (it is another run), only itself, exactly: it does.  ``budget_s`` bounds the wall-clock time spent; the best run found by then is
+randomness (it is another run), only itself, exactly: it does.
+``budget_s`` bounds the wall-clock time spent; the best run found by then is
 the answer, and it is always a run that really failed.
 """
 
@@ -416,7 +417,7 @@ def _at(op: ClientOp) -> float:
 
 def print_shrunk(seed: int, options: dict[str, Any], max_runs: int = 200) -> ShrinkResult:
     """``python -m raftlab chaos --shrink``: shrink one failing seed and print its story."""
-    from raftlab.labs.story import tell
+    from raftlab.labs.story import COMPACT_NOTE, tell
 
     s = shrink(run(seed, **options), budget_s=float("inf"), max_runs=max_runs)
     r = s.shrunk
@@ -427,6 +428,7 @@ def print_shrunk(seed: int, options: dict[str, Any], max_runs: int = 200) -> Shr
     print("client operations:" if r.workload else "client operations: none")
     for op in r.workload:
         print(f"  {op}")
-    print("story:")
-    print("\n".join(tell(r.trace, r.summary().split(": ", 1)[1])))
+    lines = tell(r.trace, r.summary().split(": ", 1)[1], compact=True)
+    print(f"story ({len(lines)} lines; {COMPACT_NOTE}):")
+    print("\n".join(lines))
     return s

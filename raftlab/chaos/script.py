@@ -69,6 +69,9 @@ class Action:
     # Shrinking only: the trigger may come from any server, which then takes the
     # recorded one's name in the rest of the script (see ``ScriptedNemesis``).
     anyone: bool = False
+    # The trigger event's own words (``TraceEvent.detail``, e.g. ``index=303``): an exact
+    # replay waits for that very event, not an earlier one of the same kind and server.
+    event: str = ""
 
     def __str__(self) -> str:
         when = ""
@@ -105,20 +108,37 @@ def aim(
     crashed once its vote had arrived) keeps that delay (``Action.after``).
     """
     triggers: dict[float, tuple[str, int]] = {}
+    said: dict[float, str] = {}  # the fault's words, which quote its event's detail
     for f in faults:
+        if "at its next answer" in f.detail and "(" in f.detail:
+            # A crash window armed when a candidate stood or a leader won: "S2 at its
+            # next answer, ... (S3 candidate term=5)" waits for S3 to stand again.
+            who, _, what = f.detail.rsplit("(", 1)[1].partition(" ")
+            kind = what.split(" ", 1)[0]
+            if who[1:].isdigit() and kind in _TRIGGERS:
+                triggers.setdefault(f.time, (kind, int(who[1:])))
+                said.setdefault(f.time, f.detail)
+            continue
         for words, kind in _AIMED:
             if words in f.detail:
                 node = f.detail.split("(")[1] if kind == "candidate" else f.detail
                 digits = node.split("S", 1)[1].split()[0].split("-")[0].rstrip(",)")
                 triggers.setdefault(f.time, (kind, int(digits)))
+                said.setdefault(f.time, f.detail)
     out = []
     for a in schedule:
         trigger = triggers.get(a.time, a.trigger)
-        after = a.after
+        after, event = a.after, a.event
         if trigger is not None and trigger != a.trigger and trace:
-            seen = [ev.time for ev in trace if ev.time <= a.time and (ev.kind, ev.node) == trigger]
-            after = a.time - seen[-1] if seen else 0.0
-        out.append(Action(a.pops, a.time, a.name, a.args, trigger, after, a.anyone))
+            words = said.get(a.time, "")
+            seen = [
+                ev
+                for ev in trace
+                if ev.time <= a.time and (ev.kind, ev.node) == trigger and ev.detail in words
+            ]
+            if seen:
+                after, event = a.time - seen[-1].time, seen[-1].detail
+        out.append(Action(a.pops, a.time, a.name, a.args, trigger, after, a.anyone, event))
     return tuple(out)
 
 
@@ -280,11 +300,15 @@ class ScriptedNemesis:
             for a in list(self.aimed):
                 if a not in self.aimed or ev.kind != a.trigger[0]:
                     continue
-                early = AIM_EARLY_ANY_MS if a.anyone else AIM_EARLY_MS
-                if ev.time < a.time + self.offset - early:
+                # A delayed reaction's event came ``after`` ms before it; no sooner than
+                # that (an earlier vote of the same server is another event).
+                early = AIM_EARLY_ANY_MS if a.anyone else (1e-6 if a.after else AIM_EARLY_MS)
+                if ev.time < a.time - a.after + self.offset - early:
                     continue
                 if a.anyone and any(b.anyone and b.time < a.time for b in self.aimed):
                     continue  # an earlier reaction of the script first
+                if a.event and not a.anyone and ev.detail != a.event:
+                    continue  # another event of that kind and server
                 node = a.trigger[1]
                 if ev.node != self.names.get(node, node):
                     if not a.anyone or ev.node is None:
@@ -297,10 +321,18 @@ class ScriptedNemesis:
                 self.aimed.remove(a)
                 if a.after:
                     due = ev.time + a.after
-                    if abs(due - a.time - self.offset) < 1e-6:
-                        due = a.time + self.offset  # as recorded (exact replay)
-                    self.waiting.append((due, a))
-                    self.waiting.sort(key=lambda w: w[0])
+                    if not self.offset and abs(due - a.time) < 1e-6:
+                        # As recorded (an exact replay): at its very time and event count.
+                        k = self.pos
+                        while k < len(self.actions) and (
+                            self.actions[k].time,
+                            self.actions[k].pops,
+                        ) <= (a.time, a.pops):
+                            k += 1
+                        self.actions.insert(k, a)
+                    else:
+                        self.waiting.append((due, a))
+                        self.waiting.sort(key=lambda w: w[0])
                 else:
                     self.fired.append(a)
 

@@ -231,10 +231,10 @@ def shrink(
         # From here on the faults are the ones the best run so far met, written down,
         # the nemesis's reactions still waiting for the events they reacted to.
         aimed = aim(best.schedule, best.faults, best.trace)
-        if live is not None and attempt(schedule=aimed) is not None:
+        if attempt(schedule=aimed) is not None:
             keep(best, schedule=aimed)
         else:
-            best_opts["schedule"] = aimed
+            best_opts["schedule"] = best.schedule
         # 4. Start later: what came before a moment, gone, and the rest moved earlier.
         _start_later(best_opts, best, try_keep, quiet_leader)
         # 5-7. Fewer faults, fewer operations, fewer faults again.
@@ -262,7 +262,7 @@ def shrink(
     )
 
 
-def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
+def _shrink_list(what: str, best_opts: dict, attempt, keep, one_by_one: bool = True) -> None:
     current: Sequence[Action] | Sequence[ClientOp] = best_opts[what]
     if not current:
         return
@@ -293,7 +293,7 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
         if len(groups) > 1:
             kept = ddmin(groups, lambda gs: fails_flat(sorted((o for g in gs for o in g), key=_at)))
             current = sorted((o for g in kept for o in g), key=_at)
-        if len(current) > 1:
+        if len(current) > 1 and one_by_one:
             ddmin(list(current), fails_flat)
 
 
@@ -301,6 +301,8 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
 #: the first election, usually, and a few choices, since each lines the rest up
 #: differently with the elections and delays the seed draws.
 STARTS = (300.0, 500.0, 200.0, 800.0)
+#: How many of the last moments a run may start at (the end is where it failed).
+LATEST = 10
 
 
 def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -> bool:
@@ -316,7 +318,9 @@ def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -
     """
     schedule: Sequence[Action] = best_opts["schedule"] or ()
     workload: Sequence[ClientOp] = best_opts["workload"] or ()
-    moments = sorted({a.time for a in schedule} | {op.time for op in workload})
+    # The faults' last moments (a run's operations are too many to try each, and what
+    # made it fail is nearly always near its end).
+    moments = sorted({a.time for a in schedule} or {op.time for op in workload})[-LATEST:]
     for start in STARTS:
         for t in reversed(moments):
             was = _leader_at(best.trace, t)

@@ -1,14 +1,17 @@
 """Shrinking and lab grading: story sizes and wall-clock times.
 
-    python benchmarks/bench_labs.py shrink [--runs 200] [--seeds 0-99]
+    python benchmarks/bench_labs.py shrink [--runs 200] [--seeds 0-99] [--per-bug 1]
     python benchmarks/bench_labs.py check [--repeat 3]
 
-``shrink``: for each planted bug, the first failing chaos seed (5 nodes, 10 s, the
-defaults of ``python -m raftlab chaos``), shrunk with at most ``--runs`` re-runs: trace
-lines before and after, fault actions, client operations, nodes, re-runs and seconds.
+``shrink``: for each planted bug, the first (``--per-bug``) failing chaos seed(s) (5 nodes,
+10 s, the defaults of ``python -m raftlab chaos``), shrunk with at most ``--runs`` re-runs:
+trace lines before and after, the lines of the story ``--shrink`` prints (compact, its
+ending included), fault actions, client operations, nodes, re-runs and seconds.
 
 ``check``: ``raftlab.labs.check`` on each reference solution (must pass) and on each
-common wrong answer of ``tests/test_labs.py`` (must fail), best of ``--repeat``.
+common wrong answer of ``tests/test_labs.py`` (must fail), best of ``--repeat``; then each
+planted bug graded on a rule whose scenarios it gets past, so a chaos seed catches it and
+the report is shrunk (the wrong-answer target: the report within 10 s, shrinking included).
 Figures depend on the machine's load: say it when you quote them.
 """
 
@@ -22,31 +25,40 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 
 
-def bench_shrink(runs: int, seeds: range) -> None:
+def bench_shrink(runs: int, seeds: range, per_bug: int = 1) -> None:
     from raftlab import BUGS, chaos
     from raftlab.chaos.shrink import shrink
+    from raftlab.labs.story import tell
 
-    print(f"shrink: first failing seed in {seeds.start}-{seeds.stop - 1}, at most {runs} re-runs")
     print(
-        f"{'bug':14} {'seed':>4} {'property':22} {'lines':>13} {'faults':>9} "
-        f"{'ops':>9} {'nodes':>6} {'runs':>5} {'s':>6}"
+        f"shrink: the first {per_bug} failing seed(s) in {seeds.start}-{seeds.stop - 1}, "
+        f"at most {runs} re-runs; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'bug':20} {'seed':>4} {'property':20} {'trace lines':>13} {'story':>5} "
+        f"{'faults':>9} {'ops':>9} {'nodes':>6} {'runs':>5} {'s':>6}"
     )
     for bug in sorted(BUGS):
+        found = 0
         for seed in seeds:
             r = chaos.run(seed, bugs=(bug,))
-            if not r.ok:
+            if r.ok:
+                continue
+            found += 1
+            s = shrink(r, budget_s=float("inf"), max_runs=runs)
+            o, x = s.original, s.shrunk
+            story = len(tell(x.trace, x.summary(), compact=True))
+            print(
+                f"{bug:20} {seed:4} {s.property:20} {s.before_lines:5} -> {s.after_lines:4} "
+                f"{story:5} {len(o.schedule):3} -> {len(x.schedule):2} "
+                f"{len(o.workload):3} -> {len(x.workload):2} "
+                f"{o.nodes} -> {x.nodes} {s.runs:5} {s.seconds:6.1f}",
+                flush=True,
+            )
+            if found >= per_bug:
                 break
-        else:
-            print(f"{bug:14} no failing seed")
-            continue
-        s = shrink(r, budget_s=float("inf"), max_runs=runs)
-        o, x = s.original, s.shrunk
-        print(
-            f"{bug:14} {seed:4} {s.property:22} {s.before_lines:5} -> {s.after_lines:4} "
-            f"{len(o.schedule):3} -> {len(x.schedule):2} "
-            f"{len(o.workload):3} -> {len(x.workload):2} "
-            f"{o.nodes} -> {x.nodes} {s.runs:5} {s.seconds:6.1f}"
-        )
+        if not found:
+            print(f"{bug:20} no failing seed")
 
 
 def bench_check(repeat: int) -> None:
@@ -71,18 +83,47 @@ def bench_check(repeat: int) -> None:
                 )
 
 
+def bench_check_chaos(repeat: int) -> None:
+    """Each planted bug graded on the first rule whose scenarios it gets past, so that a
+    chaos seed catches it and the report is shrunk: the time to the report."""
+    from raftlab import BUGS
+    from raftlab.bugs import node_class
+    from raftlab.labs import RULES, check
+
+    print(f"check, chaos and shrinking: best of {repeat}, load average {os.getloadavg()[0]:.1f}")
+    for bug in sorted(BUGS):
+        cls = node_class([bug])
+        for rule in RULES:
+            best = float("inf")
+            for _ in range(repeat):
+                t = time.perf_counter()
+                r = check(cls, rules=[rule])
+                best = min(best, time.perf_counter() - t)
+            if r.seed is not None:
+                print(
+                    f"  {bug:20} rules={rule:21} {best:6.2f} s  {r.property} seed {r.seed}: "
+                    f"{r.story_before} -> {len(r._trace)} trace lines, "
+                    f"story {len(r.story_lines)} lines"
+                )
+                break
+        else:
+            print(f"  {bug:20} caught by a scenario for every rule (no chaos needed)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("what", choices=("shrink", "check"))
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--seeds", default="0-99")
     p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--per-bug", type=int, default=1, help="shrink this many failing seeds per bug")
     a = p.parse_args()
     if a.what == "shrink":
         lo, hi = map(int, a.seeds.split("-"))
-        bench_shrink(a.runs, range(lo, hi + 1))
+        bench_shrink(a.runs, range(lo, hi + 1), a.per_bug)
     else:
         bench_check(a.repeat)
+        bench_check_chaos(a.repeat)
 
 
 if __name__ == "__main__":

@@ -139,3 +139,59 @@ def test_a_passing_report_says_what_passed():
 def test_bad_input_is_refused_with_a_sentence(args, kwargs, error, words):
     with pytest.raises(error, match=words):
         check(*args, **kwargs)
+
+
+def _first_failing_seed(bug: str) -> int:
+    from raftlab import chaos
+
+    for seed in range(100):
+        if not chaos.run(seed, bugs=(bug,)).ok:
+            return seed
+    raise AssertionError(f"no seed in 0-99 catches {bug}")
+
+
+@pytest.mark.parametrize("bug", sorted(__import__("raftlab").BUGS))
+def test_each_planted_bug_shrinks_to_a_story_of_at_most_40_lines(bug):
+    """``python -m raftlab chaos --seeds ... --bug BUG --shrink`` on the first seed that
+    catches it: the story (compact, ending included) has at most 40 lines, and the
+    shrunk run replays identically and fails the same way."""
+    from raftlab import chaos
+    from raftlab.chaos.shrink import failed_property, shrink
+    from raftlab.labs.story import tell
+
+    seed = _first_failing_seed(bug)
+    original = chaos.run(seed, bugs=(bug,))
+    s = shrink(original, budget_s=float("inf"), max_runs=200)
+    story = tell(s.shrunk.trace, s.shrunk.summary(), compact=True)
+    assert len(story) <= 40, "\n".join(story)
+    assert len(story) < len(original.trace)
+    again = chaos.run(seed, **s.options)
+    assert failed_property(again) == s.property == failed_property(original)
+    assert [str(e) for e in again.trace] == [str(e) for e in s.shrunk.trace]
+
+
+@pytest.mark.parametrize(
+    "bug", ["forget_vote", "no_log_check", "no_prev_check", "send_before_persist"]
+)
+def test_check_shrinks_each_planted_bug_that_reaches_chaos_to_at_most_40_lines(bug):
+    """``check`` grades a planted bug on a rule whose scenarios it gets past, so chaos
+    catches it: the shrunk story it reports has at most 40 lines and replays."""
+    from raftlab import chaos
+    from raftlab.bugs import node_class
+    from raftlab.chaos.shrink import failed_property
+
+    cls = node_class([bug])
+    for rule in RULES:
+        r = check(cls, rules=[rule])
+        if r.seed is not None:
+            break
+    else:
+        pytest.fail(f"the scenarios catch {bug} for every rule; nothing reaches chaos")
+    assert not r.ok and r.story_before is not None
+    assert len(r.story_lines) <= 40, r.story
+    assert len(r._trace) < r.story_before
+    assert "told in" in r.summary() and "one line with its vote" in r.summary()
+    final = r._cluster
+    again = chaos.run(r.seed, node_class=cls, **r._options)
+    assert failed_property(again) == r.property
+    assert [str(e) for e in again.trace] == [str(e) for e in final.trace]

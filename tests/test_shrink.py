@@ -93,7 +93,7 @@ def test_the_cli_prints_the_shrunk_story(capsys):
     out = capsys.readouterr().out
     assert code == 1
     assert "== seed 0: shrunk Leader Completeness on seed 0" in out
-    assert "story:" in out and "  1. " in out
+    assert "story (" in out and "one line with its vote" in out and "  1. " in out
     assert "!! Leader Completeness violated" in out
 
 
@@ -122,3 +122,23 @@ def test_an_armed_crash_window_reads_as_words():
     assert describe_action(Action(0, 0.0, "crash_window", (3, None))) == (
         "disarm S3's crash window"
     )
+
+
+@pytest.mark.parametrize(
+    ("bug", "seed"),
+    [("forget_vote", 1), ("forget_vote", 2), ("send_before_persist", 2), ("no_log_check", 2)],
+)
+def test_every_marked_reaction_waits_for_its_very_event(bug, seed):
+    """Reactions to a vote (a voter bounced once its reply arrived, some ms later), armed
+    crash windows and a leader's first commit are marked with their event; the marked
+    schedule still replays the very same run (a reaction waits for the event it reacted
+    to, not an earlier one of the same kind and server)."""
+    from raftlab.chaos.script import aim
+
+    r = chaos.run(seed, bugs=(bug,))
+    aimed = aim(r.schedule, r.faults, r.trace)
+    kinds = {a.trigger[0] for a in aimed if a.trigger is not None}
+    assert "vote" in kinds or "commit" in kinds
+    assert any(a.after > 0 for a in aimed) or "commit" in kinds
+    again = chaos.run(seed, bugs=(bug,), schedule=aimed, workload=r.workload)
+    assert lines(again) == lines(r)

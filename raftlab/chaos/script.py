@@ -51,6 +51,9 @@ FAULT_CALLS = {
 #: after it if its trigger has not come (see ``ScriptedNemesis``).
 AIM_EARLY_MS = 20.0
 AIM_LATE_MS = 1000.0
+#: In a shrunk script whose start moved (``Action.anyone``), how much sooner an event may
+#: come: the run before it is a different one.
+AIM_EARLY_ANY_MS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,15 @@ class Action:
     name: str
     args: tuple
     trigger: tuple[str, int] | None = None
+    # A reaction came this long after its trigger event (a voter crashed once its reply
+    # had arrived): replayed, it waits as long after the event.
+    after: float = 0.0
+    # Shrinking only: the trigger may come from any server, which then takes the
+    # recorded one's name in the rest of the script (see ``ScriptedNemesis``).
+    anyone: bool = False
+    # The trigger event's own words (``TraceEvent.detail``, e.g. ``index=303``): an exact
+    # replay waits for that very event, not an earlier one of the same kind and server.
+    event: str = ""
 
     def __str__(self) -> str:
         when = ""
@@ -77,32 +89,61 @@ _TRIGGERS = {
     "leader": "becomes leader",
     "commit": "commits",
     "candidate": "stands for election",
+    "vote": "votes",
 }
 # Words of the nemesis's fault descriptions (raftlab.chaos.plays) -> the event reacted to.
 _AIMED = (
     ("just elected", "leader"),
     ("right after its first commit", "commit"),
     ("just stood", "candidate"),
+    ("right after its vote", "vote"),
 )
 
 
-def aim(schedule: Sequence[Action], faults: Sequence[Fault]) -> tuple[Action, ...]:
+def aim(
+    schedule: Sequence[Action], faults: Sequence[Fault], trace: Sequence[Any] = ()
+) -> tuple[Action, ...]:
     """``schedule`` with each reaction of the seeded nemesis marked with its trigger.
 
     A fault the nemesis logged as a reaction (a crash "just elected", "right after its
     first commit"...) and every action at that same moment wait for the same event when
     replayed, so a smaller run whose timing shifted still meets them where they bite.
+    With the run's ``trace``, a reaction that came some time after its event (a voter
+    crashed once its vote had arrived) keeps that delay (``Action.after``).
     """
     triggers: dict[float, tuple[str, int]] = {}
+    said: dict[float, str] = {}  # the fault's words, which quote its event's detail
     for f in faults:
+        if "at its next answer" in f.detail and "(" in f.detail:
+            # A crash window armed when a candidate stood or a leader won: "S2 at its
+            # next answer, ... (S3 candidate term=5)" waits for S3 to stand again.
+            who, _, what = f.detail.rsplit("(", 1)[1].partition(" ")
+            kind = what.split(" ", 1)[0]
+            if who[1:].isdigit() and kind in _TRIGGERS:
+                triggers.setdefault(f.time, (kind, int(who[1:])))
+                said.setdefault(f.time, f.detail)
+            continue
         for words, kind in _AIMED:
             if words in f.detail:
                 node = f.detail.split("(")[1] if kind == "candidate" else f.detail
                 digits = node.split("S", 1)[1].split()[0].split("-")[0].rstrip(",)")
                 triggers.setdefault(f.time, (kind, int(digits)))
-    return tuple(
-        Action(a.pops, a.time, a.name, a.args, triggers.get(a.time, a.trigger)) for a in schedule
-    )
+                said.setdefault(f.time, f.detail)
+    out = []
+    for a in schedule:
+        trigger = triggers.get(a.time, a.trigger)
+        after, event = a.after, a.event
+        if trigger is not None and trigger != a.trigger and trace:
+            words = said.get(a.time, "")
+            seen = [
+                ev
+                for ev in trace
+                if ev.time <= a.time and (ev.kind, ev.node) == trigger and ev.detail in words
+            ]
+            if seen:
+                after, event = a.time - seen[-1].time, seen[-1].detail
+        out.append(Action(a.pops, a.time, a.name, a.args, trigger, after, a.anyone, event))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,53 +266,121 @@ class ScriptedNemesis:
             (a for a in schedule if a.trigger is not None), key=lambda a: (a.time, a.pops)
         )
         self.fired: list[Action] = []
+        # Reactions whose event came, waiting out their ``after`` delay: (due, action).
+        self.waiting: list[tuple[float, Action]] = []
+        # How far the script's clock runs behind the run's: a reaction that came later
+        # (or sooner) than recorded moves every timed action after it as much.
+        self.offset = 0.0
+        # Recorded server -> the server playing its part (see ``Action.anyone``).
+        self.names: dict[int, int] = {}
+        self.bound: dict[int, int] = {}  # the parts already bound by a trigger event
         self._trace_pos = len(cluster.trace)
         self.faults: list[Fault] = []
         self._delay = cluster.config.delay_ms
         self.stopped = False
 
     def next_time(self) -> float:
-        if self.stopped or self.pos >= len(self.actions):
+        if self.stopped:
             return float("inf")
-        return self.actions[self.pos].time
+        t = self.actions[self.pos].time + self.offset if self.pos < len(self.actions) else None
+        w = self.waiting[0][0] if self.waiting else None
+        return min((x for x in (t, w) if x is not None), default=float("inf"))
 
     def _due(self) -> bool:
         if self.stopped or self.pos >= len(self.actions):
             return False
         a, c = self.actions[self.pos], self.cluster
+        if self.offset:
+            return c.now >= a.time + self.offset
         return c.now >= a.time and (c._pops >= a.pops or c.kernel.peek() > c.now)
 
     def watch(self, cluster: Any) -> bool:
         if self.aimed and not self.stopped:
             self._look_for_triggers(cluster)
-        if self.fired:
+        if self.fired or (self.waiting and cluster.now >= self.waiting[0][0]):
             return True
         a = self.actions[self.pos] if self.pos < len(self.actions) and not self.stopped else None
-        return a is not None and cluster.now >= a.time and cluster._pops >= a.pops
+        if a is None:
+            return False
+        if self.offset:
+            return cluster.now >= a.time + self.offset
+        return cluster.now >= a.time and cluster._pops >= a.pops
 
     def _look_for_triggers(self, cluster: Any) -> None:
         trace, now = cluster.trace, cluster.now
         new, self._trace_pos = trace[self._trace_pos :], len(trace)
         # Too late for some: their trigger never came.
-        self.aimed = [a for a in self.aimed if now <= a.time + AIM_LATE_MS]
+        self.aimed = [a for a in self.aimed if now <= a.time + self.offset + AIM_LATE_MS]
         for ev in new:
             for a in list(self.aimed):
-                if a.time - AIM_EARLY_MS <= ev.time and a.trigger == (ev.kind, ev.node):
-                    self.aimed.remove(a)
+                if a not in self.aimed or ev.kind != a.trigger[0]:
+                    continue
+                # A delayed reaction's event came ``after`` ms before it; no sooner than
+                # that (an earlier vote of the same server is another event).
+                early = AIM_EARLY_ANY_MS if a.anyone else (1e-6 if a.after else AIM_EARLY_MS)
+                if ev.time < a.time - a.after + self.offset - early:
+                    continue
+                if a.anyone and any(b.anyone and b.time < a.time for b in self.aimed):
+                    continue  # an earlier reaction of the script first
+                if a.event and not a.anyone and ev.detail != a.event:
+                    continue  # another event of that kind and server
+                node = a.trigger[1]
+                if ev.node != self.names.get(node, node):
+                    if not a.anyone or ev.node is None:
+                        continue
+                    if node in self.bound or ev.node in self.bound.values():
+                        continue  # each part is played by one server
+                    self._rename(node, ev.node)
+                if a.anyone:
+                    self.bound[node] = ev.node
+                self.aimed.remove(a)
+                if a.after:
+                    due = ev.time + a.after
+                    if not self.offset and abs(due - a.time) < 1e-6:
+                        # As recorded (an exact replay): at its very time and event count.
+                        k = self.pos
+                        while k < len(self.actions) and (
+                            self.actions[k].time,
+                            self.actions[k].pops,
+                        ) <= (a.time, a.pops):
+                            k += 1
+                        self.actions.insert(k, a)
+                    else:
+                        self.waiting.append((due, a))
+                        self.waiting.sort(key=lambda w: w[0])
+                else:
                     self.fired.append(a)
+
+    def _rename(self, recorded: int, now: int) -> None:
+        """From now on the server ``now`` plays ``recorded``'s part, and the other way
+        round (shrinking only: see ``Action.anyone``)."""
+        inverse = {v: k for k, v in self.names.items()}
+        other = inverse.get(now, now)  # the recorded name ``now`` was playing so far
+        was = self.names.get(recorded, recorded)
+        self.names[recorded], self.names[other] = now, was
 
     def act(self) -> None:
         fired, self.fired = self.fired, []
+        now = self.cluster.now
+        while self.waiting and self.waiting[0][0] <= now:
+            fired.append(self.waiting.pop(0)[1])
         for a in fired:
+            self._follow(a)
             self._apply(a)
         while self._due():
             a = self.actions[self.pos]
             self.pos += 1
             self._apply(a)
 
+    def _follow(self, a: Action) -> None:
+        """A reaction fired now: the script's later timed actions keep their distance."""
+        offset = self.cluster.now - a.time
+        if abs(offset - self.offset) > 1e-6 and a.anyone:
+            self.offset = offset
+
     def _apply(self, a: Action) -> None:
         c = self.cluster
-        args = a.args
+        args = _renamed(a.args, self.names) if self.names else a.args
         if a.name == "partition":
             # A smaller cluster keeps the groups' surviving members.
             groups = [[i for i in g if i in c.storage] for g in args]
@@ -284,7 +393,8 @@ class ScriptedNemesis:
             # Impossible here (a node already down, or not in this cluster; a membership
             # change with no leader or another change in flight): skip.
             return
-        self.faults.append(Fault(c.now, FAULT_CALLS[a.name], describe_action(a)))
+        said = describe_action(Action(a.pops, a.time, a.name, args))
+        self.faults.append(Fault(c.now, FAULT_CALLS[a.name], said))
 
     def stop(self) -> None:
         """The healing, as the seeded nemesis does it: undo every fault."""
@@ -296,6 +406,16 @@ class ScriptedNemesis:
             self.faults.append(Fault(c.now, "restart", f"S{i}"))
 
         heal_everything(c, self._delay, restart)
+
+
+def _renamed(args: Any, names: dict[int, int]) -> Any:
+    """``args`` with the servers in ``names`` renamed (any whole number, at any depth of
+    tuples: the way every cluster call names its servers)."""
+    if isinstance(args, tuple):
+        return tuple(_renamed(x, names) for x in args)
+    if isinstance(args, int) and not isinstance(args, bool):
+        return names.get(args, args)
+    return args
 
 
 class ScriptedClients:

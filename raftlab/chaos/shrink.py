@@ -14,17 +14,26 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
    faster test);
 2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
    leader still finds one when the clients change): fewer client operations (whole
-   clients, then one by one);
-3. ... fewer nodes (3, then 4, ...) and fewer kinds of fault (no loss, no duplication...);
-4. then, with the faults that best run met written down as a schedule: fewer faults,
-   grouped by the moment they happened (a bridge partition's cuts, a majority crash),
-   then one by one;
-5. fewer client operations again;
-6. the faults once more, since fewer operations change what each fault meets.
+   clients, then one by one), then fewer nodes (3, then 4, ...);
+3. then, with the faults that best run met written down as a schedule (the nemesis's
+   reactions waiting for the event they reacted to, :func:`~raftlab.chaos.script.aim`):
+   **start later** (:func:`_start_later`): everything before some moment dropped and the
+   rest moved to just after the first election, the servers renamed so that the one
+   that led then leads now, and each reaction free to bind to whichever server meets
+   its event first;
+4. fewer faults, grouped by the moment they happened (a bridge partition's cuts, a
+   majority crash), then one by one; fewer client operations; the faults once more;
+5. fewer nodes with the faults written down; start later again; close the quiet gaps
+   between moments (:func:`_sooner`);
+6. single faults and operations removed until none can go (1-minimal).
 
 Removing a fault changes everything after it (fewer messages, other random delays), so a
 smaller run does not always fail where a bigger one did; ddmin only keeps what it has
-seen fail.  ``budget_s`` bounds the wall-clock time spent; the best run found by then is
+seen fail.  Starting later is what gets round that: the scene the early faults set
+(terms, timers) is rarely what the failure needs, and a calm cluster plus the last few
+faults, re-aimed, usually is.  A shrunk script need not replay the original seed's
+randomness (it is another run), only itself, exactly: it does.
+``budget_s`` bounds the wall-clock time spent; the best run found by then is
 the answer, and it is always a run that really failed.
 """
 
@@ -32,12 +41,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from raftlab.chaos.runner import ChaosReport, run
-from raftlab.chaos.schedule import ALL_FAULTS
-from raftlab.chaos.script import Action, ClientOp, aim
+from raftlab.chaos.script import Action, ClientOp, _renamed, aim
 
 T = TypeVar("T")
 
@@ -173,8 +181,31 @@ def shrink(
         return r if failed_property(r) == prop and len(r.trace) <= len(best.trace) else None
 
     def keep(r: ChaosReport, **changes: Any) -> None:
-        nonlocal best, best_opts
-        best, best_opts = r, {**best_opts, **changes}
+        nonlocal best
+        best = r
+        best_opts.update(changes)  # in place: the helpers below hold this very dict
+
+    def try_keep(**changes: Any) -> ChaosReport | None:
+        r = attempt(**changes)
+        if r is not None:
+            keep(r, **changes)
+        return r
+
+    quiet: dict[tuple[int, float], int | None] = {}
+
+    def quiet_leader(start: float) -> int | None:
+        """Who leads at ``start`` in a run without faults or clients (same seed, nodes)."""
+        nonlocal runs
+        key = (best_opts["nodes"], start)
+        if key not in quiet:
+            if time.perf_counter() > deadline or runs >= max_runs:
+                raise _OutOfTime
+            runs += 1
+            r = run(
+                report.seed, **{**best_opts, "schedule": (), "workload": (), "duration_ms": start}
+            )
+            quiet[key] = _leader_at(r.trace, start)
+        return quiet[key]
 
     try:
         # 1. The chaos ends soon after the failure.
@@ -190,17 +221,6 @@ def shrink(
         live = attempt(schedule=None)
         if live is not None:
             keep(live, schedule=None)
-            kinds_seen: dict[tuple[str, ...], bool] = {}
-
-            def fails_with(kinds: list[str]) -> bool:
-                key = tuple(kinds)
-                if key not in kinds_seen:
-                    r = attempt(faults=key)
-                    kinds_seen[key] = r is not None
-                    if r is not None:
-                        keep(r, faults=key)
-                return kinds_seen[key]
-
             # Operations first: they make most of a story's lines.
             _shrink_list("workload", best_opts, attempt, keep)
             for n in range(3, best_opts["nodes"]):
@@ -208,17 +228,28 @@ def shrink(
                 if r is not None:
                     keep(r, nodes=n)
                     break
-            ddmin(list(ALL_FAULTS), fails_with)
         # From here on the faults are the ones the best run so far met, written down,
         # the nemesis's reactions still waiting for the events they reacted to.
-        aimed = aim(best.schedule, best.faults)
-        if best_opts.get("schedule", ()) is None and attempt(schedule=aimed) is not None:
+        aimed = aim(best.schedule, best.faults, best.trace)
+        if attempt(schedule=aimed) is not None:
             keep(best, schedule=aimed)
         else:
             best_opts["schedule"] = best.schedule
-        # 4-6. Fewer faults, fewer operations, fewer faults again.
+        # 4. Start later: what came before a moment, gone, and the rest moved earlier.
+        _start_later(best_opts, best, try_keep, quiet_leader)
+        # 5-7. Fewer faults, fewer operations, fewer faults again.
         for what in ("schedule", "workload", "schedule"):
             _shrink_list(what, best_opts, attempt, keep)
+        # 8. Fewer nodes, with the faults written down (actions on a missing node skip).
+        for n in range(3, best_opts["nodes"]):
+            r = attempt(nodes=n)
+            if r is not None:
+                keep(r, nodes=n)
+                break
+        _start_later(best_opts, best, try_keep, quiet_leader)
+        _sooner(best_opts, try_keep)
+        # 9. One by one until no single fault or operation can go (1-minimal).
+        _one_by_one(best_opts, attempt, keep)
     except _OutOfTime:
         pass
     return ShrinkResult(
@@ -231,7 +262,7 @@ def shrink(
     )
 
 
-def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
+def _shrink_list(what: str, best_opts: dict, attempt, keep, one_by_one: bool = True) -> None:
     current: Sequence[Action] | Sequence[ClientOp] = best_opts[what]
     if not current:
         return
@@ -262,8 +293,126 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep) -> None:
         if len(groups) > 1:
             kept = ddmin(groups, lambda gs: fails_flat(sorted((o for g in gs for o in g), key=_at)))
             current = sorted((o for g in kept for o in g), key=_at)
-        if len(current) > 1:
+        if len(current) > 1 and one_by_one:
             ddmin(list(current), fails_flat)
+
+
+#: Where a run that starts later puts its first remaining moment (simulated ms): after
+#: the first election, usually, and a few choices, since each lines the rest up
+#: differently with the elections and delays the seed draws.
+STARTS = (300.0, 500.0, 200.0, 800.0)
+#: How many of the last moments a run may start at (the end is where it failed).
+LATEST = 10
+
+
+def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -> bool:
+    """Drop every fault and operation before some moment and move the rest earlier.
+
+    A failure often needs only the last few faults, but the earlier ones set the scene
+    (terms, timers, whose log is longest) and a plain removal reshuffles what follows.
+    A run that *begins* at a late moment, moved to just after the first election, starts
+    from a calm cluster instead: the story loses every line before it.  The node that
+    led at that moment and the one that leads the calm cluster swap names in what
+    remains, so a crash of "the leader" still hits the leader.  Latest moments first; the
+    first that still fails is kept (``attempt`` keeps it).
+    """
+    schedule: Sequence[Action] = best_opts["schedule"] or ()
+    workload: Sequence[ClientOp] = best_opts["workload"] or ()
+    # The faults' last moments (a run's operations are too many to try each, and what
+    # made it fail is nearly always near its end).
+    moments = sorted({a.time for a in schedule} or {op.time for op in workload})[-LATEST:]
+    for start in STARTS:
+        for t in reversed(moments):
+            was = _leader_at(best.trace, t)
+            shift = t - start
+            if shift <= 0:
+                continue
+            now = leader_at_start(start)
+            swap = {was: now, now: was} if was is not None and now is not None else {}
+            swap = {k: v for k, v in swap.items() if k != v}
+            s = tuple(
+                Action(
+                    0,
+                    a.time - shift,
+                    a.name,
+                    _renamed(a.args, swap),
+                    None
+                    if a.trigger is None
+                    else (a.trigger[0], swap.get(a.trigger[1], a.trigger[1])),
+                    a.after,
+                    a.trigger is not None,
+                )
+                for a in schedule
+                if a.time >= t
+            )
+            w = tuple(
+                replace(op, time=op.time - shift, node=swap.get(op.node, op.node))
+                for op in workload
+                if op.time >= t
+            )
+            duration = max(0.0, best_opts["duration_ms"] - shift)
+            if attempt(schedule=s, workload=w, duration_ms=duration) is not None:
+                return True
+    return False
+
+
+def _leader_at(trace: Sequence[Any], t: float) -> int | None:
+    """The live leader with the highest term just before time ``t``, from the trace."""
+    role: dict[int, tuple[str, int]] = {}
+    for ev in trace:
+        if ev.time >= t:
+            break
+        if ev.node is not None and ev.kind in ("leader", "follower", "candidate", "crash"):
+            role[ev.node] = (ev.kind, ev.term or 0)
+    leaders = [(term, i) for i, (kind, term) in role.items() if kind == "leader"]
+    return max(leaders)[1] if leaders else None
+
+
+def _sooner(best_opts: dict, attempt) -> None:
+    """Close the quiet gaps: each moment, and everything after it, moved earlier
+    (to a quarter, then half of its gap), kept when the run still fails no longer.
+    Waiting is what makes nodes time out and stand again and again, so a shorter wait
+    is a shorter story."""
+    k = 1
+    while True:
+        schedule: Sequence[Action] = best_opts["schedule"] or ()
+        workload: Sequence[ClientOp] = best_opts["workload"] or ()
+        moments = sorted({a.time for a in schedule} | {op.time for op in workload})
+        if k >= len(moments):
+            return
+        t, gap = moments[k], moments[k] - moments[k - 1]
+        k += 1
+        for part in (0.75, 0.5):
+            shift = gap * part
+            if shift < 5.0:
+                continue
+            s = tuple(
+                a
+                if a.time < t
+                else Action(
+                    0, a.time - shift, a.name, a.args, a.trigger, a.after, a.trigger is not None
+                )
+                for a in schedule
+            )
+            w = tuple(op if op.time < t else replace(op, time=op.time - shift) for op in workload)
+            if attempt(schedule=s, workload=w) is not None:
+                break
+
+
+def _one_by_one(best_opts: dict, attempt, keep) -> None:
+    """Remove single faults and operations, latest first, until none can go."""
+    changed = True
+    while changed:
+        changed = False
+        for what in ("schedule", "workload"):
+            items = list(best_opts[what] or ())
+            for k in reversed(range(len(items))):
+                rest = tuple(items[:k] + items[k + 1 :])
+                r = attempt(**{what: rest})
+                if r is not None:
+                    keep(r, **{what: rest})
+                    items = list(rest)
+                    changed = True
 
 
 def _at(op: ClientOp) -> float:
@@ -272,7 +421,7 @@ def _at(op: ClientOp) -> float:
 
 def print_shrunk(seed: int, options: dict[str, Any], max_runs: int = 200) -> ShrinkResult:
     """``python -m raftlab chaos --shrink``: shrink one failing seed and print its story."""
-    from raftlab.labs.story import tell
+    from raftlab.labs.story import COMPACT_NOTE, tell
 
     s = shrink(run(seed, **options), budget_s=float("inf"), max_runs=max_runs)
     r = s.shrunk
@@ -283,6 +432,7 @@ def print_shrunk(seed: int, options: dict[str, Any], max_runs: int = 200) -> Shr
     print("client operations:" if r.workload else "client operations: none")
     for op in r.workload:
         print(f"  {op}")
-    print("story:")
-    print("\n".join(tell(r.trace, r.summary().split(": ", 1)[1])))
+    lines = tell(r.trace, r.summary().split(": ", 1)[1], compact=True)
+    print(f"story ({len(lines)} lines; {COMPACT_NOTE}):")
+    print("\n".join(lines))
     return s

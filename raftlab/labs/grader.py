@@ -34,7 +34,7 @@ from raftlab.cluster import Cluster
 from raftlab.errors import SafetyViolation
 from raftlab.labs.hints import hint
 from raftlab.labs.scenarios import SCENARIOS, StagingFailed
-from raftlab.labs.story import tell
+from raftlab.labs.story import COMPACT_NOTE, tell
 from raftlab.node import RaftNode
 from raftlab.trace import TraceEvent
 
@@ -49,7 +49,7 @@ RULES: tuple[str, ...] = (
 
 DEFAULT_SEEDS = range(3)
 CHAOS_MS = 5000.0
-SHRINK_RUNS = 60
+SHRINK_RUNS = 150
 
 
 @dataclass(slots=True)
@@ -69,6 +69,7 @@ class LabReport:
     story_before: int | None = None  # trace lines of the failing run before shrinking
     _cluster: Cluster | None = field(default=None, repr=False)
     _trace: list[TraceEvent] = field(default_factory=list, repr=False)
+    _options: dict[str, Any] = field(default_factory=dict, repr=False)  # chaos.run() replays it
 
     @builtins.property  # (the field above is named `property`, as the API says)
     def story(self) -> str:
@@ -89,7 +90,10 @@ class LabReport:
         head = f"FAILED: {self.property} in {where} (rules checked: {what})"
         lines = [head, f"  {self.message}", f"  passed before it: {scen}; {seeds}"]
         if self.story_before is not None:
-            lines.append(f"  shrunk from {self.story_before} to {len(self._trace)} trace lines")
+            lines.append(
+                f"  shrunk from {self.story_before} to {len(self._trace)} trace lines, "
+                f"told in {len(self.story_lines)} lines: {COMPACT_NOTE}"
+            )
         lines += ["", "The story:", self.story, "", f"Hint: {self.hint}"]
         return "\n".join(lines)
 
@@ -239,6 +243,7 @@ def check(
         final = chaos.run(seed, node_class=node_class, keep_log=True, **s.options)
         why = final.summary().split(": ", 1)[1]
         report.story_before = len(r.trace)
+        report._options = dict(s.options)
         return _failed(report, final.cluster, prop, why, seed=seed)
     return report
 
@@ -258,5 +263,6 @@ def _failed(
     report.hint = hint(prop)
     report._cluster = cluster
     report._trace = list(cluster.trace)
-    report.story_lines = tell(report._trace, message)
+    # A shrunk chaos story is told compactly (it says so in the summary's header).
+    report.story_lines = tell(report._trace, message, compact=seed is not None)
     return report

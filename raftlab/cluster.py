@@ -496,8 +496,8 @@ class Cluster:
     def transfer_leadership(self, to: int) -> None:
         """Ask the leader to hand leadership to node ``to`` (thesis §3.10): it brings
         ``to``'s log up to date, then tells it to stand for election at once (TimeoutNow).
-        New proposals are refused (``NotLeader`` pointing at ``to``) while it runs; the
-        leader gives up after an election timeout.  Run the cluster to see it happen."""
+        New proposals and reads are refused (``NotLeader`` pointing at ``to``) while it
+        runs; the leader gives up after an election timeout.  Run the cluster to see it happen."""
         self._check_id(to)
         leader = self.leader()
         if leader is None:

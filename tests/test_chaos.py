@@ -22,13 +22,14 @@ DEFAULT = dict(nodes=5, duration_ms=10_000, clients=4, faults=ALL_FAULTS, bugs=(
 # crash windows, changed the runs: figure8 was first caught at seed 3 and forget_vote at
 # seed 1 before them.  The reads of issue 11 (read modes in the workload, the drift fault,
 # the read plays, leases and PreVote drawn per seed) changed them again: figure8 was
-# first caught at seed 7 and forget_vote at seed 0 before; searched again, not guessed.)
+# first caught at seed 7, forget_vote and send_before_persist at seed 0 before; searched
+# again, not guessed.)
 FIRST_CATCH = {
-    "figure8": (3, "Leader Completeness"),
-    "forget_vote": (7, "Election Safety"),
+    "figure8": (8, "Leader Completeness"),
+    "forget_vote": (4, "Election Safety"),
     "no_log_check": (0, "Leader Completeness"),
     "no_prev_check": (0, "Log Matching"),
-    "send_before_persist": (0, "Election Safety"),
+    "send_before_persist": (2, "Election Safety"),
 }
 F8 = FIRST_CATCH["figure8"][0]  # a seed that fails with the figure8 bug
 
@@ -66,8 +67,9 @@ def test_each_planted_bug_is_caught_within_60_seeds(bug):
 # The two read bugs break no invariant of the logs, only what clients are told: the
 # linearizability checker catches them.  A deposed leader's lease (lease_ignores_drift)
 # outlives the followers' patience by tens of milliseconds only, so a client must find the
-# new leader that fast: clients that give up on a silent node after 100 ms, not 400.
-FIRST_READ_CATCH = {"read_index_no_heartbeat": (2, 400), "lease_ignores_drift": (5, 100)}
+# new leader that fast: clients that give up on a silent node after 50 ms, not 400 (with
+# 100 ms, no seed below 60 catches it).
+FIRST_READ_CATCH = {"read_index_no_heartbeat": (5, 400), "lease_ignores_drift": (17, 50)}
 
 
 @pytest.mark.parametrize("bug", sorted(FIRST_READ_CATCH))
@@ -122,12 +124,12 @@ def test_small_batches_and_narrow_timeouts_now_and_then():
 def test_leases_prevote_and_check_quorum_are_drawn_within_the_drift_bound():
     configs = [run(seed, duration_ms=0).config for seed in range(40)]
     leased = [c for c in configs if c.lease_ms]
-    assert 15 <= len(leased) <= 35 and len(leased) < len(configs)
+    assert 10 <= len(leased) <= 30
     # As long as Config allows: the lowest election timeout / (1 + max_drift), rounded down.
     assert all(c.lease_ms == int(c.election_timeout_ms[0] / (1 + c.max_drift)) for c in leased)
     assert {c.max_drift for c in configs} == {0.01, 0.05, 0.1, 0.2, 0.3, 0.4}
-    assert 8 <= sum(c.pre_vote for c in configs) <= 32
-    assert 8 <= sum(c.check_quorum for c in configs) <= 32
+    assert 4 <= sum(c.pre_vote for c in configs) <= 20
+    assert 4 <= sum(c.check_quorum for c in configs) <= 22
 
 
 def test_a_replayed_seed_gives_the_identical_run():
@@ -180,14 +182,17 @@ def test_cli_prints_a_replay_command_per_failing_seed_and_exits_1(capsys):
 # invariants are off (``check_invariants=False``), so the run goes on past the violation and
 # only the clients' history can give the bug away.  figure8 is absent: with the default
 # clients it never shows in the history (see the test after this one).
-FIRST_LINEARIZABILITY_CATCH = {"forget_vote": 0, "no_log_check": 0, "no_prev_check": 23}
+# (Before the reads of issue 11: forget_vote 0, no_prev_check 29.  forget_vote now shows in
+# the history only at seed 84: PreVote and leader stickiness, drawn in some seeds, defuse
+# the split-vote play, and fewer reads go through the log.)
+FIRST_LINEARIZABILITY_CATCH = {"forget_vote": 84, "no_log_check": 0, "no_prev_check": 19}
 
 
 @pytest.mark.parametrize("bug", sorted(FIRST_LINEARIZABILITY_CATCH))
 def test_the_checker_alone_catches_each_planted_bug(bug):
     first = next(
         seed
-        for seed in range(40)
+        for seed in range(100)
         if run(seed, bugs=(bug,), check_invariants=False).linearizable is False
     )
     assert first == FIRST_LINEARIZABILITY_CATCH[bug]
@@ -205,15 +210,14 @@ def test_figure8_reaches_the_history_only_with_clients_that_wait_through_the_pla
     # in a later term and commits properly, so the write happens once, inside the
     # operation's interval: linearizable.  A client that waits 2500 ms stays on the entry
     # that the re-elected leader commits by counting; it is told "done", and then the
-    # entry is overwritten.  Seed 25 is the first to show it (the play must also hit
-    # that client's entry and a later operation must look at the key; seed 19 was the
-    # first before the reads of issue 11 joined the chaos mix).
+    # entry is overwritten.  Seed 19 is the first to show it (the play must also hit
+    # that client's entry and a later operation must look at the key).
     bug = {"figure8"}
-    patient = run(25, bugs=bug, check_invariants=False, client_attempt_ms=2500)
+    patient = run(19, bugs=bug, check_invariants=False, client_attempt_ms=2500)
     assert patient.linearizable is False
     assert "--client-attempt 2500" in patient.replay_command
-    assert run(25, bugs=bug, check_invariants=False).linearizable is True  # impatient
-    assert run(25, check_invariants=False, client_attempt_ms=2500).linearizable is True
+    assert run(19, bugs=bug, check_invariants=False).linearizable is True  # impatient
+    assert run(19, check_invariants=False, client_attempt_ms=2500).linearizable is True
 
 
 def test_a_checker_that_gives_up_is_unknown_never_ok(monkeypatch, capsys):

@@ -482,3 +482,20 @@ def test_the_lease_bug_needs_drift():
     c.run(100)
     node = c.nodes[leader]
     assert node.lease_expiry() == node.lease_start + 150
+
+
+def test_a_transfer_draws_its_timeout_now():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from raftlab.viz import draw_messages
+
+    c = Cluster(5, 0)
+    c.network.keep_log = True
+    old = c.wait_for_leader()
+    t0 = c.now
+    c.transfer_leadership(next(i for i in c.ids if i != old))
+    c.run(100)
+    assert any(m.kind == "TimeoutNow" for m in c.snapshot().message_log)
+    ax = draw_messages(c.snapshot(), t0, c.now)
+    assert ax is not None

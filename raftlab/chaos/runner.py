@@ -143,7 +143,7 @@ class _Clients:
         if n > 1 and rng.random() < 0.5:
             modes = ["log", "read_index"]
             if cluster.config.lease_ms:
-                modes += ["lease", "lease"]
+                modes += ["lease"] * 4  # mostly lease reads, where a cluster has leases
             self.reader = rng.choice(modes)
 
     def next_time(self) -> float:

@@ -1,4 +1,4 @@
-"""Every Try-it survives the learner: chapters 00-07 and 11 run with their Try-it parameters changed.
+"""Every Try-it survives the learner: chapters 00-07 and 11 run with Try-it parameters changed.
 
 Each chapter keeps the values its Try-it sections invite you to change in small code cells
 tagged ``parameters``.  A variant overrides some of them, papermill's way: a cell inserted

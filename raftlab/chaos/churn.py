@@ -25,7 +25,8 @@ Two plays aim at the rules that keep two majorities from disagreeing:
   overlap (the ``config_before_noop`` bug).
 
 Churn has its own clock and its own generator (seeded from the run's seed): the first
-change comes 2 to 4 s into the run and the next ones every 0.5 to 1.2 s, so the other
+change comes 2 to 4 s into the run and the next ones every 0.5 to 1.2 s (a removed
+server is added back 0.2 to 0.6 s after its removal, if it can be), so the other
 faults are drawn exactly as without churn, and a run is the same as without it until the
 first change.  A play runs alone, as the other plays do.  ``Churn`` is a mixin of
 :class:`raftlab.chaos.schedule.Nemesis`, whose helpers (``_log``, ``_arm``, ``_at``) it uses.
@@ -84,7 +85,10 @@ class Churn:
         if ready and rng.random() < 0.35 and len(conf.voters) >= 5:
             self._play_double_change(now, leader)
             return
-        self._change("remove", rng.choice(sorted(conf.voters - {leader})))
+        if self._change("remove", rng.choice(sorted(conf.voters - {leader}))):
+            # Add it back soon: a cluster one server short tolerates one crash fewer, and
+            # the other plays are staged for all five.
+            self._at(now + rng.uniform(200, 600), self._churn_tick)
 
     # ------------------------------------------------------------------- plays
 
@@ -135,8 +139,14 @@ class Churn:
         side = sorted((i, w))
         rest = [j for j in c.ids if j not in side]
         c.partition(side, rest)
-        self._log("partition", f"split {_names(side)} | {_names(rest)} (change before no-op)")
-        self._change("remove", z, f" (S{i} just elected, {detail}; its no-op first refuses it)")
+        # The elected server comes first in the words: a shrunk replay waits for it to win
+        # (raftlab.chaos.script.aim).
+        self._log(
+            "partition",
+            f"S{i} just elected ({detail}): split {_names(side)} | {_names(rest)} "
+            "(change before no-op)",
+        )
+        self._change("remove", z, " (before the new leader's no-op commits: the rule refuses)")
         self._topology_until = until = c.now + rng.uniform(500, 1500)
         self._at(until, self._end_topology, until)
         self._play_until = until

@@ -97,6 +97,8 @@ class Plays:
         leader = c.leader()
         if leader is None or now < self._topology_until or self._down() > 0:
             return
+        if len(c.nodes[leader].configuration.voters) < len(c.ids):
+            return  # a server is out (membership churn): the play's 2 | 3 split needs five
         partner = rng.choice([i for i in sorted(c.alive) if i != leader])
         pair = sorted((leader, partner))
         rest = [i for i in c.ids if i not in pair]

@@ -1,5 +1,5 @@
-"""Every Try-it survives the learner: chapters 00-07 and 09 run with their Try-it parameters
-changed.
+"""Every Try-it survives the learner: chapters 00-07, 09 and 11 run with their Try-it
+parameters changed.
 
 Each chapter keeps the values its Try-it sections invite you to change in small code cells
 tagged ``parameters``.  A variant overrides some of them, papermill's way: a cell inserted
@@ -125,6 +125,18 @@ VARIANTS: list[tuple[str, dict[str, str], tuple[str, str] | None]] = [
     ),
     ("09", {"isolate_ms": "1000"}, ("fails", "you predicted a rise of 23")),
     ("09", {"predicted_first": "0"}, ("fails", "you predicted seed 0")),
+    ("11", {"old, new": "{1, 2, 3, 4}, {1, 2, 3}", "my_overlap": "True"}, None),
+    ("11", {"my_overlap": "True"}, ("fails", "share no server")),
+    (
+        "11",
+        {"my_first_seeds": '{"concurrent_config_change": 0, "config_before_noop": 3}'},
+        ("fails", "the first seed in range(0, 20) that catches config_before_noop is 0"),
+    ),
+    (
+        "11",
+        {"backlog": "1000", "new_server": "7", "bugs": '["concurrent_config_change"]'},
+        ("says", "S7 was promoted at"),
+    ),
 ]
 
 

@@ -33,6 +33,10 @@ snapshot's index, since a snapshot holds only committed entries.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from raftlab.membership import Configuration
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +44,31 @@ class Snapshot:
     """A state machine's state after applying every entry up to ``index`` (§7, Figure 12).
 
     ``term`` is the term of that last entry, for the consistency check of the entry that
-    follows.  ``configuration`` is the cluster's membership as of ``index`` (here: the
-    ids of the servers), so a node restored from a snapshot knows its peers (§7).
+    follows.  ``configuration`` is the cluster's membership as of ``index`` (the latest
+    configuration entry at or before it, thesis §4.1), so a node restored from a snapshot
+    knows whose votes count (§7).
     ``data`` is what the state machine's ``snapshot()`` returned.
     """
 
     index: int
     term: int
-    configuration: tuple[int, ...]
+    configuration: Configuration
     data: bytes
 
     def __post_init__(self) -> None:
+        from raftlab.membership import Configuration  # here: membership imports nothing back
+
+        conf = self.configuration
+        if not isinstance(conf, Configuration):
+            # The ids of the voters will do, as in ``Cluster``'s own first configuration.
+            try:
+                conf = Configuration(frozenset(conf))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"a snapshot's configuration is a raftlab.membership.Configuration or the "
+                    f"ids of its voters, got {conf!r} ({exc})"
+                ) from None
+            object.__setattr__(self, "configuration", conf)
         if self.index < 1 or self.term < 1:
             raise ValueError(
                 f"a snapshot covers at least one entry: index and term >= 1, got "
@@ -79,7 +97,7 @@ class Incoming:
 
     __slots__ = ("index", "term", "configuration", "leader_term", "data")
 
-    def __init__(self, index: int, term: int, configuration: tuple[int, ...], leader_term: int):
+    def __init__(self, index: int, term: int, configuration: Configuration, leader_term: int):
         self.index = index
         self.term = term
         self.configuration = configuration

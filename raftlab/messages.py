@@ -9,10 +9,13 @@ node that makes them knows nothing of time: the network stamps ``sent_at`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from raftlab.log import Entry
 from raftlab.records import fast_init
+
+if TYPE_CHECKING:
+    from raftlab.membership import Configuration
 
 
 @fast_init
@@ -122,7 +125,7 @@ class InstallSnapshot:
     offset: int
     data: bytes
     done: bool
-    configuration: tuple[int, ...] = ()
+    configuration: Configuration | None = None
 
 
 @dataclass(frozen=True, slots=True)

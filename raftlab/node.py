@@ -257,6 +257,9 @@ class RaftNode:
         # the first entry of the log: the ids handed in, or ``configuration`` (an empty one
         # for a server that joins a running cluster, a snapshot's after a restore).  The
         # log's configuration entries override it, the latest one as soon as appended.
+        if snapshot is not None:
+            # A restart from a snapshot: its configuration is the one in force at its end.
+            configuration = snapshot.configuration
         self._base_configuration = (
             configuration
             if configuration is not None
@@ -1058,10 +1061,6 @@ class RaftNode:
             pr.acknowledged(msg.match_index, self._now)
             if pr.match > old_match:
                 self._advance_leader_commit()
-            if self.role is not Role.LEADER or peer not in self.progress:
-                # The commit removed this leader (it stepped down) or this server (it is
-                # no longer fed) from the cluster (§4.1).
-                return
                 if peer == self.transfer_target:
                     self._transfer_step()
             if self.role is not Role.LEADER or peer not in self.progress:
@@ -1387,9 +1386,10 @@ class RaftNode:
         # A snapshot holds only committed entries (§7), all of them applied already.
         self.commit_index = self.last_applied = snapshot.index
 
-    def snapshot_configuration(self) -> tuple[int, ...]:
-        """The membership a snapshot records (§7): here, every server's id."""
-        return tuple(sorted((self.id, *self.peers)))
+    def snapshot_configuration(self) -> Configuration:
+        """The membership a snapshot records (§7): the configuration in force at its last
+        entry (thesis §4.1; later configuration entries stay in the log)."""
+        return self.configuration_at(self.last_applied)
 
     def _take_snapshot(self) -> None:
         """Snapshot the state machine at ``last_applied`` and discard the log up to it (§7)."""
@@ -1397,6 +1397,8 @@ class RaftNode:
         term = self.log.term(index)
         snap = Snapshot(index, term, self.snapshot_configuration(), self.state_snapshot())
         self.log.compact(index)
+        # The configurations the discarded prefix held are summed up by the snapshot's.
+        self.base_configuration = snap.configuration
         self.snapshot = snap
         self._ready.snapshot = snap
         self._emit("snapshot", f"index={index} term={term} bytes={len(snap.data)}")
@@ -1485,7 +1487,9 @@ class RaftNode:
             gone = log.reset(snap.index, snap.term)
             self._ready.removed.extend(e for e in gone if e.index > snap.index)
             self._log_changed(snap.index + 1)
-        # 8. Reset the state machine using the snapshot's contents.
+        # 8. Reset the state machine using the snapshot's contents, and the cluster's
+        # configuration from its own (thesis §4.1; entries after it may change it again).
+        self.base_configuration = snap.configuration
         self.restore_state(snap.data)
         self.snapshot = snap
         self._ready.snapshot = snap

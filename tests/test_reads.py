@@ -194,22 +194,23 @@ def test_followers_that_heard_from_the_leader_ignore_vote_requests():
     c = kv_cluster(lease_ms=100)
     leader = c.wait_for_leader()
     c.run(100)
-    f = c.nodes[next(i for i in c.ids if i != leader)]
+    # (g, a member: a vote request from outside the configuration is ignored outright, §4.1)
+    f, g = [c.nodes[i] for i in c.ids if i != leader][:2]
     term = f.current_term
-    f.step(RequestVote(0, f.id, term + 5, 0, 99, 99), c.now)
+    f.step(RequestVote(g.id, f.id, term + 5, g.id, 99, 99), c.now)
     rd = f.ready()
     assert f.current_term == term and rd.messages == [] and ("ignore_vote" in dict(rd.events))
     # ... unless the leader itself asked for it (TimeoutNow, §3.10).
-    f.step(RequestVote(0, f.id, term + 5, 0, 99, 99, transfer=True), c.now)
+    f.step(RequestVote(g.id, f.id, term + 5, g.id, 99, 99, transfer=True), c.now)
     assert f.current_term == term + 5
 
 
 def test_without_stickiness_a_vote_request_raises_the_term():
     c = kv_cluster()
     leader = c.wait_for_leader()
-    f = c.nodes[next(i for i in c.ids if i != leader)]
+    f, g = [c.nodes[i] for i in c.ids if i != leader][:2]
     term = f.current_term
-    f.step(RequestVote(0, f.id, term + 5, 0, 99, 99), c.now)
+    f.step(RequestVote(g.id, f.id, term + 5, g.id, 99, 99), c.now)
     assert f.current_term == term + 5
 
 
@@ -244,8 +245,8 @@ def test_a_pre_vote_is_refused_while_the_leader_is_heard():
     c = kv_cluster(pre_vote=True)
     leader = c.wait_for_leader()
     c.run(60)
-    f = c.nodes[next(i for i in c.ids if i != leader)]
-    ask = RequestVote(0, f.id, f.current_term + 1, 0, 99, 99, pre_vote=True)
+    f, g = [c.nodes[i] for i in c.ids if i != leader][:2]
+    ask = RequestVote(g.id, f.id, f.current_term + 1, g.id, 99, 99, pre_vote=True)
     f.step(ask, c.now)
     (reply,) = f.ready().messages
     assert reply.pre_vote and not reply.vote_granted and f.voted_for in (None, leader)

@@ -202,7 +202,7 @@ def test_a_node_snapshots_at_each_multiple_of_the_threshold_and_discards_the_pre
         assert n.last_applied == 12
         assert (n.log.snapshot_index, n.log.first_index) == (10, 11)
         assert n.snapshot is not None and n.snapshot.index == 10
-        assert n.snapshot.configuration == (1, 2, 3)
+        assert n.snapshot.configuration.voters == {1, 2, 3}
         restored = CommandList()
         restored.restore(n.snapshot.data)
         assert restored.commands == [f"c{k}".encode() for k in range(9)]  # 2..10

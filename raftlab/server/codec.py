@@ -18,7 +18,7 @@ of JSON: ``{"voters": [...], "learners": [...], "addresses": [[id, "host:port"],
 Indexes are not stored: the run's first index is written once by whoever frames it.  A
 Raft message is one type byte and fixed fields (node ids, terms and indexes as u64; a vote
 or a success as one byte); an AppendEntries adds its entry count and the run of entries;
-an InstallSnapshot (§7) adds the configuration's ids and the chunk's bytes.
+an InstallSnapshot (§7) adds its configuration (the JSON above) and the chunk's bytes.
 A batch of messages (one HTTP request to a peer) is each message
 behind its u64 length.
 
@@ -66,7 +66,7 @@ _APPEND_REPLY = struct.Struct("<BQQQBQQQQQ")  # kind src dst term ok match rejec
 _TIMEOUT_NOW = struct.Struct("<BQQQ")  # kind src dst term
 _RESULT = struct.Struct("<BI")
 # kind src dst term leader last_index last_term offset done, then the configuration's
-# count and ids (u64 each), then the chunk's bytes (the rest of the message).
+# length and JSON (as in a configuration entry), then the chunk's bytes (the rest).
 _SNAP = struct.Struct("<BQQQQQQQBQ")
 _SNAP_REPLY = struct.Struct("<BQQQQQBQ")  # kind src dst term last_index offset done match
 
@@ -278,7 +278,7 @@ def encode_message(msg: Message, cache: EntryCache | None = None) -> bytes:
     if isinstance(msg, TimeoutNow):
         return _TIMEOUT_NOW.pack(_K_TIMEOUT_NOW, msg.src, msg.dst, msg.term)
     if isinstance(msg, InstallSnapshot):
-        cfg = msg.configuration
+        cfg = encode_configuration(msg.configuration)
         head = _SNAP.pack(
             _K_SNAP,
             msg.src,
@@ -291,7 +291,7 @@ def encode_message(msg: Message, cache: EntryCache | None = None) -> bytes:
             msg.done,
             len(cfg),
         )
-        return head + struct.pack(f"<{len(cfg)}Q", *cfg) + msg.data
+        return head + cfg + msg.data
     if isinstance(msg, InstallSnapshotReply):
         return _SNAP_REPLY.pack(
             _K_SNAP_REPLY,
@@ -351,14 +351,14 @@ def decode_message(
         (_, src, dst, term, leader, index, sterm, offset, done, count) = _SNAP.unpack_from(
             data, start
         )
-        ids_at = start + _SNAP.size
-        if count > (end - ids_at) // 8:
+        at = start + _SNAP.size
+        if count > end - at:
             raise ValueError(
-                f"InstallSnapshot at offset {start} names {count} servers, more than its "
-                "bytes can hold"
+                f"InstallSnapshot at offset {start} says its configuration holds {count} "
+                "bytes, more than the message has"
             )
-        cfg = struct.unpack_from(f"<{count}Q", data, ids_at)
-        chunk = bytes(data[ids_at + 8 * count : end])
+        cfg = decode_configuration(bytes(data[at : at + count]), f"InstallSnapshot at {start}")
+        chunk = bytes(data[at + count : end])
         return InstallSnapshot(
             src, dst, term, leader, index, sterm, offset, chunk, _flag(done, start), cfg
         )

@@ -81,7 +81,13 @@ from pathlib import Path
 from raftlab.compaction import Snapshot
 from raftlab.log import Entry, Log
 from raftlab.node import HardState, Ready
-from raftlab.server.codec import EntryCache, decode_entries, encode_entries
+from raftlab.server.codec import (
+    EntryCache,
+    decode_configuration,
+    decode_entries,
+    encode_configuration,
+    encode_entries,
+)
 
 FILE_NAME = "raft.log"
 MAGIC = b"raftlab log\n"
@@ -323,11 +329,11 @@ class DiskStorage:
         if node_id != self.node_id:
             raise CorruptLog(path, 0, f"this snapshot belongs to node {node_id}")
         at = _SNAP_HEAD.size
-        if at + 8 * count + size + 4 != len(data):
+        if at + count + size + 4 != len(data):
             raise CorruptLog(path, 0, "the snapshot file's sizes do not add up")
-        ids = struct.unpack_from(f"<{count}Q", data, at)
         try:
-            return Snapshot(index, term, tuple(ids), data[at + 8 * count : at + 8 * count + size])
+            conf = decode_configuration(data[at : at + count], "the snapshot file")
+            return Snapshot(index, term, conf, data[at + count : at + count + size])
         except ValueError as exc:
             raise CorruptLog(path, 0, str(exc)) from None
 
@@ -436,11 +442,11 @@ class DiskStorage:
 
     def _compact(self, snap: Snapshot, log: Log) -> None:
         """Write ``snap`` atomically, then rewrite ``raft.log`` with only what follows it."""
-        ids = snap.configuration
+        conf = encode_configuration(snap.configuration)
         head = _SNAP_HEAD.pack(
-            SNAP_MAGIC, VERSION, self.node_id, snap.index, snap.term, len(ids), len(snap.data)
+            SNAP_MAGIC, VERSION, self.node_id, snap.index, snap.term, len(conf), len(snap.data)
         )
-        body = head + struct.pack(f"<{len(ids)}Q", *ids) + snap.data
+        body = head + conf + snap.data
         body += struct.pack("<I", zlib.crc32(body))
         tmp = self.directory / f"{SNAPSHOT_NAME}.tmp-{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

@@ -151,6 +151,10 @@ def isolated_node_terms(
     changes.  ``samples`` holds, every 50 ms, the highest term among the others and the
     cut-off node's term, for a picture.
     """
+    for name, ms in (("isolate_ms", isolate_ms), ("settle_ms", settle_ms)):
+        # Checked first: a learner's Try-it value gets a sentence, not a TypeError mid-run.
+        if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms < float("inf"):
+            raise ValueError(f"{name} is a number of milliseconds >= 0, e.g. 5000; got {ms!r}")
     c = Cluster(5, seed, config=Config(pre_vote=pre_vote))
     leader = c.wait_for_leader()
     c.run(200)

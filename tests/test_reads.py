@@ -500,3 +500,9 @@ def test_a_transfer_draws_its_timeout_now():
     assert any(m.kind == "TimeoutNow" for m in c.snapshot().message_log)
     ax = draw_messages(c.snapshot(), t0, c.now)
     assert ax is not None
+
+
+@pytest.mark.parametrize("bad", ["5000", -1, float("nan"), True])
+def test_isolated_node_terms_refuses_a_bad_duration_with_a_sentence(bad):
+    with pytest.raises(ValueError, match="isolate_ms is a number of milliseconds >= 0"):
+        isolated_node_terms(pre_vote=False, isolate_ms=bad)

@@ -94,10 +94,11 @@ class ConcurrentConfigChange(RaftNode):
 
 
 class ConfigBeforeNoop(RaftNode):
-    """Ongaro (raft-dev, 2015): a new leader must commit an entry of its own term before
-    it appends a configuration change.  This one changes the configuration at once, while
-    a deposed leader may still hold an uncommitted change of its own to the same old
-    configuration: each change can then be committed by a majority the other lacks."""
+    """Thesis §4.1, with Ongaro's fix (raft-dev, 2015): a new leader must commit an entry of
+    its own term before it appends a configuration change.  This one changes the
+    configuration at once, while a deposed leader may still hold an uncommitted change of
+    its own to the same old configuration: each change can then be committed by a majority
+    the other lacks."""
 
     def term_started(self) -> bool:
         return True

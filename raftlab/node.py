@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from raftlab.config import Config
-from raftlab.errors import ConfigurationChangeRefused, NotLeader
+from raftlab.errors import NotLeader
 from raftlab.log import Entry, Log
-from raftlab.membership import Configuration, changed_servers
+from raftlab.membership import Configuration, Membership
 from raftlab.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -120,7 +120,7 @@ class Applied(NamedTuple):
     error: Exception | None = None
 
 
-class RaftNode:
+class RaftNode(Membership):
     """One Raft server.  Read its fields freely; change it only through its inputs.
 
     ``rng`` is the only source of randomness (the election timeouts of §5.2); the
@@ -390,180 +390,6 @@ class RaftNode:
         """What must be durable before this server answers anyone (Figure 2, "Persistent
         state"; the log is persisted from ``Ready.persist_from``)."""
         return HardState(self.current_term, self.voted_for)
-
-    # --------------------------------------------------------------- membership
-    #
-    # Thesis §4.1 (see raftlab.membership).  The two rules a leader checks before a change
-    # are public methods, like the rules above, so a planted bug can override one.
-
-    def change_in_progress(self) -> bool:
-        """§4.1: is a configuration entry in our log not committed yet?  Then no other
-        change may start: at most one change is in flight."""
-        return bool(self._configs) and self._configs[-1][0] > self.commit_index
-
-    def term_started(self) -> bool:
-        """Ongaro (raft-dev, 2015): has this leader committed an entry of its own term
-        (its no-op, §8)?  Only then may it append a change: the commit proves a majority
-        of the old configuration has heard of this term, so no leader of an older term
-        can still commit a change of its own."""
-        commit = self.commit_index
-        # (A commit index past the log's end happens only when a planted bug broke Log
-        # Matching with the checks off: then nothing of this term is known committed.)
-        return commit <= self.log.last_index and self.log.term(commit) == self.current_term
-
-    @property
-    def configuration(self) -> Configuration:
-        """The latest configuration in this node's log, committed or not (§4.1)."""
-        return self._configs[-1][1] if self._configs else self._base_configuration
-
-    @property
-    def base_configuration(self) -> Configuration:
-        """The configuration in force before the first entry this log holds."""
-        return self._base_configuration
-
-    @base_configuration.setter
-    def base_configuration(self, configuration: Configuration) -> None:
-        # A snapshot restore sets this (the configuration stored with the snapshot); the
-        # log's own configuration entries are read again on top of it.
-        self._base_configuration = configuration
-        self._load_configurations()
-
-    def configuration_at(self, index: int) -> Configuration:
-        """The configuration of the latest configuration entry at or before ``index``."""
-        for at, conf in reversed(self._configs):
-            if at <= index:
-                return conf
-        return self._base_configuration
-
-    @property
-    def committed_configuration(self) -> Configuration:
-        """The latest configuration this node knows to be committed."""
-        return self.configuration_at(self.commit_index)
-
-    def caught_up(self, peer: int) -> bool:
-        """Is learner ``peer`` caught up (thesis §4.2.1)?  Its log is within one batch
-        (``Config.max_batch`` entries) of ours, so the next round trip brings it level, or
-        it holds every committed entry, as the majority that commits does (under a steady
-        load a log can trail the leader's by more than a batch and still keep up).  Either
-        way counting it as a voter will not stall commitment while it catches up."""
-        pr = self.progress.get(peer)
-        if pr is None:
-            return False
-        return pr.match >= min(self.commit_index, self.log.last_index - self.config.max_batch)
-
-    def change_refused(self) -> str | None:
-        """Why this node cannot start a membership change now, in words, or ``None``."""
-        if self.role is not Role.LEADER:
-            return f"S{self.id} is not the leader"
-        if self.change_in_progress():
-            index, conf = self._configs[-1]
-            return (
-                f"S{self.id} has a membership change in progress ({conf} at index {index}, "
-                f"not committed yet; commit index {self.commit_index}); one change at a time "
-                "(thesis §4.1)"
-            )
-        if not self.term_started():
-            return (
-                f"S{self.id} was just elected and has not yet committed its no-op of term "
-                f"{self.current_term}; a new leader commits an entry of its term before any "
-                "membership change (Ongaro, raft-dev 2015)"
-            )
-        return None
-
-    def propose_configuration(self, configuration: Configuration, now: float) -> tuple[int, int]:
-        """Append a configuration entry (leader only); return ``(index, term)``.
-
-        One server at a time: ``configuration`` differs from the current one in exactly
-        one server.  Raises ``NotLeader`` on a follower, ``ConfigurationChangeRefused``
-        while a change is in flight or before the no-op is committed, ``ValueError`` for
-        a change of more (or fewer) than one server.
-        """
-        if not isinstance(configuration, Configuration):
-            raise TypeError(
-                f"propose_configuration takes a raftlab.membership.Configuration, "
-                f"got {type(configuration).__name__}"
-            )
-        if self.role is not Role.LEADER:
-            raise NotLeader(self.leader_id)
-        changed = changed_servers(self.configuration, configuration)
-        if len(changed) != 1:
-            raise ValueError(
-                f"a membership change adds, promotes or removes exactly one server "
-                f"(thesis §4.1); from {self.configuration} to {configuration} changes "
-                f"{len(changed)}"
-            )
-        if not configuration.voters:
-            raise ValueError("a configuration needs at least one voter")
-        why = self.change_refused()
-        if why is not None:
-            raise ConfigurationChangeRefused(why)
-        return self._append_configuration(configuration, now)
-
-    def _append_configuration(self, configuration: Configuration, now: float) -> tuple[int, int]:
-        self._now = now
-        index, term = self.log.last_index + 1, self.current_term
-        self.log.append([Entry(index, term, configuration)])
-        self._log_changed(index)
-        self._appended_configurations(self.log.entries(index))
-        for peer in self._targets:
-            self._replicate(peer)
-        self._advance_leader_commit()
-        return index, term
-
-    def _maybe_promote(self, peer: int) -> None:
-        """A learner acknowledged: make it a voter once it is caught up (§4.2.1)."""
-        if self.caught_up(peer) and self.change_refused() is None:
-            self._append_configuration(self.configuration.promoted(peer), self._now)
-
-    def _step_down_if_removed(self) -> None:
-        """A leader not in its own configuration steps down once that is committed (§4.2.2)."""
-        if self.commit_index >= (self._configs[-1][0] if self._configs else 0):
-            # One last round tells the others the commit index, then no more heartbeats.
-            for peer in self._targets:
-                if not self._replicate(peer):
-                    self._send_heartbeat(peer, self.progress[peer])
-            self._emit("stepdown", f"removed from the configuration, term={self.current_term}")
-            self._become_follower(self.current_term, None, self._now)
-
-    def _load_configurations(self) -> None:
-        self._configs = [
-            (e.index, e.command) for e in self.log if e.command.__class__ is Configuration
-        ]
-        self._use_configuration()
-
-    def _appended_configurations(self, entries: Iterable[Entry]) -> None:
-        """New entries were appended: a configuration among them is used at once (§4.1)."""
-        found = False
-        for e in entries:
-            if e.command.__class__ is Configuration:
-                self._configs.append((e.index, e.command))
-                found = True
-        if found:
-            self._use_configuration()
-            self._emit("config", f"index={self._configs[-1][0]} {self.configuration}")
-
-    def _use_configuration(self) -> None:
-        """Make ``peers``, ``_majority`` and a leader's ``progress`` follow the configuration."""
-        conf = self.configuration
-        me = self.id
-        self._voters = conf.voters
-        self.peers = tuple(sorted(i for i in conf.voters if i != me))  # whom votes come from
-        self._learners = frozenset(i for i in conf.learners if i != me)
-        # Servers the change in flight removes still get entries until it commits, so
-        # they learn of their removal (from the entry) and stop standing for election.
-        previous = self.configuration_at(self.commit_index)
-        self._leaving = tuple(sorted(i for i in previous.members - conf.members if i != me))
-        # Whom the leader feeds: voters, learners, and servers being removed.
-        self._targets = self.peers + tuple(sorted(self._learners)) + self._leaving
-        self._plain = not self._learners and not self._leaving and me in conf.voters
-        self._majority = conf.majority
-        if self.role is Role.LEADER:
-            progress = self.progress
-            for p in [p for p in progress if p not in self._targets]:
-                del progress[p]
-            for p in self._targets:
-                if p not in progress:
-                    progress[p] = Progress(self.log.last_index + 1)
 
     # ------------------------------------------------------------- role changes
 

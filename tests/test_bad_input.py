@@ -297,8 +297,8 @@ def test_the_default_config_and_good_values_are_accepted():
         (
             dict(bugs={"nope"}),
             ValueError,
-            r"unknown bug name\(s\) 'nope'; known bugs are: "
-            r"figure8, forget_vote, no_log_check, no_prev_check",
+            r"unknown bug name\(s\) 'nope'; known bugs are: concurrent_config_change, "
+            r"config_before_noop, figure8, forget_vote, no_log_check, no_prev_check",
         ),
         (dict(bugs="nope"), ValueError, r"unknown bug name"),
         (dict(bugs=["figure8", "typo"]), ValueError, r"'typo'"),

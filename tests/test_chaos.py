@@ -18,9 +18,10 @@ DEFAULT = dict(nodes=5, duration_ms=10_000, clients=4, faults=ALL_FAULTS, bugs=(
 # the safety property that catches it.
 # (Pipelining and the round-trip-aware loss detection of raftlab.progress, and the nemesis's
 # crash windows, changed the runs: figure8 was first caught at seed 3 and forget_vote at
-# seed 1 before them.)
+# seed 1 before them.  Log compaction in the default mix, issue 12, moved figure8 from seed
+# 7 to 6, found again by searching.)
 FIRST_CATCH = {
-    "figure8": (7, "Leader Completeness"),
+    "figure8": (6, "Leader Completeness"),
     "forget_vote": (0, "Election Safety"),
     "no_log_check": (0, "Leader Completeness"),
     "no_prev_check": (0, "Log Matching"),
@@ -134,7 +135,9 @@ def test_cli_prints_a_replay_command_per_failing_seed_and_exits_1(capsys):
 # invariants are off (``check_invariants=False``), so the run goes on past the violation and
 # only the clients' history can give the bug away.  figure8 is absent: with the default
 # clients it never shows in the history (see the test after this one).
-FIRST_LINEARIZABILITY_CATCH = {"forget_vote": 0, "no_log_check": 0, "no_prev_check": 29}
+# (no_prev_check was first caught at seed 29 before log compaction joined the default mix;
+# found again by searching.)
+FIRST_LINEARIZABILITY_CATCH = {"forget_vote": 0, "no_log_check": 0, "no_prev_check": 0}
 
 
 @pytest.mark.parametrize("bug", sorted(FIRST_LINEARIZABILITY_CATCH))

@@ -149,3 +149,30 @@ def test_the_directory_stays_bounded_while_the_log_grows(tmp_path):
     assert st.compactions == 20
     st.close()
     shutil.rmtree(tmp_path)
+
+
+def test_real_servers_catch_a_stopped_follower_up_by_install_snapshot(tmp_path):
+    """Three processes compacting every 50 entries; a follower stopped while 600 writes
+    commit comes back, gets the leader's snapshot (chunks on the wire), and ends with the
+    same data; its directory then holds a snapshot and a short log."""
+    from raftlab.server import codec  # noqa: PLC0415
+    from raftlab.server.local import LocalCluster  # noqa: PLC0415
+    from raftlab.server.stress import make_commands  # noqa: PLC0415
+
+    cmds, _ = make_commands(600, seed=3)
+    with LocalCluster(3, directory=tmp_path, extra_args=["--snapshot-threshold", "50"]) as c:
+        leader = c.wait_for_leader()
+        follower = next(i for i in c.ids if i != leader)
+        c.stop_node(follower)
+        client = c.client(timeout_s=30)
+        assert all(s == codec.OK for s, _ in client.batch(cmds))
+        last = c.status(leader)["last_index"]
+        c.start_node(follower)
+        c.wait_applied(last, timeout_s=30)
+        assert c.status(follower)["snapshot_index"] >= 550
+        digests = {i: client.digest(i, upto=last, since=last) for i in c.ids}
+        assert len({d["state_sha256"] for d in digests.values()}) == 1
+        assert digests[follower]["keys"] == 600
+        assert "installed a snapshot" in c.log_text(follower)
+        assert (c.data_dir(follower) / SNAPSHOT_NAME).exists()
+        assert (c.data_dir(follower) / FILE_NAME).stat().st_size < 60_000

@@ -46,6 +46,8 @@ from pathlib import Path
 from raftlab.messages import (
     AppendEntries,
     AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
     Message,
     RequestVote,
     RequestVoteReply,
@@ -186,6 +188,23 @@ def check_message(m: Message, src: int, dst: int, current_term: int, authenticat
         _range("conflict_index", m.conflict_index)
         if m.conflict_term > m.term:
             raise ValueError(f"conflict_term {m.conflict_term} is above the reply's term {m.term}")
+    elif isinstance(m, InstallSnapshot):
+        if m.leader_id != src:
+            raise ValueError(f"InstallSnapshot from S{src} names S{m.leader_id} as the leader")
+        if m.term < 1 or m.last_included_index < 1 or m.last_included_term < 1:
+            raise ValueError("InstallSnapshot needs a term, and a snapshot index and term >= 1")
+        _range("last_included_index", m.last_included_index)
+        _range("offset", m.offset + len(m.data))
+        if m.last_included_term > m.term:
+            raise ValueError(
+                f"last_included_term {m.last_included_term} is above the message's term {m.term}"
+            )
+        for i in m.configuration:
+            _range("server id", i)
+    elif isinstance(m, InstallSnapshotReply):
+        _range("last_included_index", m.last_included_index)
+        _range("offset", m.offset)
+        _range("match_index", m.match_index)
     elif not isinstance(m, RequestVoteReply):
         raise ValueError(f"not a Raft message: {type(m).__name__}")
 

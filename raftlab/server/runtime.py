@@ -398,6 +398,10 @@ class NodeRuntime:
         if rd.removed:
             first, count = rd.removed[0].index, len(rd.removed)
             log.info("S%d truncate from=%d removed=%d", self.id, first, count)
+        for kind, detail in rd.events:
+            if kind in ("snapshot", "installed", "snapshot-to"):  # log compaction (§7)
+                what = {"snapshot": "took a snapshot", "installed": "installed a snapshot"}
+                log.info("S%d %s %s", self.id, what.get(kind, "sends a snapshot"), detail)
         self._arm_timer()
 
     # -------------------------------------------------------------------- timer

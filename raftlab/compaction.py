@@ -95,13 +95,21 @@ class Snapshot:
 class Incoming:
     """A snapshot a follower is receiving, chunk by chunk (Figure 13, steps 2 to 4)."""
 
-    __slots__ = ("index", "term", "configuration", "leader_term", "data")
+    __slots__ = ("index", "term", "configuration", "leader_term", "leader", "data")
 
-    def __init__(self, index: int, term: int, configuration: Configuration, leader_term: int):
+    def __init__(
+        self,
+        index: int,
+        term: int,
+        configuration: Configuration,
+        leader_term: int,
+        leader: int = 0,
+    ):
         self.index = index
         self.term = term
         self.configuration = configuration
         self.leader_term = leader_term  # the term of the leader sending it
+        self.leader = leader  # and its id: one snapshot's chunks come from one sender
         self.data = bytearray()
 
     def write(self, offset: int, chunk: bytes) -> bool:

@@ -1282,7 +1282,15 @@ class RaftNode(Membership):
             reply(msg.offset + len(msg.data), True, index)
             return
         inc = self._incoming
-        if inc is None or (inc.index, inc.term) != (index, msg.last_included_term):
+        # The chunks of one snapshot come from one leader in one term.  (Two snapshots of
+        # the same index and term are the same only if Raft's safety holds; a planted bug
+        # run with the checks off can break that, and mixed chunks would be garbage.)
+        if inc is None or (inc.index, inc.term, inc.leader_term, inc.leader) != (
+            index,
+            msg.last_included_term,
+            self.current_term,
+            msg.leader_id,
+        ):
             if inc is not None and inc.leader_term == self.current_term and index < inc.index:
                 reply(0)  # a chunk of an older snapshot than the one this leader now sends
                 return
@@ -1291,7 +1299,7 @@ class RaftNode(Membership):
                 return
             # 2. Create a new snapshot "file" if first chunk (offset is 0).
             inc = self._incoming = Incoming(
-                index, msg.last_included_term, msg.configuration, self.current_term
+                index, msg.last_included_term, msg.configuration, self.current_term, msg.leader_id
             )
         # 3. Write data into it at the given offset; 4. reply and wait if not done.
         if not inc.write(msg.offset, msg.data) or not msg.done:

@@ -503,6 +503,28 @@ def test_chunks_lost_duplicated_and_reordered_still_install_the_exact_snapshot(s
     assert node.state_machine.snapshot() == snap.data
 
 
+def test_chunks_of_one_name_from_two_senders_are_never_mixed():
+    """A snapshot's chunks come from one leader in one term.  With the checks off, a
+    planted bug can make two leaders send different bytes under one (index, term): the
+    second sender's chunks start a new snapshot, so no mixture is ever restored."""
+    node = follower()
+    mine = kv_snapshot(8, 2, a="x" * 30)
+    other = kv_snapshot(8, 2, a="z" * 30, b="w")
+    head, _ = mine.chunk(0, 20)
+    node.step(InstallSnapshot(1, 2, 2, 1, 8, 2, 0, head, False, (1, 2, 3)), 1.0)
+    node.ready()
+    # S3 (the bug's second leader of term 2) sends the rest of *its* snapshot.
+    rest, done = other.chunk(20, 1000)
+    assert done
+    node.step(InstallSnapshot(3, 2, 2, 3, 8, 2, 20, rest, True, (1, 2, 3)), 2.0)
+    (reply,) = node.ready().messages
+    assert (reply.offset, reply.done) == (0, False)  # from the start, please
+    assert node.log.snapshot_index == 0
+    data, done = other.chunk(0, 1000)
+    node.step(InstallSnapshot(3, 2, 2, 3, 8, 2, 0, data, done, (1, 2, 3)), 3.0)
+    assert node.state_machine.snapshot() == other.data
+
+
 def test_incoming_refuses_a_gap_and_accepts_repeated_bytes():
     inc = Incoming(3, 1, (1,), 1)
     assert inc.write(0, b"abc") and inc.write(1, b"bcd") and not inc.write(9, b"x")

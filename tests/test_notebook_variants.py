@@ -130,7 +130,7 @@ VARIANTS: list[tuple[str, dict[str, str], tuple[str, str] | None]] = [
     (
         "11",
         {"my_first_seeds": '{"concurrent_config_change": 0, "config_before_noop": 3}'},
-        ("fails", "the first seed in range(0, 20) that catches config_before_noop is 0"),
+        ("fails", "the first seed in range(0, 20) that catches config_before_noop is 4"),
     ),
     (
         "11",

@@ -269,7 +269,14 @@ def test_chapter_widgets_draw_without_pyplot_and_send_no_output(capsys):
 
     before = plt.get_fignums()
     c = Cluster(5, seed=1)
-    made = [Stepper(c), Stepper(c, logs=True), PartitionLab(c), RestartLab(c), ReadLab(), SnapshotLab()]
+    made = [
+        Stepper(c),
+        Stepper(c, logs=True),
+        PartitionLab(c),
+        RestartLab(c),
+        ReadLab(),
+        SnapshotLab(),
+    ]
     for w in made:
         for b in [x for x in w.children if hasattr(x, "children")]:
             for button in [y for y in b.children if isinstance(y, ipywidgets.Button)]:

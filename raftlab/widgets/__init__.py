@@ -6,8 +6,8 @@ only lays out controls (``controls``) and the picture (``picture``) and wires th
 
 The chapters' widgets each sit in a module of their own: ``ByteEditor`` (chapter 1),
 ``Stepper`` (chapters 2 and 3), ``PartitionLab`` (chapter 4), ``RestartLab`` (chapter 5),
-``ChaosLab`` (chapter 7), ``ReadLab`` (chapter 9) and ``SnapshotLab`` (chapter 10).  They wire controls to
-``raftlab.teaching``'s narrators and to ``raftlab.viz``.
+``ChaosLab`` (chapter 7), ``ReadLab`` (chapter 9) and ``SnapshotLab`` (chapter 10).  They
+wire controls to ``raftlab.teaching``'s narrators and to ``raftlab.viz``.
 """
 
 from raftlab.widgets.byte_editor import ByteEditor

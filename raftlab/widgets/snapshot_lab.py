@@ -61,7 +61,8 @@ class SnapshotLab(w.VBox):
         commands = []
         for _ in range(count):
             self.writes += 1
-            commands.append(encode_command(Command(Kind.SET, f"k{self.writes % 4}", str(self.writes))))
+            k = self.writes
+            commands.append(encode_command(Command(Kind.SET, f"k{k % 4}", str(k))))
         indexes = self.cluster.apply(commands)
         return f"wrote {count} SETs at indexes {indexes[0]}..{indexes[-1]}"
 
@@ -94,7 +95,7 @@ class SnapshotLab(w.VBox):
         for i, n in sorted(self.cluster.nodes.items()):
             role = "leader" if i == leader else ("cut off" if i == self.cut else "follower")
             log = n.log
-            held = f"log {log.first_index}..{log.last_index}" if log.last_index >= log.first_index else "log empty"
+            held = f"log {log.first_index}..{log.last_index}" if len(log) else "log empty"
             lines.append(
                 f"S{i} {role:<8} snapshot <= {log.snapshot_index:>3} (term {log.snapshot_term}), "
                 f"{held}, applied {n.last_applied}"

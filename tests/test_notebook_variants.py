@@ -1,4 +1,4 @@
-"""Every Try-it survives the learner: chapters 00-07, 09 and 11 run with their Try-it
+"""Every Try-it survives the learner: chapters 00-07 and 09-11 run with their Try-it
 parameters changed.
 
 Each chapter keeps the values its Try-it sections invite you to change in small code cells
@@ -125,6 +125,31 @@ VARIANTS: list[tuple[str, dict[str, str], tuple[str, str] | None]] = [
     ),
     ("09", {"isolate_ms": "1000"}, ("fails", "you predicted a rise of 23")),
     ("09", {"predicted_first": "0"}, ("fails", "you predicted seed 0")),
+    (
+        "10",
+        {
+            "threshold": "7",
+            "predicted_log_length": "5",
+            "chunk_bytes": "16",
+            "predicted_chunks": "11",
+            "chaos_seeds": "range(1, 10)",
+            "predicted_first": "4",
+        },
+        None,
+    ),
+    (
+        "10",
+        {
+            "threshold": "0",
+            "predicted_log_length": "201",
+            "writes": "5",
+            "predicted_chunks": "0",
+            "chaos_seeds": "range(7, 13)",
+            "predicted_first": "None",
+        },
+        ("says", "no snapshot was needed"),
+    ),
+    ("10", {"predicted_chunks": "10"}, ("fails", "you predicted 10 InstallSnapshot messages")),
     ("11", {"old, new": "{1, 2, 3, 4}, {1, 2, 3}", "my_overlap": "True"}, None),
     ("11", {"my_overlap": "True"}, ("fails", "share no server")),
     (

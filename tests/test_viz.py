@@ -826,3 +826,24 @@ def test_timeline_and_messages_draw_a_cluster_that_has_not_run_yet():
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="start < end"):
         draw_timeline(cluster, start=5, end=5)
+
+
+def test_install_snapshot_is_drawn_in_the_message_diagram_and_in_flight():
+    # A follower cut off while the leader compacted is sent a snapshot (§7, Figure 13):
+    # its chunks and replies have their own style, and the legend names them.
+    from raftlab.snapshot_scenarios import lagging_follower  # noqa: PLC0415
+
+    c = lagging_follower(seed=4, threshold=10, chunk_bytes=64, writes=40)
+    start = c.now
+    c.run_until(lambda c: any(m.kind == "InstallSnapshot" for m in c.snapshot().in_flight), 1000)
+    sent = c.now
+    draw_cluster(c)  # a chunk in flight is drawn, not refused
+    c.run(100)
+    ax = draw_messages(c, start, sent + 40)
+    chunk = palette.MESSAGE_STYLES["install_snapshot"]
+    assert to_rgba(chunk["color"]) in {to_rgba(line.get_color()) for line in ax.lines}
+    key = {to_rgba(line.get_color()) for line in ax.lines if line.get_gid() == "key"}
+    reply = palette.MESSAGE_STYLES["snapshot_reply"]
+    assert {to_rgba(chunk["color"]), to_rgba(reply["color"])} <= key  # both in the legend
+    assert "InstallSnapshot reply" in ax._raftlab_key[0]
+    plt.close("all")

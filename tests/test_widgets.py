@@ -24,6 +24,7 @@ from raftlab.widgets import (
     PartitionLab,
     ReadLab,
     RestartLab,
+    SnapshotLab,
     Stepper,
 )
 from raftlab.widgets.picture import Picture
@@ -268,7 +269,14 @@ def test_chapter_widgets_draw_without_pyplot_and_send_no_output(capsys):
 
     before = plt.get_fignums()
     c = Cluster(5, seed=1)
-    made = [Stepper(c), Stepper(c, logs=True), PartitionLab(c), RestartLab(c), ReadLab()]
+    made = [
+        Stepper(c),
+        Stepper(c, logs=True),
+        PartitionLab(c),
+        RestartLab(c),
+        ReadLab(),
+        SnapshotLab(),
+    ]
     for w in made:
         for b in [x for x in w.children if hasattr(x, "children")]:
             for button in [y for y in b.children if isinstance(y, ipywidgets.Button)]:
@@ -678,3 +686,38 @@ def test_read_lab_refuses_with_a_sentence_and_changes_nothing():
     assert "no leader right now" in lab.text.note
     assert lab.cluster.network.groups == (frozenset(lab.cluster.ids),)
     assert len(lab.cluster.history) == 0 and lab.cluster.now == 0
+
+
+# ----------------------------------------------------------------------------- SnapshotLab
+
+
+def test_snapshot_lab_compacts_and_brings_a_cut_off_follower_back_by_install_snapshot():
+    lab = SnapshotLab()
+    lab.write_button.click()  # t = 0: nobody leads yet
+    assert lab.text.note == "no leader yet: press run 200 ms until one is elected"
+    lab.cut_button.click()
+    assert "no leader yet" in lab.text.note and lab.cut is None
+    while lab.cluster.leader() is None:
+        lab.run_button.click()
+    lab.cut_button.click()
+    cut = lab.cut
+    assert cut is not None and cut != lab.cluster.leader()
+    assert lab.cut_button.description == f"heal S{cut}"
+    assert f"S{cut} cut off" in lab.text.text
+    for _ in range(3):
+        lab.write_button.click()
+    assert lab.text.note.startswith("wrote 5 SETs at indexes")
+    leader = lab.cluster.nodes[lab.cluster.leader()]
+    assert leader.log.snapshot_index == 15  # 1 no-op + 15 SETs, a snapshot every 5
+    assert lab.cluster.nodes[cut].log.last_index < leader.log.first_index  # beyond AppendEntries
+    assert lab.chunks() == 0 and "chunks sent so far: 0" in lab.text.text
+    lab.cut_button.click()
+    assert lab.cut is None and lab.cut_button.description == "cut off a follower"
+    lab.run_button.click()
+    assert lab.chunks() > 1  # a snapshot of more than 32 bytes goes in several chunks
+    shown = [line for line in lab.text.text.splitlines() if f"S{cut} installed" in line]
+    assert len(shown) == 1 and "index=15" in shown[0]
+    assert lab.cluster.nodes[cut].log.snapshot_index == 15
+    assert lab.cluster.nodes[cut].state_machine.data == leader.state_machine.data
+    assert bytes(lab.picture.value).startswith(b"\x89PNG")
+    lab.cluster.check_invariants()

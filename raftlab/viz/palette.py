@@ -50,6 +50,9 @@ MESSAGE_STYLES: dict[str, dict] = {
     "append_rejected": {"color": "#CC79A7", "lw": 2.0, "ls": "--", "label": "AE reply: rejected"},
     # Leadership transfer (thesis §3.10); rare, so left out of the legend's fixed list.
     "timeout_now": {"color": "#6A3D9A", "lw": 2.6, "ls": "-.", "label": "TimeoutNow"},
+    # Log compaction (§7, Figure 13): a chunk of a snapshot, and the follower's answer.
+    "install_snapshot": {"color": "#8C564B", "lw": 3.0, "ls": "-", "label": "InstallSnapshot"},
+    "snapshot_reply": {"color": "#B07AA1", "lw": 2.0, "ls": ":", "label": "InstallSnapshot reply"},
 }
 MESSAGE_ORDER = (
     "vote_request",
@@ -117,7 +120,11 @@ def message_style_key(msg: MessageView) -> str:
         return "append_ok" if msg.success else "append_rejected"
     if msg.kind == "TimeoutNow":
         return "timeout_now"
+    if msg.kind == "InstallSnapshot":
+        return "install_snapshot"
+    if msg.kind == "InstallSnapshotReply":
+        return "snapshot_reply"
     raise ValueError(
         f"unknown message kind {msg.kind!r}; expected RequestVote, AppendEntries, "
-        "one of their replies, or TimeoutNow"
+        "InstallSnapshot, one of their replies, or TimeoutNow"
     )

@@ -653,7 +653,10 @@ def draw_messages(
     )
     if legend:
         entries = []
-        for key in palette.MESSAGE_ORDER:
+        # The fixed kinds, then any rarer kind drawn here (TimeoutNow, InstallSnapshot).
+        drawn = {palette.message_style_key(m) for m in msgs}
+        rare = [k for k in palette.MESSAGE_STYLES if k in drawn and k not in palette.MESSAGE_ORDER]
+        for key in (*palette.MESSAGE_ORDER, *rare):
             st = palette.MESSAGE_STYLES[key]
             entries.append(
                 (

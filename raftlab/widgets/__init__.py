@@ -6,8 +6,8 @@ only lays out controls (``controls``) and the picture (``picture``) and wires th
 
 The chapters' widgets each sit in a module of their own: ``ByteEditor`` (chapter 1),
 ``Stepper`` (chapters 2 and 3), ``PartitionLab`` (chapter 4), ``RestartLab`` (chapter 5),
-``ChaosLab`` (chapter 7) and ``ReadLab`` (chapter 9).  They wire controls to
-``raftlab.teaching``'s narrators and to ``raftlab.viz``.
+``ChaosLab`` (chapter 7), ``ReadLab`` (chapter 9) and ``SnapshotLab`` (chapter 10).  They
+wire controls to ``raftlab.teaching``'s narrators and to ``raftlab.viz``.
 """
 
 from raftlab.widgets.byte_editor import ByteEditor
@@ -16,6 +16,7 @@ from raftlab.widgets.dashboard import Dashboard
 from raftlab.widgets.partition_lab import PartitionLab
 from raftlab.widgets.read_lab import ReadLab
 from raftlab.widgets.restart_lab import RestartLab
+from raftlab.widgets.snapshot_lab import SnapshotLab
 from raftlab.widgets.stepper import Stepper
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "PartitionLab",
     "ReadLab",
     "RestartLab",
+    "SnapshotLab",
     "Stepper",
 ]

@@ -57,6 +57,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any, overload
 
+from raftlab.records import fast_init
+
 OPS = ("get", "set", "delete", "cas", "append")
 
 #: ``History.initial`` when every key starts absent (the default).
@@ -84,6 +86,7 @@ _FORMAT = "raftlab-history"
 _VERSION = 1
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One client call.  See the module docstring for what each field means."""

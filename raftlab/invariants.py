@@ -37,6 +37,9 @@ from raftlab.log import Entry
 from raftlab.node import Applied, RaftNode, Ready
 from raftlab.roles import Role
 
+# Read once: on Python 3.11 ``Role.LEADER`` costs a metaclass hook call each time.
+_LEADER = Role.LEADER
+
 
 def _show(entry: Entry) -> str:
     cmd = "no-op" if entry.command is None else repr(entry.command)
@@ -102,14 +105,15 @@ class SafetyChecker:
         self._check_has_committed(node)
 
     def _check_has_committed(self, leader: RaftNode) -> None:
-        log = leader.log
+        # The leader's entries up to the highest commit, read once (not entry by entry).
+        held = leader.log.entries(1, self.max_committed + 1)
+        last, term = len(held), leader.current_term
+        committed, terms = self.committed, self.commit_terms
         for index in range(1, self.max_committed + 1):
-            entry = self.committed.get(index)
-            if entry is None or self.commit_terms[index] >= leader.current_term:
+            entry = committed.get(index)
+            if entry is None or terms[index] >= term:
                 continue
-            if index > log.last_index or (
-                log.entry(index) is not entry and log.entry(index) != entry
-            ):
+            if index > last or (held[index - 1] is not entry and held[index - 1] != entry):
                 raise SafetyViolation(
                     "Leader Completeness",
                     f"S{leader.id} leads term {leader.current_term} but its log lacks the "
@@ -174,6 +178,7 @@ class SafetyChecker:
         self, node: RaftNode, old_commit: int, nodes: Mapping[int, RaftNode]
     ) -> None:
         committed = self.committed
+        later = None  # the leaders of later terms than node's, found once per call
         for entry in node.log.entries(old_commit + 1, node.commit_index + 1):
             index = entry.index
             known = committed.get(index)
@@ -185,15 +190,19 @@ class SafetyChecker:
                 # Committed no later than in node's current term: every leader of a later
                 # term must hold it.  (A stale leader of an older term need not: it is
                 # about to learn it has been deposed.)
-                for other in nodes.values():
-                    if other.role is Role.LEADER and other.current_term > node.current_term:
-                        o = other.log
-                        if index > o.last_index or o.entry(index) != entry:
-                            raise SafetyViolation(
-                                "Leader Completeness",
-                                f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
-                                f"of the later term {other.current_term}, does not hold it (§5.4)",
-                            )
+                if later is None:
+                    term = node.current_term
+                    later = [
+                        o for o in nodes.values() if o.role is _LEADER and o.current_term > term
+                    ]
+                for other in later:
+                    o = other.log
+                    if index > o.last_index or o.entry(index) != entry:
+                        raise SafetyViolation(
+                            "Leader Completeness",
+                            f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
+                            f"of the later term {other.current_term}, does not hold it (§5.4)",
+                        )
             elif known is not entry and known != entry:
                 raise SafetyViolation(
                     "State Machine Safety",
@@ -238,10 +247,9 @@ class SafetyChecker:
                 _check_pair(nodes[a], nodes[b])
         for i in ids:
             n = nodes[i]
-            for index in range(1, n.last_applied + 1):
-                entry = n.log.entry(index) if index <= n.log.last_index else None
-                seen = self.applied.get(index)
-                if entry is not None and seen is not None and seen[1] != entry:
+            for entry in n.log.entries(1, n.last_applied + 1):
+                seen = self.applied.get(entry.index)
+                if seen is not None and seen[1] is not entry and seen[1] != entry:
                     raise SafetyViolation(
                         "State Machine Safety",
                         f"S{i} applied {_show(entry)} but S{seen[0]} applied {_show(seen[1])} "
@@ -259,8 +267,10 @@ def _check_pair(a: RaftNode, b: RaftNode) -> None:
         if la.term(i) == lb.term(i):
             top = i
             break
-    for i in range(1, top + 1):
-        ea, eb = la.entry(i), lb.entry(i)
+    prefix_a, prefix_b = la.entries(1, top + 1), lb.entries(1, top + 1)
+    if prefix_a == prefix_b:  # one comparison of two lists (same entries: by identity)
+        return
+    for i, ea, eb in zip(range(1, top + 1), prefix_a, prefix_b, strict=True):
         if ea != eb:
             raise SafetyViolation(
                 "Log Matching",

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from raftlab.records import fast_init
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One log entry. ``command is None`` marks a new leader's no-op (§8)."""

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from raftlab.log import Entry
+from raftlab.records import fast_init
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestVote:
     """Sent by a candidate to gather votes (§5.2)."""
@@ -27,6 +29,7 @@ class RequestVote:
     last_log_term: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestVoteReply:
     kind: ClassVar[str] = "RequestVoteReply"
@@ -36,6 +39,7 @@ class RequestVoteReply:
     vote_granted: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendEntries:
     """Sent by the leader to replicate entries; with no entries it is a heartbeat (§5.3)."""
@@ -51,6 +55,7 @@ class AppendEntries:
     leader_commit: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendEntriesReply:
     """The follower's answer.

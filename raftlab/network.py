@@ -12,6 +12,7 @@ either end is down.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections.abc import Callable, Iterable
@@ -206,28 +207,40 @@ class Network:
         return list(self._in_flight.values())
 
     def send(self, msg: Message) -> None:
-        now = self._kernel.now
+        self.send_all((msg,))
+
+    def send_all(self, messages: Iterable[Message]) -> None:
+        """Send each message in order, exactly as ``send`` one by one would."""
+        # Everything the loop reads is fetched once: a node's output is often a message
+        # to every peer, and this runs for every message of a run.
+        kernel = self._kernel
+        now = kernel.now
         stats = self.stats
-        stats["sent"] += 1
         rng = self._rng
-        if (
-            not self._is_up(msg.dst)
-            or (self.cut_links and not self.can_talk(msg.src, msg.dst))
-            or (self._drop_rate and rng.random() < self._drop_rate)
-        ):
-            env = Envelope(msg, now, now)
-            self._lose(env)
-            return
-        copies = 1
-        if self._duplicate_rate and rng.random() < self._duplicate_rate:
-            copies = 2
-            stats["duplicated"] += 1
+        is_up, cut, drop, dup = self._is_up, self.cut_links, self._drop_rate, self._duplicate_rate
         lo, hi = self._delay
-        in_flight, schedule, arrive = self._in_flight, self._kernel.schedule, self._arrive
-        for _ in range(copies):
-            env = Envelope(msg, now, now + lo + (hi - lo) * rng.random())
-            in_flight[id(env)] = env
-            schedule(env.deliver_at, arrive, env)
+        span = hi - lo
+        in_flight, heap, arrive = self._in_flight, kernel._heap, self._arrive
+        push = heapq.heappush
+        for msg in messages:
+            stats["sent"] += 1
+            if (
+                not is_up(msg.dst)
+                or (cut and not self.can_talk(msg.src, msg.dst))
+                or (drop and rng.random() < drop)
+            ):
+                self._lose(Envelope(msg, now, now))
+                continue
+            copies = 1
+            if dup and rng.random() < dup:
+                copies = 2
+                stats["duplicated"] += 1
+            for _ in range(copies):
+                env = Envelope(msg, now, now + lo + span * rng.random())
+                in_flight[id(env)] = env
+                # kernel.schedule, inlined (a delay is never negative, so never in the past)
+                kernel._seq += 1
+                push(heap, (env.deliver_at, kernel._seq, arrive, env))
 
     def _arrive(self, env: Envelope) -> bool:
         """Kernel callback.  Returns whether the message was handed to its node."""

@@ -53,11 +53,18 @@ from raftlab.messages import (
     RequestVoteReply,
 )
 from raftlab.progress import Batch, Progress, State
+from raftlab.records import fast_init
 from raftlab.roles import Role
 
 _RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply)
+_TEXT = (bytes, bytearray, str)  # what propose refuses as its list of commands
+# Enum members read once: on Python 3.11 each ``Role.LEADER`` calls the enum metaclass's
+# __getattr__ hook, and these two are read for every event.
+_LEADER = Role.LEADER
+_REPLICATE = State.REPLICATE
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class HardState:
     """What a server must remember across a crash besides its log (§5, Figure 2)."""
@@ -191,7 +198,8 @@ class RaftNode:
     @property
     def next_deadline(self) -> float:
         """The time at which this node next wants ``tick``."""
-        return self.heartbeat_deadline if self.role is Role.LEADER else self.election_deadline
+        # _LEADER: Role.LEADER read once (an enum member costs a metaclass hook on 3.11)
+        return self.heartbeat_deadline if self.role is _LEADER else self.election_deadline
 
     def tick(self, now: float) -> None:
         """Time passed: start an election (§5.2) or send heartbeats (§5.2, §5.3) if due."""
@@ -232,7 +240,7 @@ class RaftNode:
         """
         # Misuse is refused before anything changes: a bare bytes object would become one
         # entry per byte, and an empty list would return an index that holds no entry.
-        if isinstance(commands, bytes | bytearray | str):
+        if isinstance(commands, _TEXT):  # bytes | bytearray | str, built once
             raise TypeError("propose takes a list of commands, e.g. node.propose([b'x'], now)")
         if not commands:
             raise ValueError("propose needs at least one command")
@@ -245,7 +253,7 @@ class RaftNode:
         self._log_changed(first)
         last = self.log.last_index
         self._emit("propose", f"index={first}" if last == first else f"index={first}..{last}")
-        max_batch, replicate = self.config.max_batch, State.REPLICATE
+        max_batch, replicate = self.config.max_batch, _REPLICATE
         for peer, pr in self.progress.items():
             # Under load a batch is usually in flight and the follower less than a batch
             # behind: then the proposal waits for the reply (checked here, it is hot).

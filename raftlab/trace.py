@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from raftlab.records import fast_init
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TraceEvent:
     """``time`` in simulated ms; ``node`` is ``None`` for cluster-wide events (partitions).

@@ -323,3 +323,18 @@ def test_bytes_table_shortens_long_fields():
 def test_describe_bytes_of_malformed_bytes_is_a_value_error():
     with pytest.raises(ValueError, match="trailing"):
         describe_bytes(SET_X_1 + b"!")
+
+
+def test_encoding_hands_replicas_the_same_command_decoding_would_make():
+    # encode_command remembers the command for decode_command (every replica decodes
+    # every entry); what it hands out must equal a fresh parse of the bytes.
+    from raftlab.kv.commands import _decode
+
+    for cmd in (
+        Command(Kind.SET, "k", "v"),
+        Command(Kind.CAS, "k", "new", expected="old", client_id=3, seq=9),
+        Command(2, "gone"),
+    ):
+        data = encode_command(cmd)
+        assert decode_command(data) == _decode(data) == cmd
+        assert decode_command(data).kind is _decode(data).kind

@@ -64,6 +64,9 @@ from raftlab.proposal import Proposal
 __all__ = ["KVClient", "PendingOp", "Workload"]
 
 INF = float("inf")
+# isinstance with tuples: ``A | B`` would build a union object at every call (hot paths).
+_RETRY = (NotLeader, LeadershipLost)  # a proposal lost or refused: try again
+_NUMBER = (int, float)
 
 
 class _Registry:
@@ -276,7 +279,7 @@ class PendingOp:
     def _take(self, p: Proposal, now: float) -> bool:
         """Handle a finished proposal; ``True`` when the operation is done."""
         err = p.error
-        if isinstance(err, NotLeader | LeadershipLost):
+        if isinstance(err, _RETRY):
             return False
         if isinstance(err, KeyNotFound):
             self._finish(now, None, err)
@@ -414,7 +417,7 @@ class Workload:
         after operations have taken their answers), ``False`` when ``timeout_ms`` pass."""
         if (
             isinstance(timeout_ms, bool)
-            or not isinstance(timeout_ms, int | float)
+            or not isinstance(timeout_ms, _NUMBER)
             or not (timeout_ms >= 0)
         ):
             raise ValueError(

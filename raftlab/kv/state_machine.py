@@ -55,8 +55,13 @@ from types import MappingProxyType
 
 from raftlab.errors import RaftLabError
 from raftlab.kv.commands import Command, Kind, decode_command
+from raftlab.records import fast_init
 
 __all__ = ["KVStateMachine", "KeyNotFound", "Session"]
+
+# The kinds, read once: on Python 3.11 each ``Kind.GET`` calls the enum metaclass's
+# __getattr__ hook, and apply compares kinds for every entry on every replica.
+_GET, _SET, _DELETE, _CAS, _APPEND = Kind.GET, Kind.SET, Kind.DELETE, Kind.CAS, Kind.APPEND
 
 
 class KeyNotFound(KeyError, RaftLabError):
@@ -71,6 +76,7 @@ class KeyNotFound(KeyError, RaftLabError):
         return f"no key {self.key!r} in the store"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Session:
     """What the state machine remembers about one client: its last applied write."""
@@ -107,7 +113,7 @@ class KVStateMachine:
     def apply(self, command: bytes) -> bytes:
         """Apply one committed entry and return its result (see the module docstring)."""
         cmd = decode_command(command)
-        if cmd.kind is Kind.GET:
+        if cmd.kind is _GET:
             return self._get(cmd.key)
         if cmd.in_session:
             session = self._sessions.get(cmd.client_id)
@@ -127,18 +133,18 @@ class KVStateMachine:
 
     def _write(self, cmd: Command) -> bytes:
         data = self._data
-        if cmd.kind is Kind.SET:
+        if cmd.kind is _SET:
             data[cmd.key] = cmd.value
             return b""
-        if cmd.kind is Kind.DELETE:
+        if cmd.kind is _DELETE:
             data.pop(cmd.key, None)
             return b""
-        if cmd.kind is Kind.CAS:
+        if cmd.kind is _CAS:
             if cmd.key in data and data[cmd.key] == cmd.expected:
                 data[cmd.key] = cmd.value
                 return b"true"
             return b"false"
-        if cmd.kind is Kind.APPEND:
+        if cmd.kind is _APPEND:
             data[cmd.key] = data.get(cmd.key, "") + cmd.value
             return data[cmd.key].encode("utf-8")
         raise AssertionError(f"unhandled command kind {cmd.kind!r}")  # Kind is closed

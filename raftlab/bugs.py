@@ -83,6 +83,33 @@ class SendBeforePersist(RaftNode):
 _REPLIES = (RequestVoteReply, AppendEntriesReply)
 
 
+class ReadIndexNoHeartbeat(RaftNode):
+    """Thesis §6.4, ReadIndex step 3: the leader "sends a new round of heartbeats and waits
+    for their acknowledgments from a majority of the cluster" before it serves the read.
+
+    This leader skips that round: it serves the read at its commit index at once.  A
+    leader cut off from the others keeps believing it leads, and while the majority
+    elects a new leader and commits new writes, it serves the old values.
+    """
+
+    def read_index_confirmed(self, seq: int) -> bool:
+        return True
+
+
+class LeaseIgnoresDrift(RaftNode):
+    """Thesis §6.4.1: a lease must allow for clock drift, "the lease [...] minus the
+    maximum clock drift".
+
+    This leader trusts every clock to keep perfect time: it holds its lease for the whole
+    lowest election timeout, by its own clock.  If its clock runs slow it holds on longer
+    in real time, and a follower whose clock runs fast gives up on it sooner, so a new
+    leader can be elected and commit writes while this one still serves old values.
+    """
+
+    def lease_expiry(self) -> float:
+        return self.lease_start + self.config.election_timeout_ms[0]
+
+
 #: name -> the subclass that plants it.
 PLANTED: dict[str, type[RaftNode]] = {
     "figure8": Figure8,
@@ -90,6 +117,8 @@ PLANTED: dict[str, type[RaftNode]] = {
     "no_log_check": NoLogCheck,
     "no_prev_check": NoPrevCheck,
     "send_before_persist": SendBeforePersist,
+    "read_index_no_heartbeat": ReadIndexNoHeartbeat,
+    "lease_ignores_drift": LeaseIgnoresDrift,
 }
 
 BUGS: dict[str, str] = {
@@ -103,6 +132,18 @@ BUGS: dict[str, str] = {
     "(Figure 2, Persistent state)",
 }
 
+#: The planted read bugs (raftlab.reads): they break no property of the logs, only what a
+#: client is told, so the linearizability checker catches them, not the invariants.
+READ_BUGS: dict[str, str] = {
+    "read_index_no_heartbeat": "a ReadIndex read is served without a heartbeat round that "
+    "confirms the leader still leads (thesis §6.4)",
+    "lease_ignores_drift": "a leader's lease assumes perfect clocks: it lasts the lowest "
+    "election timeout by the leader's own clock, not shortened for drift (thesis §6.4.1)",
+}
+
+#: Every planted bug's name and what it breaks (``BUGS`` and ``READ_BUGS`` together).
+ALL_BUGS: dict[str, str] = {**BUGS, **READ_BUGS}
+
 
 def check_bugs(bugs: Iterable[str] | None) -> frozenset[str]:
     """Validate a collection of bug names."""
@@ -111,11 +152,11 @@ def check_bugs(bugs: Iterable[str] | None) -> frozenset[str]:
     if isinstance(bugs, str):
         bugs = [bugs]  # a lone name is a common slip; accept it
     names = frozenset(bugs)
-    unknown = sorted(n for n in names if n not in BUGS)
+    unknown = sorted(n for n in names if n not in ALL_BUGS)
     if unknown:
         raise ValueError(
             f"unknown bug name(s) {', '.join(map(repr, unknown))}; "
-            f"known bugs are: {', '.join(sorted(BUGS))}"
+            f"known bugs are: {', '.join(sorted(ALL_BUGS))}"
         )
     return names
 

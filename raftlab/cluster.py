@@ -22,6 +22,7 @@ snapshot and let a different future unfold from there.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,7 +37,7 @@ from raftlab.kernel import INF, Kernel
 from raftlab.log import Log
 from raftlab.network import Envelope, Network
 from raftlab.node import RaftNode
-from raftlab.proposal import ApplyResult, Proposal
+from raftlab.proposal import ApplyResult, Proposal, ReadRequest
 from raftlab.quorum import why_no_commit, why_no_leader
 from raftlab.roles import Role
 from raftlab.snapshot import ClusterSnapshot, NodeView
@@ -112,6 +113,10 @@ class Cluster:
         self._history = None
         self._log_copies: dict[int, tuple[int, int, tuple]] = {}
         self._windows: dict[int, str] = {}  # node -> armed crash window (crash_window)
+        # Per-node clocks (clock_drift): node -> (real time, its reading then, its rate).
+        # A node absent here reads the real time exactly: nothing changes for a cluster
+        # that never drifts, down to the last bit.
+        self._clocks: dict[int, tuple[float, float, float]] = {}
         self.nodes: dict[int, RaftNode] = {i: self._new_node(i) for i in self.ids}
         for i in self.ids:
             self._schedule_timer(i)
@@ -249,7 +254,7 @@ class Cluster:
             self.ids,
             config=self.config,
             rng=self.rng,
-            now=self.now,
+            now=self._local(i, self.now) if self._clocks else self.now,
             hard_state=hard_state,
             log=Log(entries),
             state_machine=self._make_state_machine(),
@@ -258,7 +263,8 @@ class Cluster:
     def _deliver(self, env: Envelope) -> None:
         node = self.nodes[env.msg.dst]
         old_commit = node.commit_index
-        node.step(env.msg, self.kernel.now)
+        now = self.kernel.now
+        node.step(env.msg, self._local(node.id, now) if self._clocks else now)
         self._handle_ready(node, old_commit)
 
     def _on_timer(self, arg: tuple[int, int, float]) -> bool:
@@ -269,6 +275,8 @@ class Cluster:
         timer.fired()
         node = self.nodes[i]
         now = self.kernel.now
+        if self._clocks:
+            now = self._local(i, now)  # the node's timers run on its own clock
         if now < node.next_deadline:
             self._schedule_timer(i)  # the deadline moved later meanwhile (e.g. a heartbeat)
             return False
@@ -279,6 +287,8 @@ class Cluster:
 
     def _schedule_timer(self, i: int) -> None:
         deadline = self.nodes[i].next_deadline
+        if self._clocks and i in self._clocks:
+            deadline = self._real(i, deadline)  # when its own clock shows the deadline
         # Timers are lazy (raftlab.driver.LazyTimer): a heartbeat costs no heap push.
         timer = self._timers[i]
         if deadline < timer.at:  # timer.needs(deadline), inlined: once per event
@@ -364,6 +374,8 @@ class Cluster:
         self._drivers[i].proposals.fail_all(
             lambda index: LeadershipLost(f"S{i} crashed before entry {index} was applied")
         )
+        if self._drivers[i].reads:
+            self._drivers[i].reads.fail_all(LeadershipLost(f"S{i} crashed before the read"))
         term = self.nodes[i].current_term
         self._note(i, "crash", f"term={term}{why}", term=term)
 
@@ -437,6 +449,147 @@ class Cluster:
         self._record("heal", ())
         self.network.heal()
         self._note(None, "heal", "")
+
+    # ------------------------------------------------------------------ clocks
+
+    def clock_drift(self, i: int, rate: float) -> None:
+        """Make node ``i``'s clock run at ``rate`` times real time from now on (1.0: exact;
+        1.1: 10% fast).  Its timers and its lease run on that clock.  ``Config.max_drift``
+        is the bound leases assume; a rate beyond it is allowed, to show what breaks."""
+        self._check_id(i)
+        if (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not math.isfinite(rate)
+            or not 0.1 <= rate <= 10
+        ):
+            raise ValueError(
+                f"a clock rate is a number from 0.1 to 10 (1.0 keeps real time, 1.05 runs 5% "
+                f"fast, 0.95 runs 5% slow), got {rate!r}"
+            )
+        self._record("clock_drift", (i, rate))
+        now = self.now
+        self._clocks[i] = (now, self._local(i, now), float(rate))
+        bound = self.config.max_drift
+        beyond = abs(rate - 1) > bound + 1e-12
+        self._note(
+            i,
+            "drift",
+            f"S{i} clock x{rate:g}" + (f" (beyond max_drift={bound:g})" if beyond else ""),
+        )
+        if i in self._alive:
+            # Its deadline moved in real time: arm it anew (the old timer, for another
+            # time, is then ignored by _on_timer).
+            self._timers[i].fired()
+            self._schedule_timer(i)
+
+    def clock(self, i: int) -> float:
+        """What node ``i``'s clock reads now (the real time, unless it drifts)."""
+        self._check_id(i)
+        return self._local(i, self.now)
+
+    def clock_rate(self, i: int) -> float:
+        """How fast node ``i``'s clock runs (1.0 unless ``clock_drift`` changed it)."""
+        self._check_id(i)
+        c = self._clocks.get(i)
+        return 1.0 if c is None else c[2]
+
+    def _local(self, i: int, real: float) -> float:
+        c = self._clocks.get(i)
+        if c is None:
+            return real
+        r0, l0, rate = c
+        return l0 + (real - r0) * rate
+
+    def _real(self, i: int, local: float) -> float:
+        """The real time at which node ``i``'s clock shows ``local`` (never a hair early)."""
+        c = self._clocks.get(i)
+        if c is None or local == INF:
+            return local
+        r0, l0, rate = c
+        t = r0 + (local - l0) / rate
+        while self._local(i, t) < local:  # rounding must not fire a timer before its time
+            t = math.nextafter(t, INF)
+        return t
+
+    # ------------------------------------------------------------ stable leaders
+
+    def transfer_leadership(self, to: int) -> None:
+        """Ask the leader to hand leadership to node ``to`` (thesis §3.10): it brings
+        ``to``'s log up to date, then tells it to stand for election at once (TimeoutNow).
+        New proposals and reads are refused (``NotLeader`` pointing at ``to``) while it
+        runs; the leader gives up after an election timeout.  Run the cluster to see it happen."""
+        self._check_id(to)
+        leader = self.leader()
+        if leader is None:
+            raise NotLeader(None, "no leader right now; run the cluster until one is elected")
+        if to == leader:
+            raise ValueError(f"S{to} already leads; name another server to hand over to")
+        if to not in self._alive:
+            raise ValueError(f"S{to} is down; restart it before handing it leadership")
+        node = self.nodes[leader]
+        if node.transfer_target is not None:
+            raise ValueError(
+                f"S{leader} is already handing leadership to S{node.transfer_target}; "
+                "wait until that transfer ends"
+            )
+        self._record("transfer_leadership", (to,))
+        old_commit = node.commit_index
+        node.transfer_leadership(to, self._local(leader, self.now))
+        self._handle_ready(node, old_commit)
+        self._notify()
+
+    def submit_read(
+        self,
+        query: Callable[[Any], Any] | None,
+        *,
+        mode: str = "read_index",
+        node: int | None = None,
+    ) -> ReadRequest:
+        """Ask ``node`` (default: the leader) for a linearizable read without a log entry:
+        ``mode="read_index"`` (confirm leadership with a heartbeat round, thesis §6.4) or
+        ``"lease"`` (at once while the leader's lease holds, §6.4.1).  Once served,
+        ``query(state_machine)`` runs on the leader's state machine.  Like ``submit`` it
+        never raises for a cluster condition: a node that is down or not the leader gives a
+        request already done with ``error=NotLeader``."""
+        if mode not in ("read_index", "lease"):
+            raise ValueError(
+                f"submit_read's mode is 'read_index' or 'lease', got {mode!r}; a read through "
+                "the log is cluster.submit of a get command"
+            )
+        if mode == "lease" and not self.config.lease_ms:
+            raise ValueError(
+                "lease reads need a lease: make the cluster with Config(lease_ms=...), "
+                "e.g. Cluster(config=Config(lease_ms=100))"
+            )
+        if query is not None and not callable(query):
+            raise TypeError(
+                "query must be a function of the state machine, e.g. lambda sm: sm.data"
+            )
+        target = self._target(node)
+        r = ReadRequest(query, target, mode)
+        error = self._not_leader(target)
+        if error is not None:
+            r._finish(error=error)
+            return r
+        self._read(r, target)
+        return r
+
+    def _read(self, r: ReadRequest, target: int) -> None:
+        self._record("_read_raw", (r.mode, target))
+        node = self.nodes[target]
+        old_commit = node.commit_index
+        now = self._local(target, self.now) if self._clocks else self.now
+        if r.mode == "lease":
+            node.lease_read(r, now)
+        else:
+            node.read_index(r, now)
+        self._handle_ready(node, old_commit)
+        self._notify()
+
+    def _read_raw(self, mode: str, target: int) -> None:
+        """Replay of a recorded read (see ``fork``)."""
+        self._read(ReadRequest(None, target, mode), target)
 
     def _send_all(self, messages: list) -> None:
         self.network.send_all(messages)
@@ -517,13 +670,18 @@ class Cluster:
         if n.role is not _LEADER:
             hint = n.leader_id if n.leader_id in self._alive else None
             return NotLeader(hint)
+        if n.transfer_target is not None:
+            # Handing leadership over (§3.10): new commands wait for the new leader.
+            to = n.transfer_target
+            return NotLeader(to, f"S{target} is handing leadership to S{to}; try S{to}")
         return None
 
     def _propose(self, proposals: list[Proposal], target: int) -> None:
         self._record("_propose_raw", (tuple(p.command for p in proposals), target))
         node = self.nodes[target]
         old_commit = node.commit_index
-        first, term = node.propose([p.command for p in proposals], self.now)
+        now = self._local(target, self.now) if self._clocks else self.now
+        first, term = node.propose([p.command for p in proposals], now)
         track = self._drivers[target].proposals.track
         for k, p in enumerate(proposals):
             p.index, p.term = first + k, term
@@ -575,7 +733,9 @@ class Cluster:
             next_index=tuple(sorted(n.next_index.items())) if leader else (),
             match_index=tuple(sorted(n.match_index.items())) if leader else (),
             votes=frozenset(n.votes),
-            election_deadline=None if leader else n.election_deadline,
+            election_deadline=None
+            if leader
+            else (self._real(i, n.election_deadline) if self._clocks else n.election_deadline),
             election_timeout=n.election_timeout,
         )
 

@@ -20,6 +20,8 @@ written once:
 - :class:`Proposals` follows client commands to their outcome (goraft's ``Apply``): the
   state machine's result once applied, or ``LeadershipLost`` when a newer leader's entry
   takes their index.
+- :class:`Reads` holds the reads a leader has confirmed (``Ready.read_states``, thesis
+  §6.4) until the state machine has applied their index, then answers them.
 - :class:`LazyTimer` keeps one timer per node at ``node.next_deadline``, re-armed only
   when the deadline moves *earlier*: a deadline that moves later (a heartbeat arrived) is
   noticed when the old timer fires, so a heartbeat costs no timer.
@@ -125,6 +127,58 @@ class Proposals:
         return list(out.values())
 
 
+class ReadWaiter(Protocol):
+    """A client read waiting on the leader (``raftlab.proposal.ReadRequest``, the server's
+    request): answered from the node once its index is applied, or failed."""
+
+    def _read_ready(self, node: RaftNode, index: int) -> None: ...
+
+    def _read_failed(self, error: Exception) -> None: ...
+
+
+class Reads:
+    """Reads a leader confirmed, each waiting until ``last_applied`` reaches its index.
+
+    A ``ReadState(ctx, index)`` says: every write that finished before the read arrived
+    is at or below ``index`` (thesis §6.4), so the read may look at the state machine
+    once it has applied that far, and not before.
+    """
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[int, ReadWaiter]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._waiting)
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def settle(self, node: RaftNode, rd: Ready) -> None:
+        """Take this output's reads; answer every one whose index is applied."""
+        for ctx, why in rd.reads_failed:
+            ctx._read_failed(LeadershipLost(why))
+        if rd.read_states:
+            self._waiting.extend((s.index, s.ctx) for s in rd.read_states)
+        if not self._waiting:
+            return
+        applied = node.last_applied
+        keep = []
+        for index, waiter in self._waiting:
+            if index <= applied:
+                waiter._read_ready(node, index)
+            else:
+                keep.append((index, waiter))
+        self._waiting = keep
+
+    def fail_all(self, error: Exception) -> None:
+        """The node stopped: every waiting read fails."""
+        waiting, self._waiting = self._waiting, []
+        for _, waiter in waiting:
+            waiter._read_failed(error)
+
+
 class LazyTimer:
     """When a node next wants ``tick``: armed lazily (see the module docstring)."""
 
@@ -148,7 +202,7 @@ class Driver:
     """Handles one node's ``Ready`` in the order of ``raftlab.node``; see the module
     docstring.  ``persist(rd, log)`` and ``send(messages)`` do the I/O."""
 
-    __slots__ = ("persist_fn", "send_fn", "proposals")
+    __slots__ = ("persist_fn", "send_fn", "proposals", "reads")
 
     def __init__(
         self,
@@ -159,6 +213,7 @@ class Driver:
         self.persist_fn = persist
         self.send_fn = send
         self.proposals = Proposals(node_id)
+        self.reads = Reads()
 
     def persist(self, node: RaftNode, rd: Ready) -> None:
         """1. Term, vote and new entries on stable storage."""
@@ -175,6 +230,8 @@ class Driver:
         applied = node.apply_committed(limit) if node.commit_index > node.last_applied else []
         if self.proposals:
             self.proposals.settle(rd.removed, applied)
+        if rd.read_states or rd.reads_failed or self.reads._waiting:
+            self.reads.settle(node, rd)
         return applied
 
     def handle(self, node: RaftNode, rd: Ready, stop: Callable[[str], bool] | None = None):
@@ -193,4 +250,6 @@ class Driver:
         applied = node.apply_committed() if node.commit_index > node.last_applied else []
         if self.proposals._at:
             self.proposals.settle(rd.removed, applied)
+        if rd.read_states or rd.reads_failed or self.reads._waiting:
+            self.reads.settle(node, rd)  # served only once their index is applied (§6.4)
         return applied

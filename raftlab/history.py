@@ -19,6 +19,10 @@ Meaning of the fields
   value, which the check then holds it to.
 * ``relaxed=True`` marks a read served from one node's local copy; it is kept in the history
   for pictures but left out of the check, since such reads are stale by design.
+* ``mode`` says how a ``get`` was served (:data:`READ_MODES`): ``"log"`` (through the log,
+  the default), ``"read_index"`` (ReadIndex, thesis §6.4), ``"lease"`` (a leader's lease,
+  §6.4.1) or ``"relaxed"`` (the same as ``relaxed=True``).  Every mode but ``"relaxed"``
+  promises a linearizable read, so the check includes them.  Other operations have none.
 * ``cas`` has ``expected`` (the old value it compared with) and ``value`` (the new value).
 * Real time orders two operations only if one returned strictly before the other was
   called; intervals that merely touch (``a.ret == b.call``) count as concurrent.
@@ -61,6 +65,9 @@ from raftlab.records import fast_init
 
 OPS = ("get", "set", "delete", "cas", "append")
 
+#: How a ``get`` can be served (``Operation.mode``); only ``"relaxed"`` is left unchecked.
+READ_MODES = ("log", "read_index", "lease", "relaxed")
+
 #: ``History.initial`` when every key starts absent (the default).
 ABSENT = None
 
@@ -100,10 +107,29 @@ class Operation:
     call: float = 0
     ret: float | None = None
     relaxed: bool = False
+    mode: str | None = None
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"unknown operation {self.op!r}: use one of {', '.join(OPS)}")
+        if self.op == "get":
+            mode = self.mode or "log"
+            if mode not in READ_MODES:
+                raise ValueError(
+                    f"unknown read mode {mode!r}: a get is served in one of {', '.join(READ_MODES)}"
+                )
+            # ``relaxed`` decides whether the read is checked: relaxed=True is the mode
+            # 'relaxed', and replace(op, relaxed=False) counts a relaxed read as if it had
+            # gone through the log (examples/stale_read.py does, to show it is stale).
+            if self.relaxed:
+                if mode not in ("log", "relaxed"):
+                    raise ValueError(f"a relaxed get has mode 'relaxed', not {mode!r}")
+                mode = "relaxed"
+            elif mode == "relaxed":
+                mode = "log"
+            object.__setattr__(self, "mode", mode)
+        elif self.mode is not None:
+            raise ValueError(f"only a get has a read mode, not a {self.op}")
         if self.ret is not None and self.ret < self.call:
             raise ValueError(
                 f"{self.op} on {self.key!r} returns at {self.ret} before it was called at "
@@ -135,8 +161,8 @@ class Operation:
         k = self.key
         if self.op == "get":
             what = f"get({k})" + ("" if self.ret is None else f" -> {self.output!r}")
-            if self.relaxed:
-                what += " (relaxed)"
+            if self.mode != "log":
+                what += f" ({self.mode})"
         elif self.op == "set":
             what = f"set({k}, {self.value!r})"
         elif self.op == "delete":
@@ -220,9 +246,14 @@ class History:
         *,
         time: float,
         relaxed: bool = False,
+        mode: str | None = None,
     ) -> int:
-        """Record that ``client`` called ``op`` at ``time``; return the index to complete."""
-        return self.append(Operation(client, op, key, value, expected, None, time, None, relaxed))
+        """Record that ``client`` called ``op`` at ``time``; return the index to complete.
+        ``mode``: how a get is served (:data:`READ_MODES`)."""
+        relaxed = relaxed or mode == "relaxed"
+        return self.append(
+            Operation(client, op, key, value, expected, None, time, None, relaxed, mode)
+        )
 
     def complete(self, index: int, output: Any = None, *, time: float) -> Operation:
         """Record that operation ``index`` returned ``output`` at ``time``; return it."""

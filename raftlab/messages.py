@@ -27,6 +27,12 @@ class RequestVote:
     candidate_id: int
     last_log_index: int  # with last_log_term, lets voters refuse a candidate behind them (§5.4.1)
     last_log_term: int
+    # PreVote (thesis §9.6): "would you vote for me in ``term``?"  The sender has not
+    # bumped its own term, and the receiver neither bumps its term nor records a vote.
+    pre_vote: bool = False
+    # Sent because the old leader asked (TimeoutNow, §3.10): voters that just heard from
+    # that leader vote anyway, since it is the leader itself that steps aside.
+    transfer: bool = False
 
 
 @fast_init
@@ -37,6 +43,7 @@ class RequestVoteReply:
     dst: int
     term: int
     vote_granted: bool
+    pre_vote: bool = False  # the answer to a PreVote; granted, it carries the asked term
 
 
 @fast_init
@@ -53,6 +60,9 @@ class AppendEntries:
     prev_log_term: int
     entries: tuple[Entry, ...]
     leader_commit: int
+    # Which heartbeat round of the leader this belongs to (raftlab.reads): the reply echoes
+    # it, so the leader knows the follower still accepted it *after* a read arrived (§6.4).
+    seq: int = 0
 
 
 @fast_init
@@ -79,9 +89,21 @@ class AppendEntriesReply:
     rejected_index: int = 0
     conflict_term: int = 0  # 0: the follower's log is too short to hold rejected_index
     conflict_index: int = 0
+    seq: int = 0  # the request's seq, echoed (raftlab.reads)
 
 
-Message = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """Leadership transfer (thesis §3.10): the leader tells an up-to-date follower to start
+    an election now, without waiting for its election timeout."""
+
+    kind: ClassVar[str] = "TimeoutNow"
+    src: int
+    dst: int
+    term: int
+
+
+Message = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply | TimeoutNow
 
 
 def describe(msg: Message) -> str:
@@ -91,5 +113,8 @@ def describe(msg: Message) -> str:
     if isinstance(msg, AppendEntriesReply):
         return f"AE ok match={msg.match_index}" if msg.success else "AE rejected"
     if isinstance(msg, RequestVote):
-        return "RequestVote"
-    return "vote granted" if msg.vote_granted else "vote denied"
+        return "PreVote" if msg.pre_vote else "RequestVote"
+    if isinstance(msg, TimeoutNow):
+        return "TimeoutNow"
+    what = "pre-vote" if msg.pre_vote else "vote"
+    return f"{what} granted" if msg.vote_granted else f"{what} denied"

@@ -51,17 +51,19 @@ from raftlab.messages import (
     Message,
     RequestVote,
     RequestVoteReply,
+    TimeoutNow,
 )
 from raftlab.progress import Batch, Progress, State
 from raftlab.records import fast_init
 from raftlab.roles import Role
 
-_RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply)
+_RAFT_MESSAGES = (AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply, TimeoutNow)
 _TEXT = (bytes, bytearray, str)  # what propose refuses as its list of commands
 # Enum members read once: on Python 3.11 each ``Role.LEADER`` calls the enum metaclass's
 # __getattr__ hook, and these two are read for every event.
 _LEADER = Role.LEADER
 _REPLICATE = State.REPLICATE
+_INF = float("inf")
 
 
 @fast_init
@@ -85,6 +87,8 @@ class Ready:
         "roles",
         "leader_changed",
         "leader_id",
+        "read_states",
+        "reads_failed",
     )
 
     def __init__(self) -> None:
@@ -99,6 +103,11 @@ class Ready:
         self.roles: list[tuple[Role, int]] = []
         self.leader_changed = False
         self.leader_id: int | None = None
+        # Reads (raftlab.reads, thesis §6.4): reads the leader may now serve, each once its
+        # state machine has applied ReadState.index; and reads it can no longer serve
+        # (it stepped down), as (ctx, reason), for the client to try elsewhere.
+        self.read_states: list[ReadState] = []
+        self.reads_failed: list[tuple[Any, str]] = []
 
     @property
     def became_leader(self) -> bool:
@@ -110,7 +119,8 @@ class Ready:
             f"Ready(hard_state={self.hard_state}, persist_from={self.persist_from}, "
             f"messages={self.messages}, events={self.events}, removed={self.removed}, "
             f"roles={self.roles}, leader_changed={self.leader_changed}, "
-            f"leader_id={self.leader_id})"
+            f"leader_id={self.leader_id}, read_states={self.read_states}, "
+            f"reads_failed={self.reads_failed})"
         )
 
 
@@ -124,6 +134,32 @@ class Applied(NamedTuple):
     entry: Entry
     result: Any = None
     error: Exception | None = None
+
+
+class ReadState(NamedTuple):
+    """A read the leader may serve once its state machine has applied ``index`` (§6.4).
+
+    ``ctx`` is what the caller handed to ``read_index`` or ``lease_read``; ``index`` the
+    leader's commit index when the read was taken: every write that finished before the
+    read arrived is at or below it.
+    """
+
+    ctx: Any
+    index: int
+
+
+class _PendingRead:
+    """A ReadIndex read waiting for its heartbeat round (and the leader's no-op) (§6.4)."""
+
+    __slots__ = ("ctx", "index", "seq")
+
+    def __init__(self, ctx: Any, index: int | None, seq: int):
+        self.ctx = ctx
+        self.index = index  # None until an entry of the leader's term has committed
+        self.seq = seq  # the heartbeat round that must be acknowledged by a majority
+
+    def __repr__(self) -> str:
+        return f"_PendingRead(ctx={self.ctx!r}, index={self.index}, seq={self.seq})"
 
 
 class RaftNode:
@@ -183,6 +219,21 @@ class RaftNode:
         self._ready = Ready()
         self._majority = (len(self.peers) + 1) // 2 + 1
 
+        # Reads, leases and stable leaders (raftlab.reads; thesis §6.4, §9.6, §3.10).
+        # Times here are the node's own clock, like every ``now`` it is handed.
+        self.heard_leader_at = now  # last word from a current leader (stickiness, §4.2.3)
+        self.pre_candidate = False  # asking for pre-votes (§9.6); the role stays FOLLOWER
+        self.pre_votes: set[int] = set()
+        self.transfer_target: int | None = None  # leadership transfer in progress (§3.10)
+        self.transfer_deadline = _INF
+        self.lease_start = -_INF  # when the newest round a majority acknowledged was sent
+        self._seq = 0  # heartbeat rounds sent for reads and leases (AppendEntries.seq)
+        self._seq_sent: dict[int, float] = {}  # round -> when it was sent
+        self._acked_seq: dict[int, int] = {}  # peer -> newest round it acknowledged
+        self._reads: list[_PendingRead] = []
+        self._heard_from: dict[int, float] = {}  # peer -> last reply (CheckQuorum, §6.2)
+        self._quorum_since = now  # start of the current CheckQuorum period
+
     # ------------------------------------------------------------------ inputs
 
     @property
@@ -205,12 +256,23 @@ class RaftNode:
         """Time passed: start an election (§5.2) or send heartbeats (§5.2, §5.3) if due."""
         self._now = now
         if self.role is Role.LEADER:
+            if self.transfer_target is not None and now >= self.transfer_deadline:
+                self._end_transfer(
+                    "gave up: the target did not take over within an election timeout"
+                )
             if now >= self.heartbeat_deadline:
                 self.heartbeat_deadline = now + self.config.heartbeat_ms
                 self._round += 1
+                if self.config.check_quorum and not self._check_quorum(now):
+                    return
+                if self.config.lease_ms:
+                    self._next_seq()  # every round renews the lease (§6.4.1)
                 self._broadcast_append()
         elif now >= self.election_deadline:
-            self._become_candidate(now)
+            if self.config.pre_vote:
+                self._become_pre_candidate(now)
+            else:
+                self._become_candidate(now)
 
     def step(self, msg: Message, now: float) -> None:
         """A message arrived.  The rules common to every role run first (§5.1)."""
@@ -218,12 +280,24 @@ class RaftNode:
             # Checked before anything else, so a wrong input changes nothing.
             raise TypeError(f"RaftNode.step takes a Raft message, got {type(msg).__name__}")
         self._now = now
-        if msg.term > self.current_term:
+        if (
+            isinstance(msg, RequestVote)
+            and msg.term > self.current_term
+            and self._ignores_vote_request(msg, now)
+        ):
+            return
+        if msg.term > self.current_term and not _keeps_term(msg):
             # A newer term exists: whatever we were, we are now a follower in it (§5.1).
             # Only an AppendEntries names the new leader; a vote request does not.
             leader = msg.leader_id if isinstance(msg, AppendEntries) else None
             self._become_follower(msg.term, leader, now)
-        if isinstance(msg, AppendEntries):
+        if isinstance(msg, RequestVote) and msg.pre_vote:
+            self._handle_pre_vote(msg, now)
+        elif isinstance(msg, RequestVoteReply) and msg.pre_vote:
+            self._handle_pre_vote_reply(msg, now)
+        elif isinstance(msg, TimeoutNow):
+            self._handle_timeout_now(msg, now)
+        elif isinstance(msg, AppendEntries):
             self._handle_append_entries(msg, now)
         elif isinstance(msg, AppendEntriesReply):
             self._handle_append_reply(msg)
@@ -246,6 +320,14 @@ class RaftNode:
             raise ValueError("propose needs at least one command")
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
+        if self.transfer_target is not None:
+            # §3.10: while leadership moves, new commands would only make the target
+            # chase a moving log; the client tries again at the new leader.
+            raise NotLeader(
+                self.transfer_target,
+                f"S{self.id} is handing leadership to S{self.transfer_target}; "
+                f"try S{self.transfer_target}",
+            )
         self._now = now
         first = self.log.last_index + 1
         term = self.current_term
@@ -262,6 +344,82 @@ class RaftNode:
                 self._replicate(peer)
         self._advance_leader_commit()  # a one-node cluster commits at once
         return first, term
+
+    def read_index(self, ctx: Any, now: float) -> None:
+        """A linearizable read without a log entry: ReadIndex (thesis §6.4).
+
+        1. The leader notes its commit index (once an entry of its own term has
+           committed: before that it may not know everything committed, §8).
+        2. It sends a heartbeat round; once a majority has acknowledged a round sent
+           *after* the read arrived, no other leader had been elected when it arrived.
+        3. The read is served once the state machine has applied that index: it comes
+           out in ``Ready.read_states`` as ``ReadState(ctx, index)``.
+
+        Raises ``NotLeader`` on a follower or candidate.  If the leader steps down first,
+        the read comes out in ``Ready.reads_failed`` instead.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        self._now = now
+        index = self.commit_index if self._committed_in_term() else None
+        self._next_seq()
+        self._reads.append(_PendingRead(ctx, index, self._seq))
+        self._emit("read_index", f"seq={self._seq} index={'-' if index is None else index}")
+        self._broadcast_heartbeat()
+        self._release_reads()
+
+    def lease_read(self, ctx: Any, now: float) -> None:
+        """A read served at once while the leader's lease holds (thesis §6.4.1).
+
+        The lease starts when a heartbeat round that a majority acknowledged was *sent*
+        (``lease_start``) and runs to ``lease_expiry()``: followers that acknowledged it
+        vote for nobody else before then (leader stickiness, §4.2.3), so this leader's
+        commit index is still the newest.  When the lease has run out, the read falls back
+        to ``read_index``.  Raises ``NotLeader`` on a follower, ``ValueError`` when leases
+        are off (``Config.lease_ms == 0``).
+        """
+        if not self.config.lease_ms:
+            raise ValueError(
+                "lease reads need a lease: make the cluster with Config(lease_ms=...), "
+                "e.g. Config(lease_ms=100); or use read_index"
+            )
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        self._now = now
+        if self.lease_holds(now) and self._committed_in_term():
+            self._ready.read_states.append(ReadState(ctx, self.commit_index))
+            self._emit("read", f"index={self.commit_index} lease")
+            return
+        self.read_index(ctx, now)
+
+    def transfer_leadership(self, to: int, now: float) -> None:
+        """Hand leadership to ``to`` (thesis §3.10): bring its log up to date, then send it
+        ``TimeoutNow`` so it stands for election at once.  New proposals are refused
+        meanwhile; after an election timeout without success the leader gives up.
+
+        Raises ``NotLeader`` on a follower, ``ValueError`` for a target that is not a peer
+        or while another transfer runs.
+        """
+        if self.role is not Role.LEADER:
+            raise NotLeader(self.leader_id)
+        if to == self.id:
+            raise ValueError(f"S{self.id} already leads; name another server to hand over to")
+        if to not in self.peers:
+            raise ValueError(
+                f"S{to} is not in this cluster; S{self.id}'s peers are "
+                + ", ".join(f"S{p}" for p in self.peers)
+            )
+        if self.transfer_target is not None:
+            raise ValueError(
+                f"S{self.id} is already handing leadership to S{self.transfer_target}; "
+                "wait until that transfer ends"
+            )
+        self._now = now
+        self.transfer_target = to
+        self.transfer_deadline = now + self.config.election_timeout_ms[1]
+        self._transfer_sent = False
+        self._emit("transfer", f"to=S{to}")
+        self._transfer_step()
 
     def ready(self) -> Ready:
         """Take the output waiting since the last call (see the module docstring)."""
@@ -365,6 +523,61 @@ class RaftNode:
         state"; the log is persisted from ``Ready.persist_from``)."""
         return HardState(self.current_term, self.voted_for)
 
+    # The rules of reads and stable leaders (raftlab.reads), one method each, like the
+    # rules above: a planted bug overrides one of them.
+
+    def read_index_confirmed(self, seq: int) -> bool:
+        """ReadIndex, step 3 (thesis §6.4): may a read that arrived before heartbeat round
+        ``seq`` was sent be served?  Only once a majority (this leader included) has
+        acknowledged round ``seq`` or a later one: then no newer leader existed when the
+        read arrived, so no write newer than our commit index had finished."""
+        return self._confirmed_seq() >= seq
+
+    def lease_expiry(self) -> float:
+        """When this leader's lease ends, by its own clock (thesis §6.4.1).
+
+        It starts at ``lease_start``, when a round a majority acknowledged was sent, and
+        lasts ``Config.lease_ms`` shortened by the drift bound: this clock may run up to
+        ``max_drift`` slow, so ``lease_ms * (1 - max_drift)`` of it is at most ``lease_ms``
+        of real time, which ``Config`` keeps below the time any follower waits, by its own
+        possibly fast clock, before voting for someone else.
+        """
+        cfg = self.config
+        return self.lease_start + cfg.lease_ms * (1 - cfg.max_drift)
+
+    def lease_holds(self, now: float) -> bool:
+        """Can this node serve a lease read at ``now`` (its clock)?  Only a leader whose
+        lease runs (``lease_expiry``) and that is not handing leadership over (§3.10)."""
+        return (
+            self.role is Role.LEADER and self.transfer_target is None and now < self.lease_expiry()
+        )
+
+    def leader_is_fresh(self, now: float) -> bool:
+        """Leader stickiness (thesis §4.2.3, §9.6): has this server heard from a current
+        leader within the lowest election timeout?  Then it neither votes for another
+        candidate nor lets a vote request raise its term: the leader is alive.  On only
+        with ``check_quorum`` or leases; a leader counts as fresh itself."""
+        cfg = self.config
+        if not (cfg.check_quorum or cfg.lease_ms):
+            return False
+        return self._heard_leader_lately(now)
+
+    def _heard_leader_lately(self, now: float) -> bool:
+        if self.role is Role.LEADER:
+            return True
+        return now - self.heard_leader_at < self.config.election_timeout_ms[0]
+
+    def grants_pre_vote(self, msg: RequestVote) -> bool:
+        """PreVote (thesis §9.6): would we vote for this candidate in ``msg.term``?  Only
+        if that term is newer than ours, its log is at least as up-to-date as ours
+        (§5.4.1), and we have not heard from a leader within the lowest election timeout
+        (whatever ``check_quorum`` says: this is what makes a returning node harmless)."""
+        return (
+            msg.term > self.current_term
+            and not self._heard_leader_lately(self._now)
+            and self.candidate_up_to_date(msg.last_log_index, msg.last_log_term)
+        )
+
     # ------------------------------------------------------------- role changes
 
     def _become_follower(self, term: int, leader: int | None, now: float) -> None:
@@ -376,15 +589,19 @@ class RaftNode:
         self.role = Role.FOLLOWER
         self._set_leader(leader)
         self.votes = set()
+        self.pre_candidate = False
         self._ready.roles.append((Role.FOLLOWER, self.current_term))
         if was is Role.LEADER:
             # A leader had no election timer running; start one.
             self.heartbeat_deadline = float("inf")
             self._reset_election_timer(now)
+            self._stop_leading()
         self._emit("follower", f"term={self.current_term}")
 
-    def _become_candidate(self, now: float) -> None:
-        """Election timeout: vote for yourself in a new term and ask everyone (§5.2)."""
+    def _become_candidate(self, now: float, transfer: bool = False) -> None:
+        """Election timeout: vote for yourself in a new term and ask everyone (§5.2).
+        ``transfer``: the old leader asked for it (TimeoutNow, §3.10)."""
+        self.pre_candidate = False
         self.role = Role.CANDIDATE
         self.current_term += 1
         self.voted_for = self.id
@@ -400,7 +617,15 @@ class RaftNode:
         last_index, last_term = self.log.last_index, self.log.last_term
         for peer in self.peers:
             self._send(
-                RequestVote(self.id, peer, self.current_term, self.id, last_index, last_term)
+                RequestVote(
+                    self.id,
+                    peer,
+                    self.current_term,
+                    self.id,
+                    last_index,
+                    last_term,
+                    transfer=transfer,
+                )
             )
 
     def _become_leader(self, now: float) -> None:
@@ -413,6 +638,7 @@ class RaftNode:
         self.progress = {p: Progress(nxt) for p in self.peers}
         self._round = 0
         self.heartbeat_deadline = now + self.config.heartbeat_ms
+        self._start_leading(now)
         self._emit("leader", f"term={self.current_term}")
         # The no-op lets the leader commit, and so learn, everything before it at once:
         # an entry of its own term, once on a majority, commits all earlier ones (§5.4.2, §8).
@@ -459,11 +685,13 @@ class RaftNode:
             self._become_follower(msg.term, msg.leader_id, now)
         self._set_leader(msg.leader_id)
         self._reset_election_timer(now)  # heard from the current leader (§5.2)
+        self.heard_leader_at = now  # leader stickiness (§4.2.3)
+        self.pre_candidate = False
 
         prev = msg.prev_log_index
         log = self.log
         if not self.prev_matches(prev, msg.prev_log_term):
-            self._send(self._rejection(msg.src, prev))
+            self._send(self._rejection(msg.src, prev, msg.seq))
             return
 
         # The check passed.  Append what is new, deleting our entries only from the first
@@ -483,9 +711,13 @@ class RaftNode:
         new_commit = self.follower_commit(msg.leader_commit, match)
         if new_commit > self.commit_index:
             self._set_commit_index(new_commit)
-        self._send(AppendEntriesReply(self.id, msg.src, self.current_term, True, match_index=match))
+        self._send(
+            AppendEntriesReply(
+                self.id, msg.src, self.current_term, True, match_index=match, seq=msg.seq
+            )
+        )
 
-    def _rejection(self, leader: int, prev: int) -> AppendEntriesReply:
+    def _rejection(self, leader: int, prev: int, seq: int = 0) -> AppendEntriesReply:
         """The consistency check failed at ``prev``: say where the leader should back up to."""
         log = self.log
         if prev > log.last_index:
@@ -498,6 +730,7 @@ class RaftNode:
                 False,
                 rejected_index=prev,
                 conflict_index=log.last_index + 1,
+                seq=seq,
             )
         # Same index, other term: our entry there conflicts.  Say which term and where it
         # starts, so the leader can skip the whole term at once (§5.3).
@@ -509,6 +742,7 @@ class RaftNode:
             rejected_index=prev,
             conflict_term=log.term(prev),
             conflict_index=log.first_index_of_term(prev),
+            seq=seq,
         )
 
     def _handle_append_reply(self, msg: AppendEntriesReply) -> None:
@@ -517,6 +751,12 @@ class RaftNode:
             return
         peer = msg.src
         pr = self.progress[peer]
+        # Any answer in our term means the peer still takes us for its leader: it counts
+        # for reads and leases (§6.4) and for CheckQuorum (§6.2), success or not.
+        self._heard_from[peer] = self._now
+        if msg.seq > self._acked_seq.get(peer, 0):
+            self._acked_seq[peer] = msg.seq
+            self._on_round_acknowledged()
         if msg.success:
             # Use what the reply vouches for; never move matchIndex backward, since
             # replies can arrive out of order (Students' Guide, "term confusion").
@@ -524,6 +764,8 @@ class RaftNode:
             pr.acknowledged(msg.match_index, self._now)
             if pr.match > old_match:
                 self._advance_leader_commit()
+                if peer == self.transfer_target:
+                    self._transfer_step()
         else:
             if msg.rejected_index == 0:
                 return  # refused for its old term only (§5.1): nothing about the log
@@ -561,6 +803,12 @@ class RaftNode:
                 pr.state = State.PROBE
             if not self._replicate(peer):
                 self._send_heartbeat(peer, pr)
+
+    def _broadcast_heartbeat(self) -> None:
+        """A heartbeat round sent now, for a read (§6.4): new entries or an empty one."""
+        for peer in self.peers:
+            if not self._replicate(peer):
+                self._send_heartbeat(peer, self.progress[peer])
 
     def _replicate(self, peer: int) -> bool:
         """Send ``peer`` the batches its ``Progress`` allows; whether any went out.
@@ -611,6 +859,7 @@ class RaftNode:
                 self.log.term(prev),
                 entries,
                 self.commit_index,
+                self._seq,
             )
         )
 
@@ -618,6 +867,160 @@ class RaftNode:
         n = self.leader_commit()
         if n > self.commit_index:
             self._set_commit_index(n)
+
+    # ------------------------------------------- reads, leases, stable leaders
+
+    def _start_leading(self, now: float) -> None:
+        self._acked_seq = {}
+        self._seq_sent = {}
+        self._reads = []
+        self._heard_from = {}
+        self._quorum_since = now
+        self.lease_start = -_INF
+        self._lease_void = -_INF
+        self.transfer_target = None
+        self.transfer_deadline = _INF
+
+    def _stop_leading(self) -> None:
+        """Deposed or stepped down: reads waiting here can no longer be served (§6.4)."""
+        if self._reads:
+            why = f"S{self.id} stopped leading before it could confirm the read"
+            self._ready.reads_failed.extend((r.ctx, why) for r in self._reads)
+            self._reads = []
+        self._seq_sent = {}
+        self.lease_start = -_INF
+        if self.transfer_target is not None:
+            self.transfer_target = None
+            self.transfer_deadline = _INF
+
+    def _committed_in_term(self) -> bool:
+        """Has an entry of this leader's term committed (its no-op, §8)?"""
+        return self.log.term(self.commit_index) == self.current_term
+
+    def _next_seq(self) -> None:
+        """Start a new heartbeat round: its messages carry ``seq``, replies echo it."""
+        self._seq += 1
+        self._seq_sent[self._seq] = self._now
+
+    def _confirmed_seq(self) -> int:
+        """The newest round a majority (this leader included) has acknowledged."""
+        acks = sorted((self._acked_seq.get(p, 0) for p in self.peers), reverse=True)
+        acks.insert(0, self._seq)
+        return acks[self._majority - 1]
+
+    def _on_round_acknowledged(self) -> None:
+        confirmed = self._confirmed_seq()
+        sent = self._seq_sent
+        if confirmed in sent:
+            at = sent[confirmed]
+            # After a TimeoutNow the target's election ignores stickiness (§3.10), so
+            # rounds sent before the transfer could end vouch for nothing.
+            if at > self._lease_void and at > self.lease_start:
+                self.lease_start = at
+            for k in [k for k in sent if k <= confirmed]:
+                del sent[k]
+        if self._reads:
+            self._release_reads()
+
+    def _release_reads(self) -> None:
+        """Hand out every read whose round is confirmed and whose index is known (§6.4)."""
+        if self.role is not Role.LEADER:
+            return
+        keep = []
+        known = self._committed_in_term()
+        out = self._ready.read_states
+        for r in self._reads:
+            if r.index is None:
+                if not known:
+                    keep.append(r)
+                    continue
+                r.index = self.commit_index
+            if self.read_index_confirmed(r.seq):
+                out.append(ReadState(r.ctx, r.index))
+                self._emit("read", f"index={r.index} read_index")
+            else:
+                keep.append(r)
+        self._reads = keep
+
+    def _check_quorum(self, now: float) -> bool:
+        """CheckQuorum (thesis §6.2): a leader that heard from no majority during a whole
+        election timeout steps down, so clients stop waiting on it.  ``False`` if it did."""
+        period = self.config.election_timeout_ms[1]
+        if now - self._quorum_since < period:
+            return True
+        since = self._quorum_since
+        heard = 1 + sum(1 for p in self.peers if self._heard_from.get(p, -_INF) >= since)
+        self._quorum_since = now
+        if heard >= self._majority:
+            return True
+        self._emit("step_down", f"heard from {heard} of {len(self.peers) + 1} in {period:g} ms")
+        self._become_follower(self.current_term, None, now)
+        return False
+
+    def _ignores_vote_request(self, msg: RequestVote, now: float) -> bool:
+        """Leader stickiness (thesis §4.2.3): a vote request of a newer term, from a
+        candidate not sent by a transfer, is dropped while the leader is fresh; our term
+        stays, so the leader's next heartbeat still counts (and its lease holds)."""
+        if msg.pre_vote or msg.transfer or not self.leader_is_fresh(now):
+            return False
+        self._emit("ignore_vote", f"from=S{msg.candidate_id} term={msg.term}")
+        return True
+
+    def _become_pre_candidate(self, now: float) -> None:
+        """PreVote (thesis §9.6): ask first whether we *could* win the next term."""
+        self.pre_candidate = True
+        self.pre_votes = {self.id}
+        self._set_leader(None)
+        self._reset_election_timer(now)  # no majority by then: ask again
+        term = self.current_term + 1
+        self._emit("pre_candidate", f"term={term}")
+        if len(self.pre_votes) >= self._majority:
+            self._become_candidate(now)
+            return
+        last_index, last_term = self.log.last_index, self.log.last_term
+        for peer in self.peers:
+            self._send(
+                RequestVote(self.id, peer, term, self.id, last_index, last_term, pre_vote=True)
+            )
+
+    def _handle_pre_vote(self, msg: RequestVote, now: float) -> None:
+        grant = self.grants_pre_vote(msg)
+        term = msg.term if grant else self.current_term
+        self._send(RequestVoteReply(self.id, msg.src, term, grant, pre_vote=True))
+
+    def _handle_pre_vote_reply(self, msg: RequestVoteReply, now: float) -> None:
+        if not (self.pre_candidate and msg.vote_granted and msg.term == self.current_term + 1):
+            return  # a refusal of a newer term already made us its follower (step)
+        self.pre_votes.add(msg.src)
+        if len(self.pre_votes) >= self._majority:
+            self._become_candidate(now)
+
+    def _handle_timeout_now(self, msg: TimeoutNow, now: float) -> None:
+        """The leader hands over (§3.10): stand for election now, whatever the timer."""
+        if msg.term != self.current_term or self.role is Role.LEADER:
+            return
+        self._emit("timeout_now", f"from=S{msg.src}")
+        self._become_candidate(now, transfer=True)
+
+    def _transfer_step(self) -> None:
+        """Transfer (§3.10): once the target's log matches ours, send it TimeoutNow."""
+        to = self.transfer_target
+        if to is None or self._transfer_sent:
+            return
+        pr = self.progress[to]
+        if pr.match < self.log.last_index:
+            self._replicate(to)  # catch it up first
+            return
+        self._transfer_sent = True
+        # From now the target's election ignores stickiness: no lease until it is over.
+        self.lease_start = -_INF
+        self._lease_void = self.transfer_deadline
+        self._send(TimeoutNow(self.id, to, self.current_term))
+
+    def _end_transfer(self, why: str) -> None:
+        self._emit("transfer_end", f"to=S{self.transfer_target} {why}")
+        self.transfer_target = None
+        self.transfer_deadline = _INF
 
     # ---------------------------------------------------------------- plumbing
 
@@ -631,6 +1034,8 @@ class RaftNode:
     def _set_commit_index(self, index: int) -> None:
         self.commit_index = index
         self._emit("commit", f"index={index}")
+        if self._reads:
+            self._release_reads()  # the no-op of our term may just have committed (§6.4)
 
     def _truncate(self, index: int) -> None:
         removed = self.log.entries(index)
@@ -658,8 +1063,18 @@ class RaftNode:
     def _emit(self, kind: str, detail: str) -> None:
         self._ready.events.append((kind, detail))
 
+    _transfer_sent = False
+    _lease_void = -_INF
+
     def __repr__(self) -> str:
         return (
             f"RaftNode(S{self.id}, {self.role.value}, term={self.current_term}, "
             f"last={self.log.last_index}, commit={self.commit_index})"
         )
+
+
+def _keeps_term(msg: Message) -> bool:
+    """A PreVote and a granted pre-vote carry a term nobody has entered yet (§9.6)."""
+    if isinstance(msg, RequestVote):
+        return msg.pre_vote
+    return isinstance(msg, RequestVoteReply) and msg.pre_vote and msg.vote_granted

@@ -489,13 +489,16 @@ class Session:
 
         return self._act(go)
 
-    def client_get(self, key: str) -> Outcome:
-        """A read through the log (linearizable, §8): it waits for the entry to commit."""
+    def client_get(self, key: str, mode: str = "log") -> Outcome:
+        """A linearizable read: through the log (``mode="log"``, §8: it waits for the entry
+        to commit), by ReadIndex (``"read_index"``, thesis §6.4: a heartbeat round) or
+        from the leader's lease (``"lease"``, §6.4.1; the cluster needs a lease)."""
 
         def go() -> str:
             client, start = self._client(), self.cluster.now
-            self._read(lambda: client.get(key))
-            return f"get {key} -> {self._reply} ({self._took(client, start)})"
+            self._read(lambda: client.get(key, mode))
+            how = "" if mode == "log" else f" ({mode})"
+            return f"get {key}{how} -> {self._reply} ({self._took(client, start)})"
 
         return self._act(go)
 

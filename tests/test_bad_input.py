@@ -298,7 +298,8 @@ def test_the_default_config_and_good_values_are_accepted():
             dict(bugs={"nope"}),
             ValueError,
             r"unknown bug name\(s\) 'nope'; known bugs are: "
-            r"figure8, forget_vote, no_log_check, no_prev_check",
+            r"figure8, forget_vote, lease_ignores_drift, no_log_check, no_prev_check, "
+            r"read_index_no_heartbeat, send_before_persist",
         ),
         (dict(bugs="nope"), ValueError, r"unknown bug name"),
         (dict(bugs=["figure8", "typo"]), ValueError, r"'typo'"),

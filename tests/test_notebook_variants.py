@@ -1,4 +1,5 @@
-"""Every Try-it survives the learner: chapters 00-07 run with their Try-it parameters changed.
+"""Every Try-it survives the learner: chapters 00-07 and 09 run with their Try-it parameters
+changed.
 
 Each chapter keeps the values its Try-it sections invite you to change in small code cells
 tagged ``parameters``.  A variant overrides some of them, papermill's way: a cell inserted
@@ -117,6 +118,13 @@ VARIANTS: list[tuple[str, dict[str, str], tuple[str, str] | None]] = [
     ),
     ("07", {"faults": '{"partition", "drop"}', "read_after": "(700.0, 800.0)"}, None),
     ("07", {"predicted_copies": "4"}, ("fails", "S1 knew of")),
+    (
+        "09",
+        {"isolate_ms": "1000", "predicted_rise": "6", "story_seed": "11", "target": "1"},
+        ("says", "the term rose by 6 without PreVote"),
+    ),
+    ("09", {"isolate_ms": "1000"}, ("fails", "you predicted a rise of 23")),
+    ("09", {"predicted_first": "0"}, ("fails", "you predicted seed 0")),
 ]
 
 

@@ -77,6 +77,29 @@ def test_set_on_the_leader_then_get_through_the_log_and_relaxed_on_every_node(cl
         client.get("x")
 
 
+def test_reads_in_every_mode_on_servers_with_leases(tmp_path):
+    # ReadIndex and lease reads (thesis §6.4) answer the value without a log entry.
+    extra = ["--lease-ms", "250", "--pre-vote", "--check-quorum"]
+    with LocalCluster(3, directory=tmp_path, extra_args=extra) as c:
+        leader = c.wait_for_leader()
+        client = c.client(history=History())
+        client.set("r", "1")
+        last = c.status(leader)["last_index"]
+        for mode in ("log", "read_index", "lease", "relaxed"):
+            assert client.get("r", mode) == "1"
+        with pytest.raises(KeyNotFound):
+            client.get("never-set", "read_index")
+        # Only the read through the log wrote an entry.
+        assert c.status(leader)["last_index"] == last + 1
+        gets = [op for op in client.history if op.op == "get"]
+        assert [op.mode for op in gets] == ["log", "read_index", "lease", "relaxed", "read_index"]
+        status, _, body = raw(c.http[leader] + "/get?key=r&mode=read_index")
+        assert (status, body) == (200, b"1")
+        follower = next(i for i in c.ids if i != leader)
+        status, headers, _ = raw(c.http[follower] + "/get?key=r&mode=lease")
+        assert status == 307 and headers["Location"].startswith(c.http[leader])
+
+
 def _relaxed(client, node, key):
     try:
         return client.get(key, relaxed=True, node=node)
@@ -182,6 +205,9 @@ def test_a_write_retried_with_the_same_session_is_applied_once(cluster):
         ("/set?key=a", 400, "missing parameter 'value'"),
         ("/set?key=&value=1", 400, "'key' must not be empty"),
         ("/get?key=a&relaxed=maybe", 400, "relaxed must be true or false"),
+        ("/get?key=a&mode=fast", 400, "mode must be one of log, read_index, lease, relaxed"),
+        ("/get?key=a&mode=lease", 400, "mode=lease needs a lease: start every server"),
+        ("/get?key=a&mode=read_index&relaxed=true", 400, "cannot go with mode=read_index"),
         ("/set?key=a&value=1&client=5", 400, "client and seq go together"),
         ("/set?key=a&value=1&client=5&seq=x", 400, "seq must be a whole number"),
         ("/cas?key=a&value=1", 400, "missing parameter 'expected'"),

@@ -7,7 +7,13 @@ import random
 import pytest
 
 from raftlab.log import Entry
-from raftlab.messages import AppendEntries, AppendEntriesReply, RequestVote, RequestVoteReply
+from raftlab.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    RequestVote,
+    RequestVoteReply,
+    TimeoutNow,
+)
 from raftlab.server import codec
 
 MESSAGES = [
@@ -20,6 +26,13 @@ MESSAGES = [
     ),
     AppendEntriesReply(3, 1, 7, True, match_index=7),
     AppendEntriesReply(3, 1, 7, False, rejected_index=4, conflict_term=5, conflict_index=2),
+    # raftlab.reads: PreVote, transfer votes, heartbeat rounds, TimeoutNow.
+    RequestVote(1, 2, 8, 1, 40, 6, pre_vote=True),
+    RequestVote(1, 2, 8, 1, 40, 6, transfer=True),
+    RequestVoteReply(2, 1, 8, True, pre_vote=True),
+    AppendEntries(1, 3, 7, 1, 0, 0, (), 0, seq=2**40 + 3),
+    AppendEntriesReply(3, 1, 7, True, match_index=7, seq=12),
+    TimeoutNow(1, 3, 7),
 ]
 
 

@@ -17,7 +17,15 @@ from raftlab.kv import KVStateMachine
 from raftlab.kv.commands import Command, Kind, bytes_table, decode_command, encode_command
 from raftlab.roles import Role
 from raftlab.teaching import command_bytes, explain_step, state_table
-from raftlab.widgets import ByteEditor, ChaosLab, Dashboard, PartitionLab, RestartLab, Stepper
+from raftlab.widgets import (
+    ByteEditor,
+    ChaosLab,
+    Dashboard,
+    PartitionLab,
+    ReadLab,
+    RestartLab,
+    Stepper,
+)
 from raftlab.widgets.picture import Picture
 
 
@@ -260,7 +268,7 @@ def test_chapter_widgets_draw_without_pyplot_and_send_no_output(capsys):
 
     before = plt.get_fignums()
     c = Cluster(5, seed=1)
-    made = [Stepper(c), Stepper(c, logs=True), PartitionLab(c), RestartLab(c)]
+    made = [Stepper(c), Stepper(c, logs=True), PartitionLab(c), RestartLab(c), ReadLab()]
     for w in made:
         for b in [x for x in w.children if hasattr(x, "children")]:
             for button in [y for y in b.children if isinstance(y, ipywidgets.Button)]:
@@ -573,3 +581,76 @@ def test_a_click_that_raises_is_said_in_the_widget_not_lost():
     w.run_button.click()
     assert w.text.alarm and w.text.note == "the widget failed: RuntimeError: boom"
     assert w.text.text == f"t = {c.now:.2f} ms: nothing yet"  # what was shown stays
+
+
+def test_the_client_row_reads_in_each_mode_the_cluster_offers():
+    from raftlab import Config
+
+    plain = Dashboard(Cluster(3, 1, state_machine=KVStateMachine))
+    assert [v for _, v in plain.client.mode.options] == ["log", "read_index"]
+    dash = Dashboard(Cluster(3, 1, config=Config(lease_ms=100), state_machine=KVStateMachine))
+    c = dash.client
+    assert [v for _, v in c.mode.options] == ["log", "read_index", "lease"]
+    c.key.value, c.value.value = "x", "7"
+    c.set.click()
+    for mode in ("read_index", "lease"):
+        c.mode.value = mode
+        c.get.click()
+        assert "&#x27;7&#x27;" in c.answer.value and f"get x ({mode})" in dash.message.value
+    assert [op.mode for op in dash.cluster.history if op.op == "get"] == ["read_index", "lease"]
+
+
+# --------------------------------------------------------------------------------- ReadLab
+
+
+def deposed_read(bug: str, mode: str) -> ReadLab:
+    """Write x=1, cut the leader off, write x=2 elsewhere, then read at the old leader."""
+    lab = ReadLab(bug=bug)
+    lab.run_button.click()
+    lab.write_button.click()
+    old = lab.reader.leader_guess
+    assert old == lab.cluster.leader()
+    lab.cut_button.click()
+    assert f"S{old} is cut off from everyone" in lab.text.text
+    lab.write_button.click()
+    assert lab.written == "2" and lab.writer.leader_guess != old
+    lab.mode.value = mode
+    lab.read_button.click()
+    return lab
+
+
+@pytest.mark.parametrize("mode", ["log", "read_index", "lease"])
+def test_read_lab_consensus_reads_at_a_deposed_leader_wait_and_are_not_stale(mode):
+    lab = deposed_read("", mode)
+    assert f"{mode} read of x, first sent to S" in lab.text.text
+    assert "answered '2'" in lab.text.text
+    assert not lab.text.alarm and lab.text.note == "linearizable so far: True"
+    assert pngs(lab.picture) and lab.picture.figure.axes
+
+
+def test_read_lab_relaxed_read_at_a_deposed_leader_is_stale_and_said_so():
+    lab = deposed_read("", "relaxed")
+    assert "answered '1'" in lab.text.text and lab.text.alarm
+    assert lab.text.note.startswith("STALE READ: x is '2', this read said '1'")
+    assert "left out of the linearizability check" in lab.text.note
+
+
+@pytest.mark.parametrize(
+    ("bug", "mode"), [("read_index_no_heartbeat", "read_index"), ("lease_ignores_drift", "lease")]
+)
+def test_read_lab_shows_each_read_bug_as_a_stale_read_the_checker_rejects(bug, mode):
+    lab = deposed_read(bug, mode)
+    assert "answered '1'" in lab.text.text and lab.text.alarm
+    assert lab.text.note.endswith("linearizable so far: False")
+
+
+def test_read_lab_refuses_with_a_sentence_and_changes_nothing():
+    with pytest.raises(ValueError, match="unknown read bug 'figure8'"):
+        ReadLab(bug="figure8")
+    lab = ReadLab()
+    lab.read_button.click()
+    assert lab.text.note == "write x first, so that a read has a value to return"
+    lab.cut_button.click()  # t = 0: nobody leads yet
+    assert "no leader right now" in lab.text.note
+    assert lab.cluster.network.groups == (frozenset(lab.cluster.ids),)
+    assert len(lab.cluster.history) == 0 and lab.cluster.now == 0

@@ -4,10 +4,12 @@ Where to start
 --------------
 ``raftlab.chaos.run(seed)`` builds a 5-node cluster running the key-value store and, for
 ``duration_ms`` of simulated time, lets four clients (:class:`raftlab.kv.KVClient`) read
-and write a handful of keys while the nemesis (:mod:`raftlab.chaos.schedule`) crashes and
-restarts nodes, partitions the network, loses, duplicates and delays messages, and aims
-crashes at the moments where classic Raft mistakes bite (a leader just elected, a leader
-just after its first commit, a voter just after its vote; :mod:`raftlab.chaos.plays`).
+and write a handful of keys (reading in every mode of ``KVClient.get``: through the log,
+ReadIndex, lease, relaxed) while the nemesis (:mod:`raftlab.chaos.schedule`) crashes and
+restarts nodes, partitions the network, loses, duplicates and delays messages, makes clocks
+drift within ``Config.max_drift``, and aims faults at the moments where classic Raft
+mistakes bite (a leader just elected, a leader just after its first commit, a voter just
+after its vote, a leader just after a client read; :mod:`raftlab.chaos.plays`).
 Then comes the healing, and then the checks:
 
 1. **Safety** after every event: the five properties of ``raftlab.invariants``

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from raftlab.bugs import BUGS
+from raftlab.bugs import ALL_BUGS
 from raftlab.chaos.runner import HEAL_BOUND_MS, ChaosReport, run
 from raftlab.chaos.schedule import ALL_FAULTS
 
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "--bug",
         action="append",
         default=[],
-        choices=sorted(BUGS),
+        choices=sorted(ALL_BUGS),
         help="switch on a planted bug (repeatable)",
     )
     parser.add_argument("--nodes", type=int, default=5)

@@ -23,6 +23,12 @@ Plays, which chain reactions into the classic scenarios:
   term's entry by counting replicas gets wrong.
 - ``split``: two candidates in one term and voters that restart in between (§5.2), which
   a server that does not persist its vote gets wrong.
+- ``read_cut``: the leader is cut off from everyone just after a client read reaches it
+  (thesis §6.4), which a leader that serves ReadIndex reads without a heartbeat round
+  gets wrong.
+- ``lease_edge``: the leader's clock runs as slow as ``Config.max_drift`` allows and every
+  other clock as fast, then the leader is cut off just after a read: a lease that does
+  not allow for drift outlives the followers' patience (thesis §6.4.1).
 
 A play runs alone: no other episode starts until it is over.  ``Plays`` is a mixin of
 :class:`raftlab.chaos.schedule.Nemesis`, whose helpers (``_crash``, ``_arm``, ``_at``...) it
@@ -56,6 +62,42 @@ class Plays:
         }
         for aim in sorted(chosen):
             self._arm(aim, until, rng.uniform(0.4, 1.0), fns[aim])
+
+    def _episode_read_cut(self, now: float) -> None:
+        """Arm: cut the leader off just after a client read reaches it (``read_cut``)."""
+        if now < self._topology_until:
+            return
+        self._arm("read", now + self.rng.uniform(200, 1000), 1.0, self._cut_reader, once=True)
+
+    def _cut_reader(self, i: int, detail: str) -> None:
+        c = self.cluster
+        if i not in c.alive or c.nodes[i].role is not Role.LEADER:
+            return
+        if c.now < self._topology_until:
+            return
+        self._isolate(i, f"(leader, just after a read: {detail})", (200, 1500))
+
+    def _episode_lease_edge(self, now: float) -> None:
+        """Clocks at the edge of the drift bound, then the leader cut off after a read."""
+        c, rng = self.cluster, self.rng
+        leader = c.leader()
+        if leader is None or now < self._topology_until or now < self._rates_until["drift"]:
+            return
+        bound = c.config.max_drift
+        slow, fast = round(1 - bound, 4), round(1 + bound, 4)
+        for i in c.ids:
+            c.clock_drift(i, slow if i == leader else fast)
+        self._log("drift", f"S{leader}'s clock runs x{slow:g}, every other x{fast:g}")
+        self._rates_until["drift"] = until = now + rng.uniform(1000, 2500)
+        self._at(until, self._clocks_back)
+        self._play_until = now + 600
+        self._arm("read", until, 1.0, self._cut_reader, once=True)
+
+    def _clocks_back(self) -> None:
+        c = self.cluster
+        for i in c.ids:
+            if c.clock_rate(i) != 1.0:
+                c.clock_drift(i, 1.0)
 
     def _crash_in_window(self, node: int, detail: str) -> None:
         """Arm a crash window on a server about to answer ``node`` (see ``window`` above)."""
@@ -223,7 +265,7 @@ class Plays:
         when = c.now
         for env in c.network.in_flight:
             m = env.msg
-            if m.src == i and isinstance(m, RequestVoteReply) and m.vote_granted:
+            if m.src == i and isinstance(m, RequestVoteReply) and m.vote_granted and not m.pre_vote:
                 when = max(when, env.deliver_at)
         self._restarting.add(i)
         self._at(when, self._bounce, i, detail)

@@ -33,8 +33,8 @@ CLIENT_TIMEOUT_MS = 2500.0
 KEYS = ("a", "b", "c")
 
 # Which operation a client does next, and how often.
-_OPS = ("get", "set", "cas", "append", "delete", "relaxed")
-_WEIGHTS = (30, 20, 20, 18, 5, 7)
+_OPS = ("get", "read_index", "lease", "set", "cas", "append", "delete", "relaxed")
+_WEIGHTS = (12, 10, 8, 20, 20, 18, 5, 7)
 
 
 @dataclass(slots=True)
@@ -137,6 +137,14 @@ class _Clients:
         self.counter = 0
         self.seen: dict[str, str | None] = {}  # last value a client saw per key (for cas)
         self.stopped = False
+        # In some seeds the first client only reads, always in one mode: a read-heavy
+        # client that keeps asking the leader it knows, which is what a stale read needs.
+        self.reader: str | None = None
+        if n > 1 and rng.random() < 0.5:
+            modes = ["log", "read_index"]
+            if cluster.config.lease_ms:
+                modes += ["lease"] * 4  # mostly lease reads, where a cluster has leases
+            self.reader = rng.choice(modes)
 
     def next_time(self) -> float:
         if self.stopped:
@@ -171,10 +179,16 @@ class _Clients:
         rng, client = self.rng, self.clients[k]
         key = rng.choice(KEYS)
         what = rng.choices(_OPS, _WEIGHTS)[0]
+        if k == 0 and self.reader is not None:
+            what = "get" if self.reader == "log" else self.reader
         self.counter += 1
         value = f"{client.client_id}.{self.counter}"
         if what == "get":
             op = client.start_get(key)
+        elif what == "read_index" or what == "lease":
+            if what == "lease" and not client.cluster.config.lease_ms:
+                what = "read_index"  # this seed drew no lease
+            op = client.start_get(key, what)
         elif what == "relaxed":
             node = rng.choice(client.cluster.ids)
             client.start_get(key, relaxed=True, node=node)

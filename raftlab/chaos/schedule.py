@@ -25,6 +25,7 @@ Nothing here reads a clock or the global ``random``: the nemesis has its own
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ ALL_FAULTS: tuple[str, ...] = (
     "drop",
     "duplicate",
     "delay",
+    "drift",
 )
 
 __all__ = ["AIMS", "ALL_FAULTS", "Fault", "Nemesis", "draw_config"]
@@ -69,7 +71,26 @@ def draw_config(rng: random.Random) -> Config:
     batch = 64
     if rng.random() < 0.35:
         batch = rng.choice((1, 1, 2, 3))
-    return Config(election_timeout_ms=timeout, max_batch=batch)
+    # Reads and stable leaders (drawn last, so the draws above stay what they were): a
+    # drift bound the ``drift`` faults keep to, often wide; in most seeds a lease as long
+    # as that bound allows (Config refuses a longer one); PreVote and CheckQuorum at times.
+    max_drift = rng.choice((0.01, 0.05, 0.1, 0.2, 0.3, 0.4))
+    lease = 0.0
+    if rng.random() < 0.5:
+        lease = math.floor(timeout[0] / (1 + max_drift))
+    # PreVote and stickiness also make the split-vote play harmless (a second candidate
+    # in the same term gets no pre-votes), so they are drawn rarely enough that the
+    # classic bugs keep being exercised.
+    pre_vote = rng.random() < 0.25
+    check_quorum = rng.random() < 0.3
+    return Config(
+        election_timeout_ms=timeout,
+        max_batch=batch,
+        max_drift=max_drift,
+        lease_ms=lease,
+        pre_vote=pre_vote,
+        check_quorum=check_quorum,
+    )
 
 
 def heal_everything(cluster, delay_ms: tuple[float, float], restart: Callable[[int], None]) -> None:
@@ -84,6 +105,9 @@ def heal_everything(cluster, delay_ms: tuple[float, float], restart: Callable[[i
         net.duplicate_rate = 0.0
     if net.delay_ms != delay_ms:
         net.delay_ms = delay_ms
+    for i in cluster.ids:
+        if cluster.clock_rate(i) != 1.0:
+            cluster.clock_drift(i, 1.0)  # clocks keep real time again
     for i in cluster.ids:
         if i not in cluster.alive:
             restart(i)
@@ -108,7 +132,7 @@ class Nemesis(Plays):
         self._next_episode = rng.uniform(100, 400)  # a leader is usually elected by then
         self._topology_until = 0.0  # one network shape at a time
         self._play_until = 0.0  # a multi-act play (Figure 8) runs alone until then
-        self._rates_until = {"drop": 0.0, "duplicate": 0.0, "delay": 0.0}
+        self._rates_until = {"drop": 0.0, "duplicate": 0.0, "delay": 0.0, "drift": 0.0}
         self._restarting: set[int] = set()  # crashed, with a restart already scheduled
         self._armed: dict[str, _Aim] = {}  # what to react to, and how
         self._trace_pos = 0
@@ -118,7 +142,9 @@ class Nemesis(Plays):
         self._delay = cluster.config.delay_ms
         self.stopped = False
         choices = [
-            k for k in ("crash", "partition", "isolate", "drop", "duplicate", "delay") if k in kinds
+            k
+            for k in ("crash", "partition", "isolate", "drop", "duplicate", "delay", "drift")
+            if k in kinds
         ]
         weights = {
             "crash": 3,
@@ -127,6 +153,7 @@ class Nemesis(Plays):
             "drop": 1,
             "duplicate": 1,
             "delay": 1,
+            "drift": 1,
         }
         if "crash" in kinds:
             choices.append("aim")
@@ -137,6 +164,14 @@ class Nemesis(Plays):
                 # at a time, so play it mostly where batches are small.
                 weights["figure8"] = 1.5 if cluster.config.max_batch <= 3 else 0.5
                 weights["split"] = 1
+        if "isolate" in kinds:
+            # Aimed at the reads of raftlab.reads: the leader cut off just after a client
+            # read starts, and (with leases) drift at the edge of the bound.
+            choices.append("read_cut")
+            weights["read_cut"] = 1
+            if "drift" in kinds and cluster.config.lease_ms:
+                choices.append("lease_edge")
+                weights["lease_edge"] = 2
         self._episodes = choices
         self._weights = [weights[k] for k in choices]
 
@@ -200,6 +235,8 @@ class Nemesis(Plays):
                     self._react("vote", now, ev.node, ev.detail)
             elif kind == "candidate" and "candidate" in armed:
                 self._react("candidate", now, ev.node, ev.detail)
+            elif (kind == "read_index" or kind == "read") and "read" in armed:
+                self._react("read", now, ev.node, ev.detail)
             if kind in ("candidate", "leader") and "window" in armed:
                 self._react("window", now, ev.node, f"S{ev.node} {kind} {ev.detail}")
         return bool(self._due)
@@ -390,6 +427,24 @@ class Nemesis(Plays):
         self._rate_episode(
             "delay", now, apply, lambda: setattr(net, "delay_ms", default), (100, 1000)
         )
+
+    def _episode_drift(self, now: float) -> None:
+        """One clock runs fast or slow for a while, within ``Config.max_drift``."""
+        c, rng = self.cluster, self.rng
+        bound = c.config.max_drift
+        i = rng.choice(c.ids)
+
+        def apply() -> str:
+            # Often right at the edge of the bound: that is where a lease is tested.
+            rate = round(1 + rng.choice((-1, 1)) * bound * rng.choice((1.0, 1.0, rng.random())), 4)
+            c.clock_drift(i, rate)
+            return f"S{i}'s clock runs x{rate:g}"
+
+        def undo() -> None:
+            if c.clock_rate(i) != 1.0:
+                c.clock_drift(i, 1.0)
+
+        self._rate_episode("drift", now, apply, undo, (300, 2000))
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ FAULT_CALLS = {
     "_set_drop_rate": "drop",
     "_set_duplicate_rate": "duplicate",
     "_set_delay_ms": "delay",
+    "clock_drift": "drift",
 }
 
 
@@ -107,7 +108,7 @@ class ClientOp:
 
     time: float
     client: int
-    op: str  # get | set | cas | append | delete | relaxed
+    op: str  # get | read_index | lease | set | cas | append | delete | relaxed
     key: str
     value: str | None = None
     expected: str | None = None
@@ -139,12 +140,16 @@ def describe_action(a: Action) -> str:
         return f"duplicate {args[0]:.0%} of messages"
     if name == "_set_delay_ms":
         return f"one-way delay {args[0][0]:g}-{args[0][1]:g} ms"
+    if name == "clock_drift":
+        return f"S{args[0]}'s clock runs x{args[1]:g}"
     return f"{name}{args}"
 
 
 def describe_op(op: ClientOp) -> str:
     if op.op == "relaxed":
         return f"relaxed get {op.key} from S{op.node}"
+    if op.op in ("read_index", "lease"):
+        return f"get {op.key} ({op.op})"
     if op.op == "get" or op.op == "delete":
         return f"{op.op} {op.key}"
     if op.op == "cas":
@@ -179,8 +184,11 @@ class WorkloadRecorder:
             if self.on:
                 op = what
                 value = expected = node = None
-                if what == "get" and kwargs.get("relaxed"):
+                mode = args[0] if what == "get" and args else kwargs.get("mode", "log")
+                if what == "get" and (kwargs.get("relaxed") or mode == "relaxed"):
                     op, node = "relaxed", kwargs.get("node")
+                elif what == "get" and mode != "log":
+                    op = mode
                 elif what == "cas":
                     expected, value = args
                 elif what in ("set", "append"):
@@ -323,6 +331,8 @@ class ScriptedClients:
                 return
             if op.op == "get":
                 pending = client.start_get(op.key)
+            elif op.op in ("read_index", "lease"):
+                pending = client.start_get(op.key, op.op)
             elif op.op == "set":
                 pending = client.start_set(op.key, op.value)
             elif op.op == "cas":

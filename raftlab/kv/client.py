@@ -26,11 +26,19 @@ applied.  A real client of a Raft cluster cannot see who leads, so neither does 
 Every operation is recorded in ``cluster.history`` (:mod:`raftlab.history`) with its call
 and return times, which is what :func:`raftlab.linearizability.check` judges.
 
-Reads come in two kinds.  ``get(key)`` goes through the log like a write, so it is
-linearizable.  ``get(key, relaxed=True, node=i)`` reads node ``i``'s local state machine
-at once: fast, but an isolated or lagging replica serves whatever it last applied (see
-``examples/stale_read.py``).  Relaxed reads are recorded with ``relaxed=True`` and left out
-of the linearizability check.
+Reads come in four modes (``get(key, mode=...)``):
+
+* ``"log"`` (the default) goes through the log like a write, so it is linearizable, at the
+  price of a log entry and a commit.
+* ``"read_index"``: the leader notes its commit index, confirms with a heartbeat round that
+  it still leads, and answers once it has applied that index (ReadIndex, thesis §6.4).
+* ``"lease"``: the leader answers at once while its lease holds (§6.4.1; the cluster needs
+  ``Config(lease_ms=...)``), else as ``"read_index"``.
+* ``"relaxed"`` (or ``relaxed=True``; ``node=i`` picks the node) reads a local state
+  machine at once: fast, but an isolated or lagging replica serves whatever it last
+  applied (see ``examples/stale_read.py``).
+
+Histories record the mode; relaxed reads are left out of the linearizability check.
 
 Many clients at once
 --------------------
@@ -56,10 +64,10 @@ from collections.abc import Callable
 from typing import Any
 
 from raftlab.errors import LeadershipLost, NotLeader, Timeout
-from raftlab.history import History
+from raftlab.history import READ_MODES, History
 from raftlab.kv.commands import SESSION_MARKER, Command, Kind, encode_command
 from raftlab.kv.state_machine import KeyNotFound, KVStateMachine
-from raftlab.proposal import Proposal
+from raftlab.proposal import Proposal, ReadRequest
 
 __all__ = ["KVClient", "PendingOp", "Workload"]
 
@@ -138,6 +146,7 @@ class PendingOp:
         "value",
         "expected",
         "relaxed",
+        "mode",
         "client_id",
         "call",
         "ret",
@@ -175,12 +184,15 @@ class PendingOp:
         attempt_ms: float,
         retry_ms: float,
         relaxed: bool = False,
+        mode: str | None = None,
     ):
         self.op = op
         self.key = key
         self.value = value
         self.expected = expected
         self.relaxed = relaxed
+        # How a get is served; other operations have no mode.
+        self.mode = (mode or ("relaxed" if relaxed else "log")) if op == "get" else None
         self.client_id = session.client_id
         self.call = now
         self.ret: float | None = None
@@ -193,10 +205,10 @@ class PendingOp:
         self._cluster_ref = weakref.ref(cluster)
         self._history = history
         self._index = history.call(
-            session.client_id, op, key, value, expected, time=now, relaxed=relaxed
+            session.client_id, op, key, value, expected, time=now, relaxed=relaxed, mode=self.mode
         )
         self._command = command
-        self._proposal: Proposal | None = None
+        self._proposal: Proposal | ReadRequest | None = None
         self._attempt_end = INF
         self._retry_at = now
         self._deadline = now + timeout_ms
@@ -276,11 +288,18 @@ class PendingOp:
             if self._proposal is None:
                 return  # every node refused: wait until _retry_at
 
-    def _take(self, p: Proposal, now: float) -> bool:
+    def _take(self, p: Proposal | ReadRequest, now: float) -> bool:
         """Handle a finished proposal; ``True`` when the operation is done."""
         err = p.error
         if isinstance(err, _RETRY):
             return False
+        if isinstance(p, ReadRequest):
+            # Served by the leader's state machine without a log entry (§6.4).
+            if p.result is None:
+                self._finish(now, None, KeyNotFound(self.key))
+            else:
+                self._finish(now, p.result, None)
+            return True
         if isinstance(err, KeyNotFound):
             self._finish(now, None, err)
             return True
@@ -318,7 +337,10 @@ class PendingOp:
                 self._retry_at = now + self._retry_ms
                 return
             self._tried.add(target)
-            p = cluster.submit(self._command, node=target)
+            if self.mode == "read_index" or self.mode == "lease":
+                p = cluster.submit_read(_value_of(self.key), mode=self.mode, node=target)
+            else:
+                p = cluster.submit(self._command, node=target)
             if p.done and isinstance(p.error, NotLeader):
                 s.guess = p.error.leader_hint
                 continue
@@ -460,6 +482,32 @@ class Workload:
             cluster.run_until(stop, max(0.0, wake - now))
 
 
+def _value_of(key: str) -> Callable[[Any], Any]:
+    """The query a read-index or lease read runs on the leader's state machine."""
+    return lambda sm: sm.data.get(key)
+
+
+def _check_mode(mode: object, relaxed: object, cluster: Any) -> str:
+    """A read mode, checked before anything is recorded (``relaxed=True`` is an alias)."""
+    if mode not in READ_MODES:
+        raise ValueError(
+            f"unknown read mode {mode!r}; a get is served in one of: "
+            + ", ".join(repr(m) for m in READ_MODES)
+        )
+    if relaxed:
+        if mode not in ("log", "relaxed"):
+            raise ValueError(
+                f"relaxed=True is the mode 'relaxed'; it cannot be combined with mode={mode!r}"
+            )
+        return "relaxed"
+    if mode == "lease" and not cluster.config.lease_ms:
+        raise ValueError(
+            "lease reads need a lease: make the cluster with Config(lease_ms=...), "
+            "e.g. Config(lease_ms=100); or read with mode='read_index'"
+        )
+    return mode  # type: ignore[return-value]
+
+
 class KVClient:
     """A client of the key-value store running on ``cluster`` (see the module docstring).
 
@@ -540,11 +588,15 @@ class KVClient:
         """Store ``value`` under ``key`` (through the log)."""
         return self.start_set(key, value).wait()
 
-    def get(self, key: str, *, relaxed: bool = False, node: int | None = None) -> str:
-        """The value of ``key``; ``KeyNotFound`` if missing.  Through the log, unless
-        ``relaxed=True``: then node ``node``'s local copy, possibly stale (by default the
-        node this client last reached, else the leader); ``Timeout`` at once if it is down."""
-        return self.start_get(key, relaxed=relaxed, node=node).wait()
+    def get(
+        self, key: str, mode: str = "log", *, relaxed: bool = False, node: int | None = None
+    ) -> str:
+        """The value of ``key``; ``KeyNotFound`` if missing.  ``mode`` (see the module
+        docstring): ``"log"`` through the log (the default), ``"read_index"``, ``"lease"``,
+        or ``"relaxed"`` (also ``relaxed=True``): node ``node``'s local copy, possibly stale
+        (by default the node this client last reached, else the leader); ``Timeout`` at
+        once if it is down."""
+        return self.start_get(key, mode, relaxed=relaxed, node=node).wait()
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (no error if it is missing)."""
@@ -563,12 +615,18 @@ class KVClient:
     def start_set(self, key: str, value: str) -> PendingOp:
         return self._start("set", Kind.SET, key, value=value)
 
-    def start_get(self, key: str, *, relaxed: bool = False, node: int | None = None) -> PendingOp:
-        if relaxed:
+    def start_get(
+        self, key: str, mode: str = "log", *, relaxed: bool = False, node: int | None = None
+    ) -> PendingOp:
+        mode = _check_mode(mode, relaxed, self.cluster)
+        if mode == "relaxed":
             return self._relaxed_get(key, node)
         if node is not None:
-            raise ValueError("node= only applies to a relaxed read: get(key, relaxed=True, node=i)")
-        return self._start("get", Kind.GET, key)
+            raise ValueError(
+                "node= only applies to a relaxed read: get(key, mode='relaxed', node=i); "
+                "the other modes ask the leader"
+            )
+        return self._start("get", Kind.GET, key, mode=mode)
 
     def start_delete(self, key: str) -> PendingOp:
         return self._start("delete", Kind.DELETE, key)
@@ -590,7 +648,13 @@ class KVClient:
             )
 
     def _start(
-        self, op: str, kind: Kind, key: str, value: str = "", expected: str | None = None
+        self,
+        op: str,
+        kind: Kind,
+        key: str,
+        value: str = "",
+        expected: str | None = None,
+        mode: str | None = None,
     ) -> PendingOp:
         self._check_idle()
         s = self._session
@@ -610,6 +674,7 @@ class KVClient:
             self.timeout_ms,
             self.attempt_ms,
             self.retry_ms,
+            mode=mode,
         )
         s.busy = pending
         reg = _registry(self.cluster)

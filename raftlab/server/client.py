@@ -104,13 +104,22 @@ class Client:
         """Set ``key`` to ``new`` if it holds ``expected``; whether it did."""
         return self._write("cas", key, {"expected": expected, "value": new})["swapped"]
 
-    def get(self, key: str, *, relaxed: bool = False, node: int | None = None) -> str:
+    def get(
+        self, key: str, mode: str = "log", *, relaxed: bool = False, node: int | None = None
+    ) -> str:
         """``key``'s value, read through the log (linearizable); ``KeyNotFound`` if absent.
 
-        With ``relaxed=True`` it asks ``node`` (default: the first) for its own copy:
-        no round through the log, so fast, but it may be stale.
+        ``mode="read_index"`` or ``"lease"`` asks the leader for a linearizable read without
+        a log entry (thesis §6.4).  With ``mode="relaxed"`` (or ``relaxed=True``) it asks
+        ``node`` (default: the first) for its own copy: no round through the log, so fast,
+        but it may be stale.
         """
-        op = self._record("get", key, relaxed=relaxed)
+        if mode not in ("log", "read_index", "lease", "relaxed"):
+            raise ValueError(
+                f"unknown read mode {mode!r}; use 'log', 'read_index', 'lease' or 'relaxed'"
+            )
+        relaxed = relaxed or mode == "relaxed"
+        op = self._record("get", key, relaxed=relaxed, mode=mode)
         try:
             if relaxed:
                 target = self.nodes[node] if node is not None else self._target
@@ -119,7 +128,8 @@ class Client:
                 )
                 data = json.loads(body)
             else:
-                status, data = self._call("GET", "/get", {"key": key})
+                params = {"key": key} if mode == "log" else {"key": key, "mode": mode}
+                status, data = self._call("GET", "/get", params)
         except BaseException:
             self._unknown(op)
             raise
@@ -289,7 +299,14 @@ class Client:
     # ----------------------------------------------------------------- history
 
     def _record(
-        self, op: str, key: str, *, value: Any = None, expected: Any = None, relaxed: bool = False
+        self,
+        op: str,
+        key: str,
+        *,
+        value: Any = None,
+        expected: Any = None,
+        relaxed: bool = False,
+        mode: str | None = None,
     ) -> int | None:
         if self.history is None:
             return None
@@ -300,6 +317,7 @@ class Client:
             value=value,
             expected=expected,
             relaxed=relaxed,
+            mode=mode if op == "get" and not relaxed else None,
             time=self.clock(),
         )
 

@@ -40,6 +40,7 @@ from raftlab.messages import (
     Message,
     RequestVote,
     RequestVoteReply,
+    TimeoutNow,
 )
 
 NOOP = 2**64 - 1  # the length that marks a no-op entry (command None)
@@ -47,13 +48,16 @@ NOOP = 2**64 - 1  # the length that marks a no-op entry (command None)
 _ENTRY = struct.Struct("<QQ")
 _LEN64 = struct.Struct("<Q")
 _LEN32 = struct.Struct("<I")
-_VOTE = struct.Struct("<BQQQQQQ")  # kind src dst term candidate last_index last_term
-_VOTE_REPLY = struct.Struct("<BQQQB")  # kind src dst term granted
-_APPEND = struct.Struct("<BQQQQQQQQ")  # kind src dst term leader prev prev_term commit count
-_APPEND_REPLY = struct.Struct("<BQQQBQQQQ")  # kind src dst term ok match rejected cterm cindex
+# The last field of each is raftlab.reads's: a vote's flags (1 PreVote, 2 transfer), a
+# pre-vote answer's flag, and the heartbeat round (seq) an AppendEntries and its reply carry.
+_VOTE = struct.Struct("<BQQQQQQB")  # kind src dst term candidate last_index last_term flags
+_VOTE_REPLY = struct.Struct("<BQQQBB")  # kind src dst term granted pre_vote
+_APPEND = struct.Struct("<BQQQQQQQQQ")  # kind src dst term leader prev prev_term commit count seq
+_APPEND_REPLY = struct.Struct("<BQQQBQQQQQ")  # kind src dst term ok match rejected cterm cindex seq
+_TIMEOUT_NOW = struct.Struct("<BQQQ")  # kind src dst term
 _RESULT = struct.Struct("<BI")
 
-_K_VOTE, _K_VOTE_REPLY, _K_APPEND, _K_APPEND_REPLY = b"VvAa"
+_K_VOTE, _K_VOTE_REPLY, _K_APPEND, _K_APPEND_REPLY, _K_TIMEOUT_NOW = b"VvAaT"
 
 # Status bytes of a /batch answer.
 OK, ERROR, NOT_FOUND = 0, 1, 2
@@ -175,6 +179,7 @@ def encode_message(msg: Message, cache: EntryCache | None = None) -> bytes:
             msg.prev_log_term,
             msg.leader_commit,
             len(entries),
+            msg.seq,
         )
         return head + blob if blob else head
     if isinstance(msg, AppendEntriesReply):
@@ -188,6 +193,7 @@ def encode_message(msg: Message, cache: EntryCache | None = None) -> bytes:
             msg.rejected_index,
             msg.conflict_term,
             msg.conflict_index,
+            msg.seq,
         )
     if isinstance(msg, RequestVote):
         return _VOTE.pack(
@@ -198,9 +204,14 @@ def encode_message(msg: Message, cache: EntryCache | None = None) -> bytes:
             msg.candidate_id,
             msg.last_log_index,
             msg.last_log_term,
+            msg.pre_vote | (msg.transfer << 1),
         )
     if isinstance(msg, RequestVoteReply):
-        return _VOTE_REPLY.pack(_K_VOTE_REPLY, msg.src, msg.dst, msg.term, msg.vote_granted)
+        return _VOTE_REPLY.pack(
+            _K_VOTE_REPLY, msg.src, msg.dst, msg.term, msg.vote_granted, msg.pre_vote
+        )
+    if isinstance(msg, TimeoutNow):
+        return _TIMEOUT_NOW.pack(_K_TIMEOUT_NOW, msg.src, msg.dst, msg.term)
     raise TypeError(f"not a Raft message: {type(msg).__name__}")
 
 
@@ -215,27 +226,35 @@ def decode_message(
     size = end - start
     if kind == _K_APPEND:
         _need(size, _APPEND.size, "AppendEntries", start)
-        (_, src, dst, term, leader, prev, prev_term, commit, count) = _APPEND.unpack_from(
+        (_, src, dst, term, leader, prev, prev_term, commit, count, seq) = _APPEND.unpack_from(
             data, start
         )
         entries = decode_entries(data, prev + 1, count, start + _APPEND.size, end)
         if cache is not None and entries:
             cache.remember(entries, data[start + _APPEND.size : end])
-        return AppendEntries(src, dst, term, leader, prev, prev_term, tuple(entries), commit)
+        return AppendEntries(src, dst, term, leader, prev, prev_term, tuple(entries), commit, seq)
     if kind == _K_APPEND_REPLY:
         _exact(size, _APPEND_REPLY.size, "AppendEntriesReply", start)
-        (_, src, dst, term, ok, match, rejected, cterm, cindex) = _APPEND_REPLY.unpack_from(
+        (_, src, dst, term, ok, match, rejected, cterm, cindex, seq) = _APPEND_REPLY.unpack_from(
             data, start
         )
-        return AppendEntriesReply(src, dst, term, _flag(ok, start), match, rejected, cterm, cindex)
+        return AppendEntriesReply(
+            src, dst, term, _flag(ok, start), match, rejected, cterm, cindex, seq
+        )
     if kind == _K_VOTE:
         _exact(size, _VOTE.size, "RequestVote", start)
-        _, src, dst, term, cand, last_index, last_term = _VOTE.unpack_from(data, start)
-        return RequestVote(src, dst, term, cand, last_index, last_term)
+        _, src, dst, term, cand, last_index, last_term, flags = _VOTE.unpack_from(data, start)
+        if flags > 3:
+            raise ValueError(f"RequestVote flags must be 0 to 3, got {flags} at offset {start}")
+        return RequestVote(src, dst, term, cand, last_index, last_term, bool(flags & 1), flags > 1)
     if kind == _K_VOTE_REPLY:
         _exact(size, _VOTE_REPLY.size, "RequestVoteReply", start)
-        _, src, dst, term, granted = _VOTE_REPLY.unpack_from(data, start)
-        return RequestVoteReply(src, dst, term, _flag(granted, start))
+        _, src, dst, term, granted, pre = _VOTE_REPLY.unpack_from(data, start)
+        return RequestVoteReply(src, dst, term, _flag(granted, start), _flag(pre, start))
+    if kind == _K_TIMEOUT_NOW:
+        _exact(size, _TIMEOUT_NOW.size, "TimeoutNow", start)
+        _, src, dst, term = _TIMEOUT_NOW.unpack_from(data, start)
+        return TimeoutNow(src, dst, term)
     raise ValueError(f"unknown message type byte 0x{kind:02x} at offset {start}")
 
 

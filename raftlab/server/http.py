@@ -7,6 +7,10 @@ Endpoints (each also accepts POST with the same fields as an
 ``GET /set?key=K&value=V``                     set K to V through the log
 ``GET /get?key=K``                             read K through the log (linearizable)
 ``GET /get?key=K&relaxed=true``                read this node's copy (any node; may be stale)
+``GET /get?key=K&mode=M``                      ``M``: ``log`` (the default), ``read_index``
+                                               (ReadIndex: a heartbeat round, no log entry,
+                                               thesis §6.4), ``lease`` (the leader's lease,
+                                               §6.4.1; needs ``--lease-ms``), ``relaxed``
 ``GET /delete?key=K``                          delete K
 ``GET /cas?key=K&expected=E&value=V``          set K to V if it holds E; ``swapped`` says
 ``GET /append?key=K&value=V``                  append V to K's value
@@ -66,6 +70,9 @@ from raftlab.server.bridge import Bridge
 from raftlab.server.runtime import NodeRuntime
 
 _U64_MAX = 2**64 - 1
+
+#: The read modes of ``/get?mode=`` (``raftlab.history.READ_MODES``).
+_READ_MODES = ("log", "read_index", "lease", "relaxed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +424,18 @@ class _Api:
         relaxed = p.get("relaxed", "false").lower()
         if relaxed not in ("true", "false", "1", "0", "yes", "no", ""):
             raise BadRequest(400, f"relaxed must be true or false, got {p['relaxed']!r}")
+        mode = p.get("mode", "log")
+        if mode not in _READ_MODES:
+            raise BadRequest(400, f"mode must be one of {', '.join(_READ_MODES)}, got {mode!r}")
         if relaxed in ("true", "1", "yes"):
+            if mode not in ("log", "relaxed"):
+                raise BadRequest(
+                    400, f"relaxed=true is mode=relaxed; it cannot go with mode={mode}"
+                )
+            mode = "relaxed"
+        if mode in ("read_index", "lease"):
+            return await self._read(request, key, mode)
+        if mode == "relaxed":
             # This node's own copy, as far as it has applied its log: fast, maybe stale.
             sm = self.rt.state_machine
             node = self.rt.node
@@ -446,6 +464,34 @@ class _Api:
         if not wants_json(request):
             return _plain(value)
         return _json(200, {"key": key, "value": value, "index": a.entry.index})
+
+    async def _read(self, request: web.Request, key: str, mode: str) -> web.Response:
+        """ReadIndex or a lease read (thesis §6.4): no log entry; the leader confirms it
+        still leads (or its lease holds), then reads its state machine at once."""
+        rt, timeout = self.rt, self.limits.request_timeout_s
+        if mode == "lease" and not rt.config.lease_ms:
+            raise BadRequest(
+                400, "mode=lease needs a lease: start every server with --lease-ms (e.g. 100)"
+            )
+
+        async def served() -> tuple[int, str | None]:
+            await rt.read(mode, timeout)
+            return rt.node.last_applied, rt.state_machine.data.get(key)
+
+        index, value = await self._on_raft(served)
+        if value is None:
+            return _json(
+                404,
+                {
+                    "error": f"key not found: no key {key!r}",
+                    "key": key,
+                    "mode": mode,
+                    "index": index,
+                },
+            )
+        if not wants_json(request):
+            return _plain(value)
+        return _json(200, {"key": key, "value": value, "mode": mode, "index": index})
 
     async def batch(self, request: web.Request) -> web.Response:
         body = await self._read_body(request)

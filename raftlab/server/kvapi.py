@@ -225,6 +225,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest message frame a peer may send (default 1 GiB)",
     )
     p.add_argument(
+        "--lease-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="leader lease for /get?mode=lease (thesis §6.4.1); 0, the default, turns "
+        "leases off; at most the lowest election timeout / (1 + --max-drift)",
+    )
+    p.add_argument(
+        "--max-drift",
+        type=float,
+        default=0.01,
+        metavar="F",
+        help="how far a clock's rate may stray, as a fraction, which leases allow for "
+        "(default 0.01)",
+    )
+    p.add_argument(
+        "--pre-vote",
+        action="store_true",
+        help="PreVote (thesis §9.6): a returning node cannot depose a healthy leader",
+    )
+    p.add_argument(
+        "--check-quorum",
+        action="store_true",
+        help="CheckQuorum (thesis §6.2): a leader that hears from no majority steps down",
+    )
+    p.add_argument(
         "--request-timeout",
         type=float,
         default=_DEFAULTS.request_timeout_s,
@@ -313,7 +339,13 @@ def settings_from_args(argv: list[str]) -> Settings:
                 "peers need different ports"
             )
         config = Config(
-            election_timeout_ms=a.election_timeout, heartbeat_ms=a.heartbeat, max_batch=a.max_batch
+            election_timeout_ms=a.election_timeout,
+            heartbeat_ms=a.heartbeat,
+            max_batch=a.max_batch,
+            lease_ms=a.lease_ms,
+            max_drift=a.max_drift,
+            pre_vote=a.pre_vote,
+            check_quorum=a.check_quorum,
         )
         for flag, value in (
             ("--max-key-bytes", a.max_key_bytes),

@@ -93,6 +93,27 @@ class _Proposal:
         )
 
 
+class _ReadGroup:
+    """The reads of one mode handed in since the last round: one ReadIndex (one heartbeat
+    round, thesis §6.4) or one lease check serves them all (``raftlab.driver.Reads``
+    tells it when its index is applied)."""
+
+    __slots__ = ("futures",)
+
+    def __init__(self, futures: list[asyncio.Future]):
+        self.futures = futures
+
+    def _read_ready(self, node: RaftNode, index: int) -> None:
+        for f in self.futures:
+            if not f.done():
+                f.set_result(index)
+
+    def _read_failed(self, error: Exception) -> None:
+        for f in self.futures:
+            if not f.done():
+                f.set_exception(LeadershipLost(str(error)))
+
+
 class NodeRuntime:
     """Drives one ``RaftNode`` with real time, a ``DiskStorage`` and an ``HttpTransport``."""
 
@@ -129,6 +150,7 @@ class NodeRuntime:
         self.rounds = 0  # driver rounds: how often the task woke and did something
         self._inbox: list[Message] = []
         self._proposals: list[_Proposal] = []  # handed in, not yet proposed to the node
+        self._reads: dict[str, list[asyncio.Future]] = {}  # mode -> reads handed in
         # Persist (here, in a worker thread), send, apply, and the proposals in between.
         self.driver = Driver(node_id, storage.save, transport.send)
         self._wake = asyncio.Event()
@@ -181,6 +203,11 @@ class NodeRuntime:
         await self.transport.close()
         self._disk.shutdown(wait=True)  # a sync in progress finishes before the file closes
         self.storage.close()
+        stopped = TimeoutError(f"S{self.id} stopped before the read was served; retry it")
+        for futs in self._reads.values():
+            _ReadGroup(futs)._read_failed(stopped)
+        self._reads = {}
+        self.driver.reads.fail_all(stopped)
         for p in [*self._proposals, *self.driver.proposals.waiters()]:
             if not p.future.done():
                 # Another leader may still commit what this one replicated: unknown.
@@ -218,6 +245,25 @@ class NodeRuntime:
             raise NotLeader(node.leader_id)
         fut = asyncio.get_running_loop().create_future()
         self._proposals.append(_Proposal(list(commands), fut, self.id))
+        self._wake.set()
+        return await asyncio.wait_for(fut, timeout_s)
+
+    async def read(self, mode: str, timeout_s: float) -> int:
+        """A linearizable read without a log entry (thesis §6.4): wait until this leader
+        may serve it, by ReadIndex (``mode="read_index"``: a heartbeat round) or from its
+        lease (``"lease"``); return the index its state machine has applied by then, so
+        the caller reads the state machine at once.
+
+        Raises ``NotLeader`` on a follower, ``LeadershipLost`` when the leader stepped
+        down first, ``TimeoutError`` when no majority answered in time.
+        """
+        node = self.node
+        if node is None or self.failure is not None or self.closing:
+            raise LeadershipLost(f"S{self.id} is not running")
+        if node.role is not Role.LEADER:
+            raise NotLeader(node.leader_id)
+        fut = asyncio.get_running_loop().create_future()
+        self._reads.setdefault(mode, []).append(fut)
         self._wake.set()
         return await asyncio.wait_for(fut, timeout_s)
 
@@ -260,6 +306,20 @@ class NodeRuntime:
                 p.last = p.first + len(p.commands) - 1
                 p.results = [None] * len(p.commands)
                 self.driver.proposals.track(p, p.first, p.term, len(p.commands))
+        if self._reads:
+            groups, self._reads = self._reads, {}
+            for mode, futs in groups.items():
+                group = _ReadGroup([f for f in futs if not f.done()])
+                if not group.futures:
+                    continue
+                try:
+                    if mode == "lease":
+                        node.lease_read(group, now)
+                    else:
+                        node.read_index(group, now)
+                except NotLeader as exc:
+                    for f in group.futures:
+                        f.set_exception(exc)
         if now >= node.next_deadline:
             node.tick(now)
         rd = node.ready()

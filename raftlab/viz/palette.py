@@ -48,6 +48,8 @@ MESSAGE_STYLES: dict[str, dict] = {
     "heartbeat": {"color": "#97A3B0", "lw": 1.4, "ls": "-", "label": "heartbeat (no entries)"},
     "append_ok": {"color": "#22A6C4", "lw": 2.0, "ls": "-", "label": "AE reply: success"},
     "append_rejected": {"color": "#CC79A7", "lw": 2.0, "ls": "--", "label": "AE reply: rejected"},
+    # Leadership transfer (thesis §3.10); rare, so left out of the legend's fixed list.
+    "timeout_now": {"color": "#6A3D9A", "lw": 2.6, "ls": "-.", "label": "TimeoutNow"},
 }
 MESSAGE_ORDER = (
     "vote_request",
@@ -113,7 +115,9 @@ def message_style_key(msg: MessageView) -> str:
         return "append" if msg.entries else "heartbeat"
     if msg.kind == "AppendEntriesReply":
         return "append_ok" if msg.success else "append_rejected"
+    if msg.kind == "TimeoutNow":
+        return "timeout_now"
     raise ValueError(
-        f"unknown message kind {msg.kind!r}; expected RequestVote, AppendEntries "
-        "or one of their replies"
+        f"unknown message kind {msg.kind!r}; expected RequestVote, AppendEntries, "
+        "one of their replies, or TimeoutNow"
     )

@@ -189,25 +189,18 @@ class Cluster:
                 "run(ms) needs a finite number of milliseconds; to wait for "
                 "something, use run_until(pred, timeout_ms)"
             )
-        end = self.now + ms
-        kernel = self.kernel
-        heap = kernel._heap
-        pop, listeners = heapq.heappop, self._listeners
-        # _pop, inlined: this loop runs once per event.
-        while heap and heap[0][0] <= end:
-            kernel.now, _, callback, arg = pop(heap)
-            self._pops += 1
-            if callback(arg):
-                self.event_count += 1
-                for listener in listeners:
-                    listener(self)
-        kernel.now = end
+        self._run_to(self.now + ms, None)
 
     def run_until(self, pred: Callable[[Cluster], bool], timeout_ms: float = 5000) -> bool:
         """Run until ``pred(cluster)`` holds (``True``) or ``timeout_ms`` pass (``False``)."""
         end = self.now + _check_ms("timeout_ms", timeout_ms)
         if pred(self):
             return True
+        return self._run_to(end, pred)
+
+    def _run_to(self, end: float, pred: Callable[[Cluster], bool] | None) -> bool:
+        """Handle every event due by ``end``, stopping early once ``pred`` holds (``True``);
+        otherwise the clock ends at ``end`` (``False``)."""
         kernel = self.kernel
         heap = kernel._heap
         pop, listeners = heapq.heappop, self._listeners
@@ -219,7 +212,7 @@ class Cluster:
                 self.event_count += 1
                 for listener in listeners:
                     listener(self)
-                if pred(self):
+                if pred is not None and pred(self):
                     return True
         kernel.now = end
         return False

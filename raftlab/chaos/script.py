@@ -90,6 +90,8 @@ _TRIGGERS = {
     "commit": "commits",
     "candidate": "stands for election",
     "vote": "votes",
+    "read_index": "starts a read-index round",
+    "read": "serves a read",
 }
 # Words of the nemesis's fault descriptions (raftlab.chaos.plays) -> the event reacted to.
 _AIMED = (
@@ -97,6 +99,7 @@ _AIMED = (
     ("right after its first commit", "commit"),
     ("just stood", "candidate"),
     ("right after its vote", "vote"),
+    ("just after a read", "read"),  # read_index (detail seq=...) or read (index=...)
 )
 
 
@@ -127,6 +130,10 @@ def aim(
             if words in f.detail:
                 node = f.detail.split("(")[1] if kind == "candidate" else f.detail
                 digits = node.split("S", 1)[1].split()[0].split("-")[0].rstrip(",)")
+                if kind == "read":
+                    # The play quotes the read's event: a read-index round's says seq=.
+                    quoted = f.detail.split(f"{words}: ", 1)[-1]
+                    kind = "read_index" if quoted.startswith("seq=") else "read"
                 triggers.setdefault(f.time, (kind, int(digits)))
                 said.setdefault(f.time, f.detail)
     out = []

@@ -290,3 +290,19 @@ def test_the_fault_hook_drops_messages_both_ways():
             await peer.stop()
 
     asyncio.run(main())
+
+
+def test_an_install_snapshot_frame_is_checked_with_its_configuration():
+    """A snapshot carries its membership (§7, thesis §4.1): its server ids are range-checked
+    like every other field, and a snapshot without one is let through."""
+    from raftlab.membership import Configuration
+    from raftlab.messages import InstallSnapshot
+    from raftlab.server.peers import check_message
+
+    def snap(conf):
+        return InstallSnapshot(1, 2, 3, 1, 10, 2, 0, b"x", True, conf)
+
+    check_message(snap(Configuration(frozenset({1, 2, 3}))), 1, 2, 3, True)
+    check_message(snap(None), 1, 2, 3, True)
+    with pytest.raises(ValueError, match="server id .* is out of range"):
+        check_message(snap(Configuration(frozenset({1, 2**62}))), 1, 2, 3, True)

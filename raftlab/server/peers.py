@@ -199,7 +199,8 @@ def check_message(m: Message, src: int, dst: int, current_term: int, authenticat
             raise ValueError(
                 f"last_included_term {m.last_included_term} is above the message's term {m.term}"
             )
-        for i in m.configuration:
+        conf = m.configuration  # a Configuration, or None from a sender that sends none
+        for i in sorted(conf.voters | conf.learners) if conf is not None else ():
             _range("server id", i)
     elif isinstance(m, InstallSnapshotReply):
         _range("last_included_index", m.last_included_index)

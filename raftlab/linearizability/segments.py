@@ -120,17 +120,21 @@ def decide_rows(
     up), the time that segment ends is appended to ``stuck``: the clash is likely there.
 
     Segments of one and two steps, most of a chaos history, are replayed inline: a lone
-    step just maps each value; of two overlapping steps either may go first (the second
-    was called before the first returned, so real time forbids neither order), so the
-    values reached are those of both orders.
+    step just maps each value (a write leaves its value whatever came before; a read keeps
+    the values equal to what it saw); of two overlapping steps either may go first (the
+    second was called before the first returned, so real time forbids neither order), so
+    the values reached are those of both orders.  A key whose steps never overlap in time
+    is all lone steps: one pass over its sequential replay, exactly the linearizability of
+    a sequential history.
     """
     n = len(rows)
     i = 0
     while i < n:
         row = rows[i]
-        call, end, _, kind, a, b = row
+        kind = row[3]
         if kind > APPEND_SAW:
             return _with_unknowns(rows[i:], states, stuck)  # an optional step from here on
+        end = row[1]
         j = i + 1
         while j < n:
             nxt = rows[j]
@@ -143,32 +147,22 @@ def decide_rows(
             j += 1
         if j == i + 1:
             if kind == WRITE:
-                states = [a]
-            elif kind == READ:
-                states = [v for v in states if v == a]
+                states = [row[4]]
+                i = j
+                continue  # never empty
+            if kind == READ:
+                a = row[4]
+                if len(states) == 1:
+                    if states[0] == a:
+                        i = j
+                        continue
+                    states = []
+                else:
+                    states = [v for v in states if v == a]
             else:
-                out = []
-                for v in states:
-                    w = _apply(kind, a, b, v)
-                    if w is not _NO and w not in out:
-                        out.append(w)
-                states = out
+                states = _map(kind, row[4], row[5], states)
         elif j == i + 2:
-            other = rows[i + 1]
-            k2, a2, b2 = other[3], other[4], other[5]
-            out = []
-            for v in states:
-                w = _apply(kind, a, b, v)
-                if w is not _NO:
-                    w = _apply(k2, a2, b2, w)
-                    if w is not _NO and w not in out:
-                        out.append(w)
-                w = _apply(k2, a2, b2, v)
-                if w is not _NO:
-                    w = _apply(kind, a, b, w)
-                    if w is not _NO and w not in out:
-                        out.append(w)
-            states = out
+            states = _pair(row, rows[i + 1], states)
         elif j == i + 3:
             states = _three(row, rows[i + 1], rows[i + 2], states)
         else:
@@ -184,6 +178,35 @@ def decide_rows(
             return None  # no order: let the full search find and explain the failure
         i = j
     return True
+
+
+def _map(kind: int, a: Any, b: Any, states: list[Any]) -> list[Any]:
+    """The distinct values one step leaves from ``states``."""
+    out: list[Any] = []
+    for v in states:
+        w = _apply(kind, a, b, v)
+        if w is not _NO and w not in out:
+            out.append(w)
+    return out
+
+
+def _pair(r0: Row, r1: Row, states: list[Any]) -> list[Any]:
+    """The distinct values two overlapping steps leave from ``states``, in either order."""
+    k0, a0, b0 = r0[3], r0[4], r0[5]
+    k1, a1, b1 = r1[3], r1[4], r1[5]
+    out: list[Any] = []
+    for v in states:
+        w = _apply(k0, a0, b0, v)
+        if w is not _NO:
+            w = _apply(k1, a1, b1, w)
+            if w is not _NO and w not in out:
+                out.append(w)
+        w = _apply(k1, a1, b1, v)
+        if w is not _NO:
+            w = _apply(k0, a0, b0, w)
+            if w is not _NO and w not in out:
+                out.append(w)
+    return out
 
 
 # The orders of a three-step segment (steps 0, 1, 2 by call time) that real time may allow,
@@ -229,20 +252,19 @@ def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
     """
     m = len(segment)
     full = (1 << m) - 1
-    kinds = [t[3] for t in segment]
-    args = [t[4] for t in segment]
-    news = [t[5] for t in segment]
+    # Columns of the rows (all six long); calls are sorted: rows come in call order.
+    calls, rets, _, kinds, args, news = zip(*segment, strict=True)
     # The unplaced step that returns first bounds what may go next: the steps called by
     # its return (``window``), as in the search.
-    rets = [t[1] for t in segment]
     order = sorted(range(m), key=rets.__getitem__)
     order_bit = [1 << k for k in order]
-    calls = [t[0] for t in segment]  # sorted: the steps come in call order
     window = [(1 << bisect_right(calls, rets[r])) - 1 for r in order]
     read_like = 0
-    for k in range(m):
-        if kinds[k] <= FAILED_CAS:
-            read_like |= 1 << k
+    bit = 1
+    for k in kinds:
+        if k <= FAILED_CAS:
+            read_like |= bit
+        bit <<= 1
     effects = full ^ read_like
     out: list[Any] = []
     seen: set[tuple[int, Any]] = set()

@@ -353,25 +353,20 @@ def _with_unknowns(
     nseg = len(bounds)
     # Where each unknown is offered: from the first segment that ends after its call to the
     # last segment (within HORIZON) holding a step that could see its mark.
+    seen_in = _Lookers(known, bounds, grows)
     first: list[int] = []
     last: list[int] = []
     for u in unknown:
         f = bisect_left(ends, u[0])
-        seen_at = -1
-        for seg in range(f, min(f + HORIZON, nseg)):
-            lo, hi = bounds[seg]
-            for r in known[lo:hi]:
-                if _sees(u, r, grows):
-                    seen_at = seg
-                    break
         first.append(f)
-        last.append(seen_at)
+        last.append(seen_in.last(u, f, min(f + HORIZON, nseg)))
     # An unknown whose mark only an unknown cas expects (an append the cas's expected value
     # contains, say) stays offered for as long as that cas is.
-    for _ in range(2):
+    cases = [w for w, cas in enumerate(unknown) if cas[3] == MAYBE_CAS]
+    for _ in range(2 if cases else 0):
         for q, u in enumerate(unknown):
-            for w, cas in enumerate(unknown):
-                if cas[3] == MAYBE_CAS and last[w] > last[q] and _sees(u, cas, grows):
+            for w in cases:
+                if last[w] > last[q] and _sees(u, unknown[w], grows):
                     last[q] = last[w]
     states: list[tuple[Any, int]] = [(v, 0) for v in values]
     # Pairs the whole key may try, in proportion to its size: a key dense with unknowns
@@ -422,6 +417,63 @@ def _with_unknowns(
         if len(states) > MAX_PAIRS:
             return None
     return True
+
+
+class _Lookers:
+    """The known steps of a key that look at the value, by segment, to find the last
+    segment in a range holding one that could see an unknown's mark (:func:`_sees`).
+
+    A mark seen only when equal to the value looked at (a ``set``'s or ``cas``'s value on
+    a key without appends, or a non-string) is looked up by value; a mark seen inside or at
+    the start of a string (an append's piece; a string written on a key with appends), and
+    a float (``nan`` is not equal to itself, which a lookup by value would not honour),
+    are tested step by step, from the end of the range back.
+    """
+
+    def __init__(self, known: Sequence[Row], bounds: list[tuple[int, int]], grows: bool):
+        self.grows = grows
+        self.segs: list[int] = []  # the segment of each looking step, ascending
+        self.rows: list[Row] = []
+        by_value: dict[Any, list[int]] = {}
+        for seg, (lo, hi) in enumerate(bounds):
+            for r in known[lo:hi]:
+                k = r[3]
+                if k in (READ, CAS, FAILED_CAS):
+                    look = r[4]
+                elif k == APPEND_SAW:
+                    look = r[5]
+                else:
+                    continue
+                self.segs.append(seg)
+                self.rows.append(r)
+                if look is not None:
+                    segs = by_value.get(look)
+                    if segs is None:
+                        by_value[look] = [seg]
+                    elif segs[-1] != seg:
+                        segs.append(seg)
+        self.by_value = by_value
+
+    def last(self, u: Row, lo: int, hi: int) -> int:
+        """The last segment in ``range(lo, hi)`` with a step that could see the mark of
+        the unknown ``u``, or -1."""
+        kind = u[3]
+        mark = u[4] if kind == MAYBE_WRITE else u[5]
+        if kind != MAYBE_APPEND and not (
+            mark is None or isinstance(mark, float) or (self.grows and isinstance(mark, str))
+        ):
+            # Seen exactly by the steps that look at a value equal to the mark.
+            segs = self.by_value.get(mark)
+            if segs is None:
+                return -1
+            at = bisect_left(segs, hi) - 1
+            return segs[at] if at >= 0 and segs[at] >= lo else -1
+        start = bisect_left(self.segs, lo)
+        rows, grows = self.rows, self.grows
+        for n in range(bisect_left(self.segs, hi) - 1, start - 1, -1):
+            if _sees(u, rows[n], grows):
+                return self.segs[n]
+        return -1
 
 
 def _sees(u: Row, r: Row, grows: bool) -> bool:

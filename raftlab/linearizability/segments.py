@@ -384,6 +384,21 @@ def _with_unknowns(
         if not active:
             if hi - lo > MAX_SEGMENT:
                 return None
+            used = states[0][1]
+            if all(pair[1] == used for pair in states):
+                # One set of unknowns placed (the usual case): the values reached are
+                # distinct, so every pair is minimal already.
+                found = _replay(steps, [v for v, _ in states])
+                if found is None:
+                    return None
+                states = [(w, used) for w in found]
+                if not states:
+                    if stuck is not None:
+                        stuck.append(ends[seg])
+                    return None
+                if len(states) > MAX_PAIRS:
+                    return None
+                continue
             groups: dict[int, list[Any]] = {}
             for v, used in states:
                 groups.setdefault(used, []).append(v)
@@ -497,15 +512,16 @@ def _sees(u: Row, r: Row, grows: bool) -> bool:
 
 
 def _replay(steps: Sequence[Row], values: list[Any]) -> list[Any] | None:
-    """Every value a segment of known steps can leave from ``values``."""
-    if len(steps) == 1:
+    """Every value a segment of known steps can leave from ``values`` (as
+    :func:`decide_rows` replays it)."""
+    m = len(steps)
+    if m == 1:
         t = steps[0]
-        out: list[Any] = []
-        for v in values:
-            w = _apply(t[3], t[4], t[5], v)
-            if w is not _NO and w not in out:
-                out.append(w)
-        return out
+        return _map(t[3], t[4], t[5], values)
+    if m == 2:
+        return _pair(steps[0], steps[1], values)
+    if m == 3:
+        return _three(steps[0], steps[1], steps[2], values)
     return _segment(steps, values)
 
 

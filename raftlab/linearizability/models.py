@@ -281,6 +281,22 @@ def relax(step: Step) -> Step | None:
     return Step(step.call, step.ret, kind, step.a, b, step.source)
 
 
+def _observed(steps: Sequence[Step]) -> tuple[list[Any], bool]:
+    """The values the steps need to see exactly (a read's value, a ``cas``'s expected
+    value, failed or not, an append's reported result), and whether the key is appended
+    to."""
+    observed: list[Any] = []
+    grows = False
+    for s in steps:
+        if s.kind in (READ, CAS, MAYBE_CAS, FAILED_CAS):
+            observed.append(s.a)
+        elif s.kind == APPEND_SAW:
+            observed.append(s.b)
+        if s.kind in (APPEND, APPEND_SAW, MAYBE_APPEND):
+            grows = True
+    return observed, grows
+
+
 def drop_useless_unknowns(steps: Sequence[Step]) -> list[Step]:
     """Leave out unknown-outcome steps that can never help any ordering.
 
@@ -295,15 +311,7 @@ def drop_useless_unknowns(steps: Sequence[Step]) -> list[Step]:
     """
     if any(s.kind == FAILED_CAS for s in steps):
         return list(steps)  # "differs from" is helped by any change: keep everything
-    observed: list[Any] = []
-    grows = False
-    for s in steps:
-        if s.kind in (READ, CAS, MAYBE_CAS):
-            observed.append(s.a)
-        elif s.kind == APPEND_SAW:
-            observed.append(s.b)
-        if s.kind in (APPEND, APPEND_SAW, MAYBE_APPEND):
-            grows = True
+    observed, grows = _observed(steps)  # with no failed cas, no failed expectations
     strings = [o for o in observed if isinstance(o, str)]
 
     def seen_written(v: Any) -> bool:
@@ -341,15 +349,7 @@ def unseen_unknowns(steps: Sequence[Step]) -> list[int]:
     (an absent key grows into any string).  Only steps with no deadline (``ret = inf``)
     qualify: the rule moves them later.
     """
-    observed: list[Any] = []
-    grows = False
-    for s in steps:
-        if s.kind in (READ, CAS, MAYBE_CAS, FAILED_CAS):
-            observed.append(s.a)
-        elif s.kind == APPEND_SAW:
-            observed.append(s.b)
-        if s.kind in (APPEND, APPEND_SAW, MAYBE_APPEND):
-            grows = True
+    observed, grows = _observed(steps)
     strings = [o for o in observed if isinstance(o, str)]
     exact = set(observed)
     unseen = []

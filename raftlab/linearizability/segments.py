@@ -272,28 +272,8 @@ def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
     stack = [(0, v) for v in states]
     while stack:
         placed, v = stack.pop()
-        ptr = 0
-        while True:
-            while ptr < m and placed & order_bit[ptr]:
-                ptr += 1
-            if ptr == m:
-                break
-            cand = window[ptr] & ~placed
-            more = 0
-            reads = cand & read_like
-            while reads:
-                bit = reads & -reads
-                reads ^= bit
-                k = bit.bit_length() - 1
-                if kinds[k] == READ:
-                    if v == args[k]:
-                        more |= bit
-                elif v is None or v != args[k]:  # a failed cas
-                    more |= bit
-            if not more:
-                break
-            placed |= more
-        if placed == full:
+        placed, cand = _reads_at_once(placed, v, order_bit, window, read_like, kinds, args)
+        if cand < 0:  # every step placed
             if v not in out:
                 out.append(v)
                 if len(out) > MAX_VALUES:
@@ -314,6 +294,44 @@ def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
             if w is not _NO:
                 stack.append((placed | bit, w))
     return out
+
+
+def _reads_at_once(
+    placed: int,
+    v: Any,
+    order_bit: list[int],
+    window: list[int],
+    read_like: int,
+    kinds: Sequence[int],
+    args: Sequence[Any],
+) -> tuple[int, int]:
+    """Place at once every read-like step that may go now and agrees with ``v`` (the
+    search's rule 1; see :func:`_segment` for why the values reached stay the same), again
+    and again, since placing one may open the window.  Returns ``placed`` and the steps
+    that may go next (called by the first return of an unplaced step of ``order_bit``),
+    or -1 when every step of ``order_bit`` is placed."""
+    ptr = 0
+    n = len(order_bit)
+    while True:
+        while ptr < n and placed & order_bit[ptr]:
+            ptr += 1
+        if ptr == n:
+            return placed, -1
+        cand = window[ptr] & ~placed
+        more = 0
+        reads = cand & read_like
+        while reads:
+            bit = reads & -reads
+            reads ^= bit
+            k = bit.bit_length() - 1
+            if kinds[k] == READ:
+                if v == args[k]:
+                    more |= bit
+            elif v is None or v != args[k]:  # a failed cas
+                more |= bit
+        if not more:
+            return placed, cand
+        placed |= more
 
 
 def _with_unknowns(
@@ -568,7 +586,6 @@ def _segment_with(
     known_idx = sorted((t[1], k) for k, t in enumerate(steps) if not optional >> k & 1)
     order_bit = [1 << k for _, k in known_idx]
     window = [(1 << bisect_right(calls, ret)) - 1 for ret, _ in known_idx]
-    nk = len(order_bit)
     read_like = 0
     for k in range(m):
         if kinds[k] <= FAILED_CAS:
@@ -585,28 +602,8 @@ def _segment_with(
         stack.append((placed, v, used & ~_union(local_of)))
     while stack:
         placed, v, outside = stack.pop()
-        ptr = 0
-        while True:
-            while ptr < nk and placed & order_bit[ptr]:
-                ptr += 1
-            if ptr == nk:
-                break
-            cand = window[ptr] & ~placed
-            more = 0
-            reads = cand & read_like
-            while reads:
-                bit = reads & -reads
-                reads ^= bit
-                k = bit.bit_length() - 1
-                if kinds[k] == READ:
-                    if v == args[k]:
-                        more |= bit
-                elif v is None or v != args[k]:  # a failed cas
-                    more |= bit
-            if not more:
-                break
-            placed |= more
-        if ptr == nk:
+        placed, cand = _reads_at_once(placed, v, order_bit, window, read_like, kinds, args)
+        if cand < 0:  # every known step placed
             used = outside
             for g, bit in local_of.items():
                 if placed & bit:

@@ -159,6 +159,12 @@ def decide_rows(
                     states = []
                 else:
                     states = [v for v in states if v == a]
+            elif len(states) == 1:
+                w = _apply(kind, row[4], row[5], states[0])
+                if w is _NO:
+                    states = []
+                elif kind != FAILED_CAS:  # a failed cas leaves the value as it was
+                    states = [w]
             else:
                 states = _map(kind, row[4], row[5], states)
         elif j == i + 2:
@@ -221,13 +227,49 @@ _ORDERS3 = {
 }
 
 
+def _canonical(orders: tuple[tuple[int, ...], ...], read_like: int) -> tuple[tuple[int, ...], ...]:
+    """The orders in which no read-like step (bit ``k`` of ``read_like``) directly follows
+    a later-called read-like one.  Two orders that differ by swapping two adjacent
+    read-like steps reach the same values (neither changes the value, and each must agree
+    with the same one), and the earlier-called of two steps may always go first, so
+    sorting each run of adjacent read-like steps by call turns any allowed order into one
+    kept here, reaching the same values."""
+    kept = []
+    for order in orders:
+        if not any(
+            read_like >> x & 1 and read_like >> y & 1 and x > y
+            for x, y in zip(order, order[1:], strict=False)
+        ):
+            kept.append(order)
+    return tuple(kept)
+
+
+#: :data:`_ORDERS3` made canonical, by ``16 * (may 2 precede 0) + 8 * (may 2 precede 1)``
+#: plus the read-like steps among 0, 1, 2 as bits 2, 1, 0.
+_ORDERS3_BY = [
+    _canonical(
+        _ORDERS3[bool(n & 16), bool(n & 8)],
+        (n >> 2 & 1) | (n >> 1 & 1) << 1 | (n & 1) << 2,
+    )
+    for n in range(32)
+]
+
+
 def _three(r0: Row, r1: Row, r2: Row, states: list[Any]) -> list[Any]:
     """Every value a segment of three steps may leave: each order real time allows, tried
     in full (a step may precede another exactly when it was called by the time the other
-    returned, as in the search's window)."""
+    returned, as in the search's window), but for orders that only swap two reads
+    (:func:`_canonical`)."""
     steps = (r0, r1, r2)
     out: list[Any] = []
-    for order in _ORDERS3[r2[0] <= r0[1], r2[0] <= r1[1]]:
+    n = (
+        (r2[0] <= r0[1]) * 16
+        + (r2[0] <= r1[1]) * 8
+        + (r0[3] <= FAILED_CAS) * 4
+        + (r1[3] <= FAILED_CAS) * 2
+        + (r2[3] <= FAILED_CAS)
+    )
+    for order in _ORDERS3_BY[n]:
         for v in states:
             for k in order:
                 t = steps[k]

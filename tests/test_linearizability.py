@@ -278,8 +278,8 @@ def test_segment_fast_path_keeps_every_value_a_burst_may_leave():
 @st.composite
 def one_burst(draw):
     """One burst of one to six known kv steps on few values: each is called by the time
-    every step before it returned (the burst never goes quiet), so that real time may
-    still order some of them (a step called after another returned)."""
+    the last of the steps before it returned (the burst never goes quiet), while real time
+    may still order some of them (a step called after another returned)."""
     steps = []
     end = call = 0
     for n in range(draw(st.integers(1, 6))):

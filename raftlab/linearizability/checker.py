@@ -14,9 +14,10 @@ expensive to exhaust while another fails in a few dozen steps.
 
 Before any search, :mod:`~raftlab.linearizability.segments` replays each key burst by burst
 between quiescent moments; most keys end there.  Where that replay runs dry on a key with
-unknown outcomes, :func:`_refute` first tries to prove the failure on a few bursts with
-everything earlier relaxed (unknown outcomes make the full search exponential in the worst
-case), and the full search runs only if that proves nothing.
+unknown outcomes, the full search gets a head start (most such keys are linearizable, and
+it finds their order quickly); failing that, :func:`_refute` tries to prove the failure on
+a few bursts with everything earlier relaxed (unknown outcomes make the full search
+exponential in the worst case), and the full search goes on only if that proves nothing.
 
 For a failing key, :mod:`~raftlab.linearizability.minimize` shrinks its operations to a
 minimal set that cannot be ordered; that is what :class:`CheckResult` reports.  Shrinking is
@@ -362,8 +363,8 @@ def _refute(steps: list[Step], initial: Any, stuck: float) -> _Refuted | None:
     * relaxing a step (it took effect within its interval or not at all, whatever it
       returned) only ever adds ways to order the steps.
 
-    Returns the proof as a search that fails at its turn, with ``stuck`` as its frontier
-    (operations called later play no part), or ``None`` (the full search decides).  Unknown
+    Returns the proof, with ``stuck`` as its frontier (operations called later play no
+    part), or ``None`` (the full search decides).  Unknown
     outcomes make the full search exponential in the worst case; a clash between a few
     operations is usually found here in a few hundred nodes.
     """

@@ -14,9 +14,10 @@ expensive to exhaust while another fails in a few dozen steps.
 
 Before any search, :mod:`~raftlab.linearizability.segments` replays each key burst by burst
 between quiescent moments; most keys end there.  Where that replay runs dry on a key with
-unknown outcomes, :func:`_refute` first tries to prove the failure on a few bursts with
-everything earlier relaxed (unknown outcomes make the full search exponential in the worst
-case), and the full search runs only if that proves nothing.
+unknown outcomes, the full search gets a head start (most such keys are linearizable, and
+it finds their order quickly); failing that, :func:`_refute` tries to prove the failure on
+a few bursts with everything earlier relaxed (unknown outcomes make the full search
+exponential in the worst case), and the full search goes on only if that proves nothing.
 
 For a failing key, :mod:`~raftlab.linearizability.minimize` shrinks its operations to a
 minimal set that cannot be ordered; that is what :class:`CheckResult` reports.  Shrinking is
@@ -136,10 +137,10 @@ def check(
         steps = steps_of(rows)
         if initial is ANY and segments.decide_rows(rows, start_candidates(steps)):
             continue
-        search: KeySearch | _AnyStartSearch | _Refuted | None = None
+        search: KeySearch | _AnyStartSearch | _SearchThenRefute
         if stuck and any(s.kind in MAYBE for s in steps):
-            search = _refute(steps, initial, stuck[0])
-        if search is None:
+            search = _SearchThenRefute(steps, initial, stuck[0])
+        else:
             search = _AnyStartSearch(steps) if initial is ANY else KeySearch(steps, initial)
         searches.append((len(steps), repr(key), key, steps, search))
     searches.sort(key=lambda item: item[:2])  # cheapest first, then by key: deterministic
@@ -170,7 +171,7 @@ def check(
 
 
 def _run(
-    search: KeySearch | _AnyStartSearch | _Refuted, budget: int, deadline: float | None
+    search: KeySearch | _AnyStartSearch | _SearchThenRefute, budget: int, deadline: float | None
 ) -> bool | None:
     if deadline is None:
         return search.run(budget)
@@ -216,7 +217,7 @@ def _failure(
     model: str,
     key: Any,
     steps: list[Step],
-    search: KeySearch | _AnyStartSearch | _Refuted,
+    search: KeySearch | _AnyStartSearch | _SearchThenRefute,
     initial: Any,
     ops: list[Operation],
     nodes: int,
@@ -267,15 +268,82 @@ class _AnyStartSearch:
 REFUTE_BUDGET = 1_000
 
 
+#: Nodes the full search gets on a key where the segment fast path ran dry before
+#: :func:`_refute` is tried.  Most such keys are linearizable, and the search finds their
+#: order in a few hundred nodes, while a refutation that cannot succeed tries five small
+#: searches (tens of milliseconds on a key half unknown).
+HEAD_START = 1_000
+
+
+class _SearchThenRefute:
+    """The full search of a key with unknown outcomes where the fast path ran dry, with
+    :func:`_refute` tried once, after a head start of :data:`HEAD_START` nodes.
+
+    It answers exactly what ``_refute`` first and then the full search would, in the same
+    round of :func:`check`'s budgets, so the key reported for a failing history and its
+    operations do not depend on the head start:
+
+    * a linearization found in the head start is an answer ``_refute`` could not have
+      changed (it only ever proves failures, soundly);
+    * otherwise ``_refute`` runs before any failure is told; if it proves one, the key
+      fails at its first turn, with ``_refute``'s frontier, as it would have first;
+    * if not, the search's failure is held back until the budgets given add up to more
+      than the nodes it entered after its root (one unit of budget each; the last frames
+      are popped with budget to spare), the round in which the same deterministic search
+      started afresh would have failed.
+    """
+
+    def __init__(self, steps: list[Step], initial: Any, stuck: float):
+        self._steps = steps
+        self._initial = initial
+        self._stuck = stuck
+        self._search = KeySearch(steps, initial)
+        self._refute_nodes = 0
+        self._refuted = False
+        self._tried = False
+        self._given = 0  # budget units given to run() so far
+
+    @property
+    def nodes(self) -> int:
+        return self._search.nodes + self._refute_nodes
+
+    @property
+    def frontier_time(self) -> float:
+        return self._stuck if self._refuted else self._search.frontier_time
+
+    def run(self, budget: int) -> bool | None:
+        if self._refuted:
+            return False
+        self._given += budget
+        search = self._search
+        if not self._tried:
+            verdict = search.run(HEAD_START)
+            if verdict is True:
+                return True
+            self._tried = True
+            refuted = _refute(self._steps, self._initial, self._stuck)
+            if refuted is not None:
+                self._refute_nodes = refuted.nodes
+                self._refuted = True
+                return False
+        used = search.nodes - 1  # units spent: one per node entered after the root
+        if search.result is True:
+            return True
+        if search.result is False:
+            # A search run afresh pops its last frames with budget to spare: it fails in
+            # the round whose budgets add up to more than the nodes it entered.
+            return False if self._given > used else None
+        if used >= self._given:
+            return None
+        return search.run(self._given - used)
+
+
 class _Refuted:
-    """A key already proved not linearizable by :func:`_refute`; it fails at its turn."""
+    """What :func:`_refute` returns when it proves a key not linearizable."""
 
     def __init__(self, nodes: int, frontier_time: float):
         self.nodes = nodes
         self.frontier_time = frontier_time
-
-    def run(self, budget: int) -> bool:
-        return False
 
 
 def _refute(steps: list[Step], initial: Any, stuck: float) -> _Refuted | None:
@@ -295,8 +363,8 @@ def _refute(steps: list[Step], initial: Any, stuck: float) -> _Refuted | None:
     * relaxing a step (it took effect within its interval or not at all, whatever it
       returned) only ever adds ways to order the steps.
 
-    Returns the proof as a search that fails at its turn, with ``stuck`` as its frontier
-    (operations called later play no part), or ``None`` (the full search decides).  Unknown
+    Returns the proof, with ``stuck`` as its frontier (operations called later play no
+    part), or ``None`` (the full search decides).  Unknown
     outcomes make the full search exponential in the worst case; a clash between a few
     operations is usually found here in a few hundred nodes.
     """

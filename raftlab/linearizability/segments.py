@@ -120,17 +120,21 @@ def decide_rows(
     up), the time that segment ends is appended to ``stuck``: the clash is likely there.
 
     Segments of one and two steps, most of a chaos history, are replayed inline: a lone
-    step just maps each value; of two overlapping steps either may go first (the second
-    was called before the first returned, so real time forbids neither order), so the
-    values reached are those of both orders.
+    step just maps each value (a write leaves its value whatever came before; a read keeps
+    the values equal to what it saw); of two overlapping steps either may go first (the
+    second was called before the first returned, so real time forbids neither order), so
+    the values reached are those of both orders.  A key whose steps never overlap in time
+    is all lone steps: one pass over its sequential replay, exactly the linearizability of
+    a sequential history.
     """
     n = len(rows)
     i = 0
     while i < n:
         row = rows[i]
-        call, end, _, kind, a, b = row
+        kind = row[3]
         if kind > APPEND_SAW:
             return _with_unknowns(rows[i:], states, stuck)  # an optional step from here on
+        end = row[1]
         j = i + 1
         while j < n:
             nxt = rows[j]
@@ -143,32 +147,28 @@ def decide_rows(
             j += 1
         if j == i + 1:
             if kind == WRITE:
-                states = [a]
-            elif kind == READ:
-                states = [v for v in states if v == a]
+                states = [row[4]]
+                i = j
+                continue  # never empty
+            if kind == READ:
+                a = row[4]
+                if len(states) == 1:
+                    if states[0] == a:
+                        i = j
+                        continue
+                    states = []
+                else:
+                    states = [v for v in states if v == a]
+            elif len(states) == 1:
+                w = _apply(kind, row[4], row[5], states[0])
+                if w is _NO:
+                    states = []
+                elif kind != FAILED_CAS:  # a failed cas leaves the value as it was
+                    states = [w]
             else:
-                out = []
-                for v in states:
-                    w = _apply(kind, a, b, v)
-                    if w is not _NO and w not in out:
-                        out.append(w)
-                states = out
+                states = _map(kind, row[4], row[5], states)
         elif j == i + 2:
-            other = rows[i + 1]
-            k2, a2, b2 = other[3], other[4], other[5]
-            out = []
-            for v in states:
-                w = _apply(kind, a, b, v)
-                if w is not _NO:
-                    w = _apply(k2, a2, b2, w)
-                    if w is not _NO and w not in out:
-                        out.append(w)
-                w = _apply(k2, a2, b2, v)
-                if w is not _NO:
-                    w = _apply(kind, a, b, w)
-                    if w is not _NO and w not in out:
-                        out.append(w)
-            states = out
+            states = _pair(row, rows[i + 1], states)
         elif j == i + 3:
             states = _three(row, rows[i + 1], rows[i + 2], states)
         else:
@@ -186,6 +186,35 @@ def decide_rows(
     return True
 
 
+def _map(kind: int, a: Any, b: Any, states: list[Any]) -> list[Any]:
+    """The distinct values one step leaves from ``states``."""
+    out: list[Any] = []
+    for v in states:
+        w = _apply(kind, a, b, v)
+        if w is not _NO and w not in out:
+            out.append(w)
+    return out
+
+
+def _pair(r0: Row, r1: Row, states: list[Any]) -> list[Any]:
+    """The distinct values two overlapping steps leave from ``states``, in either order."""
+    k0, a0, b0 = r0[3], r0[4], r0[5]
+    k1, a1, b1 = r1[3], r1[4], r1[5]
+    out: list[Any] = []
+    for v in states:
+        w = _apply(k0, a0, b0, v)
+        if w is not _NO:
+            w = _apply(k1, a1, b1, w)
+            if w is not _NO and w not in out:
+                out.append(w)
+        w = _apply(k1, a1, b1, v)
+        if w is not _NO:
+            w = _apply(k0, a0, b0, w)
+            if w is not _NO and w not in out:
+                out.append(w)
+    return out
+
+
 # The orders of a three-step segment (steps 0, 1, 2 by call time) that real time may allow,
 # by (may step 2 precede step 0?, may step 2 precede step 1?).  Step 1 may always precede
 # step 0 (it was called before step 0 returned, or it would start a new segment), and an
@@ -198,13 +227,49 @@ _ORDERS3 = {
 }
 
 
+def _canonical(orders: tuple[tuple[int, ...], ...], read_like: int) -> tuple[tuple[int, ...], ...]:
+    """The orders in which no read-like step (bit ``k`` of ``read_like``) directly follows
+    a later-called read-like one.  Two orders that differ by swapping two adjacent
+    read-like steps reach the same values (neither changes the value, and each must agree
+    with the same one), and the earlier-called of two steps may always go first, so
+    sorting each run of adjacent read-like steps by call turns any allowed order into one
+    kept here, reaching the same values."""
+    kept = []
+    for order in orders:
+        if not any(
+            read_like >> x & 1 and read_like >> y & 1 and x > y
+            for x, y in zip(order, order[1:], strict=False)
+        ):
+            kept.append(order)
+    return tuple(kept)
+
+
+#: :data:`_ORDERS3` made canonical, by ``16 * (may 2 precede 0) + 8 * (may 2 precede 1)``
+#: plus the read-like steps among 0, 1, 2 as bits 2, 1, 0.
+_ORDERS3_BY = [
+    _canonical(
+        _ORDERS3[bool(n & 16), bool(n & 8)],
+        (n >> 2 & 1) | (n >> 1 & 1) << 1 | (n & 1) << 2,
+    )
+    for n in range(32)
+]
+
+
 def _three(r0: Row, r1: Row, r2: Row, states: list[Any]) -> list[Any]:
     """Every value a segment of three steps may leave: each order real time allows, tried
     in full (a step may precede another exactly when it was called by the time the other
-    returned, as in the search's window)."""
+    returned, as in the search's window), but for orders that only swap two reads
+    (:func:`_canonical`)."""
     steps = (r0, r1, r2)
     out: list[Any] = []
-    for order in _ORDERS3[r2[0] <= r0[1], r2[0] <= r1[1]]:
+    n = (
+        (r2[0] <= r0[1]) * 16
+        + (r2[0] <= r1[1]) * 8
+        + (r0[3] <= FAILED_CAS) * 4
+        + (r1[3] <= FAILED_CAS) * 2
+        + (r2[3] <= FAILED_CAS)
+    )
+    for order in _ORDERS3_BY[n]:
         for v in states:
             for k in order:
                 t = steps[k]
@@ -229,20 +294,19 @@ def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
     """
     m = len(segment)
     full = (1 << m) - 1
-    kinds = [t[3] for t in segment]
-    args = [t[4] for t in segment]
-    news = [t[5] for t in segment]
+    # Columns of the rows (all six long); calls are sorted: rows come in call order.
+    calls, rets, _, kinds, args, news = zip(*segment, strict=True)
     # The unplaced step that returns first bounds what may go next: the steps called by
     # its return (``window``), as in the search.
-    rets = [t[1] for t in segment]
     order = sorted(range(m), key=rets.__getitem__)
     order_bit = [1 << k for k in order]
-    calls = [t[0] for t in segment]  # sorted: the steps come in call order
     window = [(1 << bisect_right(calls, rets[r])) - 1 for r in order]
     read_like = 0
-    for k in range(m):
-        if kinds[k] <= FAILED_CAS:
-            read_like |= 1 << k
+    bit = 1
+    for k in kinds:
+        if k <= FAILED_CAS:
+            read_like |= bit
+        bit <<= 1
     effects = full ^ read_like
     out: list[Any] = []
     seen: set[tuple[int, Any]] = set()
@@ -250,28 +314,8 @@ def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
     stack = [(0, v) for v in states]
     while stack:
         placed, v = stack.pop()
-        ptr = 0
-        while True:
-            while ptr < m and placed & order_bit[ptr]:
-                ptr += 1
-            if ptr == m:
-                break
-            cand = window[ptr] & ~placed
-            more = 0
-            reads = cand & read_like
-            while reads:
-                bit = reads & -reads
-                reads ^= bit
-                k = bit.bit_length() - 1
-                if kinds[k] == READ:
-                    if v == args[k]:
-                        more |= bit
-                elif v is None or v != args[k]:  # a failed cas
-                    more |= bit
-            if not more:
-                break
-            placed |= more
-        if placed == full:
+        placed, cand = _reads_at_once(placed, v, order_bit, window, read_like, kinds, args)
+        if cand < 0:  # every step placed
             if v not in out:
                 out.append(v)
                 if len(out) > MAX_VALUES:
@@ -292,6 +336,44 @@ def _segment(segment: Sequence[Row], states: list[Any]) -> list[Any] | None:
             if w is not _NO:
                 stack.append((placed | bit, w))
     return out
+
+
+def _reads_at_once(
+    placed: int,
+    v: Any,
+    order_bit: list[int],
+    window: list[int],
+    read_like: int,
+    kinds: Sequence[int],
+    args: Sequence[Any],
+) -> tuple[int, int]:
+    """Place at once every read-like step that may go now and agrees with ``v`` (the
+    search's rule 1; see :func:`_segment` for why the values reached stay the same), again
+    and again, since placing one may open the window.  Returns ``placed`` and the steps
+    that may go next (called by the first return of an unplaced step of ``order_bit``),
+    or -1 when every step of ``order_bit`` is placed."""
+    ptr = 0
+    n = len(order_bit)
+    while True:
+        while ptr < n and placed & order_bit[ptr]:
+            ptr += 1
+        if ptr == n:
+            return placed, -1
+        cand = window[ptr] & ~placed
+        more = 0
+        reads = cand & read_like
+        while reads:
+            bit = reads & -reads
+            reads ^= bit
+            k = bit.bit_length() - 1
+            if kinds[k] == READ:
+                if v == args[k]:
+                    more |= bit
+            elif v is None or v != args[k]:  # a failed cas
+                more |= bit
+        if not more:
+            return placed, cand
+        placed |= more
 
 
 def _with_unknowns(
@@ -331,25 +413,20 @@ def _with_unknowns(
     nseg = len(bounds)
     # Where each unknown is offered: from the first segment that ends after its call to the
     # last segment (within HORIZON) holding a step that could see its mark.
+    seen_in = _Lookers(known, bounds, grows)
     first: list[int] = []
     last: list[int] = []
     for u in unknown:
         f = bisect_left(ends, u[0])
-        seen_at = -1
-        for seg in range(f, min(f + HORIZON, nseg)):
-            lo, hi = bounds[seg]
-            for r in known[lo:hi]:
-                if _sees(u, r, grows):
-                    seen_at = seg
-                    break
         first.append(f)
-        last.append(seen_at)
+        last.append(seen_in.last(u, f, min(f + HORIZON, nseg)))
     # An unknown whose mark only an unknown cas expects (an append the cas's expected value
     # contains, say) stays offered for as long as that cas is.
-    for _ in range(2):
+    cases = [w for w, cas in enumerate(unknown) if cas[3] == MAYBE_CAS]
+    for _ in range(2 if cases else 0):
         for q, u in enumerate(unknown):
-            for w, cas in enumerate(unknown):
-                if cas[3] == MAYBE_CAS and last[w] > last[q] and _sees(u, cas, grows):
+            for w in cases:
+                if last[w] > last[q] and _sees(u, unknown[w], grows):
                     last[q] = last[w]
     states: list[tuple[Any, int]] = [(v, 0) for v in values]
     # Pairs the whole key may try, in proportion to its size: a key dense with unknowns
@@ -367,6 +444,21 @@ def _with_unknowns(
         if not active:
             if hi - lo > MAX_SEGMENT:
                 return None
+            used = states[0][1]
+            if all(pair[1] == used for pair in states):
+                # One set of unknowns placed (the usual case): the values reached are
+                # distinct, so every pair is minimal already.
+                found = _replay(steps, [v for v, _ in states])
+                if found is None:
+                    return None
+                states = [(w, used) for w in found]
+                if not states:
+                    if stuck is not None:
+                        stuck.append(ends[seg])
+                    return None
+                if len(states) > MAX_PAIRS:
+                    return None
+                continue
             groups: dict[int, list[Any]] = {}
             for v, used in states:
                 groups.setdefault(used, []).append(v)
@@ -402,6 +494,63 @@ def _with_unknowns(
     return True
 
 
+class _Lookers:
+    """The known steps of a key that look at the value, by segment, to find the last
+    segment in a range holding one that could see an unknown's mark (:func:`_sees`).
+
+    A mark seen only when equal to the value looked at (a ``set``'s or ``cas``'s value on
+    a key without appends, or a non-string) is looked up by value; a mark seen inside or at
+    the start of a string (an append's piece; a string written on a key with appends), and
+    a float (``nan`` is not equal to itself, which a lookup by value would not honour),
+    are tested step by step, from the end of the range back.
+    """
+
+    def __init__(self, known: Sequence[Row], bounds: list[tuple[int, int]], grows: bool):
+        self.grows = grows
+        self.segs: list[int] = []  # the segment of each looking step, ascending
+        self.rows: list[Row] = []
+        by_value: dict[Any, list[int]] = {}
+        for seg, (lo, hi) in enumerate(bounds):
+            for r in known[lo:hi]:
+                k = r[3]
+                if k in (READ, CAS, FAILED_CAS):
+                    look = r[4]
+                elif k == APPEND_SAW:
+                    look = r[5]
+                else:
+                    continue
+                self.segs.append(seg)
+                self.rows.append(r)
+                if look is not None:
+                    segs = by_value.get(look)
+                    if segs is None:
+                        by_value[look] = [seg]
+                    elif segs[-1] != seg:
+                        segs.append(seg)
+        self.by_value = by_value
+
+    def last(self, u: Row, lo: int, hi: int) -> int:
+        """The last segment in ``range(lo, hi)`` with a step that could see the mark of
+        the unknown ``u``, or -1."""
+        kind = u[3]
+        mark = u[4] if kind == MAYBE_WRITE else u[5]
+        if kind != MAYBE_APPEND and not (
+            mark is None or isinstance(mark, float) or (self.grows and isinstance(mark, str))
+        ):
+            # Seen exactly by the steps that look at a value equal to the mark.
+            segs = self.by_value.get(mark)
+            if segs is None:
+                return -1
+            at = bisect_left(segs, hi) - 1
+            return segs[at] if at >= 0 and segs[at] >= lo else -1
+        start = bisect_left(self.segs, lo)
+        rows, grows = self.rows, self.grows
+        for n in range(bisect_left(self.segs, hi) - 1, start - 1, -1):
+            if _sees(u, rows[n], grows):
+                return self.segs[n]
+        return -1
+
+
 def _sees(u: Row, r: Row, grows: bool) -> bool:
     """Could the step ``r`` (known, or an unknown ``cas``) see the mark the unknown ``u``
     leaves on the value?"""
@@ -423,15 +572,16 @@ def _sees(u: Row, r: Row, grows: bool) -> bool:
 
 
 def _replay(steps: Sequence[Row], values: list[Any]) -> list[Any] | None:
-    """Every value a segment of known steps can leave from ``values``."""
-    if len(steps) == 1:
+    """Every value a segment of known steps can leave from ``values`` (as
+    :func:`decide_rows` replays it)."""
+    m = len(steps)
+    if m == 1:
         t = steps[0]
-        out: list[Any] = []
-        for v in values:
-            w = _apply(t[3], t[4], t[5], v)
-            if w is not _NO and w not in out:
-                out.append(w)
-        return out
+        return _map(t[3], t[4], t[5], values)
+    if m == 2:
+        return _pair(steps[0], steps[1], values)
+    if m == 3:
+        return _three(steps[0], steps[1], steps[2], values)
     return _segment(steps, values)
 
 
@@ -478,7 +628,6 @@ def _segment_with(
     known_idx = sorted((t[1], k) for k, t in enumerate(steps) if not optional >> k & 1)
     order_bit = [1 << k for _, k in known_idx]
     window = [(1 << bisect_right(calls, ret)) - 1 for ret, _ in known_idx]
-    nk = len(order_bit)
     read_like = 0
     for k in range(m):
         if kinds[k] <= FAILED_CAS:
@@ -495,28 +644,8 @@ def _segment_with(
         stack.append((placed, v, used & ~_union(local_of)))
     while stack:
         placed, v, outside = stack.pop()
-        ptr = 0
-        while True:
-            while ptr < nk and placed & order_bit[ptr]:
-                ptr += 1
-            if ptr == nk:
-                break
-            cand = window[ptr] & ~placed
-            more = 0
-            reads = cand & read_like
-            while reads:
-                bit = reads & -reads
-                reads ^= bit
-                k = bit.bit_length() - 1
-                if kinds[k] == READ:
-                    if v == args[k]:
-                        more |= bit
-                elif v is None or v != args[k]:  # a failed cas
-                    more |= bit
-            if not more:
-                break
-            placed |= more
-        if ptr == nk:
+        placed, cand = _reads_at_once(placed, v, order_bit, window, read_like, kinds, args)
+        if cand < 0:  # every known step placed
             used = outside
             for g, bit in local_of.items():
                 if placed & bit:

@@ -33,6 +33,7 @@ from raftlab.bugs import check_node_class
 from raftlab.cluster import Cluster
 from raftlab.errors import SafetyViolation
 from raftlab.labs.hints import hint
+from raftlab.labs.read_scenarios import READ_SCENARIOS, NotLinearizable
 from raftlab.labs.scenarios import SCENARIOS, StagingFailed
 from raftlab.labs.story import COMPACT_NOTE, tell
 from raftlab.node import RaftNode
@@ -45,7 +46,14 @@ RULES: tuple[str, ...] = (
     "prev_matches",
     "follower_commit",
     "leader_commit",
+    # The read rules (thesis §6.4, lab 4): they guard what clients are told, not the logs.
+    "read_index_known",
+    "read_index_confirmed",
+    "lease_expiry",
 )
+
+#: The read rules among ``RULES``: a failure while checking them gets the reads' hints.
+READ_RULES: tuple[str, ...] = ("read_index_known", "read_index_confirmed", "lease_expiry")
 
 DEFAULT_SEEDS = range(3)
 CHAOS_MS = 5000.0
@@ -204,7 +212,7 @@ def check(
         raise ValueError(f"nodes must be a whole number from 3 to 9, got {nodes!r}")
     report = LabReport(ok=True, rules=chosen)
 
-    for name, (scenario, guards) in SCENARIOS.items():
+    for name, (scenario, guards) in {**SCENARIOS, **READ_SCENARIOS}.items():
         if not set(guards) & set(chosen):
             continue
         made: list[Cluster] = []
@@ -215,6 +223,8 @@ def check(
             return _failed(report, made[0], exc.invariant, str(exc), scenario=name)
         except StagingFailed as exc:
             return _failed(report, made[0], "Liveness", str(exc), scenario=name)
+        except NotLinearizable as exc:  # a read rule's mistake: a stale read (§6.4)
+            return _failed(report, made[0], "Linearizability", str(exc), scenario=name)
         except Exception as exc:  # noqa: BLE001 - the learner's code raised: that is the finding
             if not made:
                 raise
@@ -231,7 +241,7 @@ def check(
             report.ok = False
             report.property, report.seed = "Exception", seed
             report.message = _exception_message(exc)
-            report.hint = hint("Exception")
+            report.hint = hint("Exception", chosen)
             report.story_lines = [f"  1. {'':8}     !! seed {seed} stopped: {report.message}"]
             return report
         prop = failed_property(r)
@@ -260,7 +270,7 @@ def _failed(
     report.ok = False
     report.property, report.message = prop, message
     report.scenario, report.seed = scenario, seed
-    report.hint = hint(prop)
+    report.hint = hint(prop, report.rules)
     report._cluster = cluster
     report._trace = list(cluster.trace)
     # A shrunk chaos story is told compactly (it says so in the summary's header).

@@ -72,6 +72,7 @@ def deposed_leader_read(
     writer = KVClient(c, attempt_ms=30)  # gives up on a silent node fast, to find the new one
     reader.set("x", "1")
     need(_read(reader, "read_index") == "1", "S1, the only leader, should have read x=1")
+    c.run(100)  # later heartbeats carry that round's number; every follower answers them
     c.partition([1, 2], [3, 4, 5])
     need(
         c.run_until(lambda c: c.leader() not in (None, 1), 3000),

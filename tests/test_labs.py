@@ -255,3 +255,14 @@ def test_chaos_catches_a_stale_read_once_the_scenarios_are_passed():
     assert not r.ok and r.property == "Linearizability" and r.seed is not None, r.summary()
     assert r.seeds_passed == list(range(r.seed))
     assert "not linearizable" in r.message
+
+
+def test_an_unwritten_read_rule_is_reported_as_the_exception_it_raised():
+    class Unwritten(RaftNode):
+        def read_index_confirmed(self, seq):
+            raise NotImplementedError("write read_index_confirmed")
+
+    r = check(Unwritten, **FAST)
+    assert r.property == "Exception" and r.scenario == "deposed_leader_read"
+    assert "NotImplementedError: write read_index_confirmed" in r.message
+    assert "in read_index_confirmed" in r.message

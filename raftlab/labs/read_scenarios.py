@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from raftlab.cluster import Cluster
 from raftlab.config import Config
+from raftlab.errors import RaftLabError
 from raftlab.kv.client import KVClient
 from raftlab.kv.state_machine import KVStateMachine
 from raftlab.labs.scenarios import Hook, _elect, need
@@ -39,10 +40,12 @@ def _new(hook: Hook, seed: int, bugs, node_class, config: Config | None = None) 
 
 
 def _read(client: KVClient, mode: str) -> str:
-    """A read that may fail (a timeout, a missing key): its answer, or what went wrong."""
+    """A read that may fail (a timeout, a missing key): its answer, or what went wrong.
+    Only the cluster's own outcomes are caught: an exception raised by a learner's rule
+    goes on to ``check``, which reports it as such."""
     try:
         return client.get("x", mode)
-    except Exception as exc:  # noqa: BLE001 - the history holds the outcome either way
+    except RaftLabError as exc:  # the history holds the outcome either way
         return f"{type(exc).__name__}: {exc}"
 
 

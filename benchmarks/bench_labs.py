@@ -13,7 +13,8 @@ common wrong answer of ``tests/test_labs.py`` (must fail), best of ``--repeat``;
 planted bug graded on a rule whose scenarios it gets past, so a chaos seed catches it and
 the report is shrunk (the wrong-answer target: the report within 10 s, shrinking included).
 ``--lab`` times one lab's solutions and wrong answers only (``votes``, ``prev``, ``commit``,
-``reads``), without the planted bugs.
+``reads``), without the planted bugs; for ``reads``, then two read mistakes graded on
+``leader_commit`` only, so that chaos has to catch them.
 Figures depend on the machine's load: say it when you quote them.
 """
 
@@ -114,6 +115,26 @@ def bench_check_chaos(repeat: int) -> None:
             print(f"  {bug:20} caught by a scenario for every rule (no chaos needed)")
 
 
+def bench_check_reads_chaos(repeat: int) -> None:
+    """Two read mistakes graded on ``leader_commit`` only: no read scenario runs, so a chaos
+    seed's clients (reading in every mode) must catch them; the time to the shrunk report."""
+    from lab_solutions import NoHeartbeatRound, SkipsNoopCheck
+
+    from raftlab.labs import check
+
+    print(f"check, reads past the scenarios: best of {repeat}, load {os.getloadavg()[0]:.1f}")
+    for cls in (NoHeartbeatRound, SkipsNoopCheck):
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = check(cls, rules=["leader_commit"])
+            best = min(best, time.perf_counter() - t)
+        print(
+            f"  {cls.__name__:20} {best:6.2f} s  {r.property} seed {r.seed}: "
+            f"{r.story_before} -> {len(r._trace)} trace lines, story {len(r.story_lines)} lines"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("what", choices=("shrink", "check"))
@@ -128,6 +149,8 @@ def main() -> None:
         bench_shrink(a.runs, range(lo, hi + 1), a.per_bug)
     elif a.lab is not None:
         bench_check(a.repeat, a.lab)
+        if a.lab == "reads":
+            bench_check_reads_chaos(a.repeat)
     else:
         bench_check(a.repeat)
         bench_check_chaos(a.repeat)

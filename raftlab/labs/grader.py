@@ -9,7 +9,10 @@ failure:
 1. the **staged scenarios** (:mod:`raftlab.labs.scenarios`) that exercise the rules the
    class overrides: three nodes, a handful of elections, each story built so that one
    rule is all that stands between the cluster and a violation.  A failure here is
-   already a short story (a few dozen trace lines), so it is not shrunk;
+   already a short story (a few dozen trace lines), so it is not shrunk.  The read rules
+   (``READ_RULES``, thesis §6.4) have their own (:mod:`raftlab.labs.read_scenarios`):
+   five nodes and key-value clients, judged by the linearizability checker, since a
+   wrong read rule breaks no property of the logs, only what a client is told;
 2. **chaos seeds** (:func:`raftlab.chaos.run`): random faults and clients, every safety
    property after every event, then linearizability.  A failing seed is shrunk
    (:mod:`raftlab.chaos.shrink`) to the fewest faults, operations and nodes that still

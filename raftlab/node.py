@@ -644,8 +644,10 @@ class RaftNode(Membership):
 
     def round_acknowledged(self, peer: int) -> int:
         """The newest heartbeat round (``seq``) that ``peer`` has acknowledged to this
-        leader in its current term; 0 if none.  Rounds are numbered from 1 as they are sent,
-        and a round is numbered once for every peer.  What ``read_index_confirmed`` counts."""
+        leader in its current term; 0 if none.  A node numbers its rounds 1, 2, ... as it
+        sends them (over its whole life, not per term), one number for the messages of a
+        round to every peer; a peer acknowledges the newest round it has heard.  What
+        ``read_index_confirmed`` counts."""
         return self._acked_seq.get(peer, 0)
 
     def lease_expiry(self) -> float:

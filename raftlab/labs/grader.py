@@ -36,7 +36,7 @@ from raftlab.bugs import check_node_class
 from raftlab.cluster import Cluster
 from raftlab.errors import SafetyViolation
 from raftlab.labs.hints import hint
-from raftlab.labs.read_scenarios import READ_SCENARIOS, NotLinearizable
+from raftlab.labs.read_scenarios import READ_RULES, READ_SCENARIOS, NotLinearizable
 from raftlab.labs.scenarios import SCENARIOS, StagingFailed
 from raftlab.labs.story import COMPACT_NOTE, tell
 from raftlab.node import RaftNode
@@ -50,13 +50,9 @@ RULES: tuple[str, ...] = (
     "follower_commit",
     "leader_commit",
     # The read rules (thesis §6.4, lab 4): they guard what clients are told, not the logs.
-    "read_index_known",
-    "read_index_confirmed",
-    "lease_expiry",
+    *READ_RULES,
 )
 
-#: The read rules among ``RULES``: a failure while checking them gets the reads' hints.
-READ_RULES: tuple[str, ...] = ("read_index_known", "read_index_confirmed", "lease_expiry")
 
 DEFAULT_SEEDS = range(3)
 CHAOS_MS = 5000.0

@@ -73,11 +73,11 @@ READ_HINTS: dict[str, str] = {
     ),
 }
 
-_READ_RULES = frozenset(("read_index_known", "read_index_confirmed", "lease_expiry"))
-
 
 def hint(prop: str, rules: Iterable[str] = ()) -> str:
     """The hint for ``prop``; the reads' own when a read rule was being checked."""
-    if prop in READ_HINTS and _READ_RULES & set(rules):
+    from raftlab.labs.read_scenarios import READ_RULES  # (it imports the whole simulator)
+
+    if prop in READ_HINTS and set(READ_RULES) & set(rules):
         return READ_HINTS[prop]
     return HINTS.get(prop, "Reread Figure 2 of the paper for the rule you wrote.")

@@ -25,6 +25,9 @@ from raftlab.labs.scenarios import Hook, _elect, need
 from raftlab.linearizability import check
 from raftlab.node import RaftNode
 
+#: The read rules (``raftlab.labs.RULES``) these scenarios exercise.
+READ_RULES: tuple[str, ...] = ("read_index_known", "read_index_confirmed", "lease_expiry")
+
 
 class NotLinearizable(AssertionError):
     """The clients' history has no order that explains every answer: a stale read."""

@@ -1,7 +1,7 @@
 """Shrinking and lab grading: story sizes and wall-clock times.
 
     python benchmarks/bench_labs.py shrink [--runs 200] [--seeds 0-99] [--per-bug 1]
-    python benchmarks/bench_labs.py check [--repeat 3]
+    python benchmarks/bench_labs.py check [--repeat 3] [--lab reads]
 
 ``shrink``: for each planted bug, the first (``--per-bug``) failing chaos seed(s) (5 nodes,
 10 s, the defaults of ``python -m raftlab chaos``), shrunk with at most ``--runs`` re-runs:
@@ -12,6 +12,9 @@ ending included), fault actions, client operations, nodes, re-runs and seconds.
 common wrong answer of ``tests/test_labs.py`` (must fail), best of ``--repeat``; then each
 planted bug graded on a rule whose scenarios it gets past, so a chaos seed catches it and
 the report is shrunk (the wrong-answer target: the report within 10 s, shrinking included).
+``--lab`` times one lab's solutions and wrong answers only (``votes``, ``prev``, ``commit``,
+``reads``), without the planted bugs; for ``reads``, then two read mistakes graded on
+``leader_commit`` only, so that chaos has to catch them.
 Figures depend on the machine's load: say it when you quote them.
 """
 
@@ -61,7 +64,7 @@ def bench_shrink(runs: int, seeds: range, per_bug: int = 1) -> None:
             print(f"{bug:20} no failing seed")
 
 
-def bench_check(repeat: int) -> None:
+def bench_check(repeat: int, only: str | None = None) -> None:
     from lab_solutions import CORRECT, WRONG
 
     from raftlab.labs import check
@@ -69,6 +72,8 @@ def bench_check(repeat: int) -> None:
     print(f"check: best of {repeat}, load average {os.getloadavg()[0]:.1f}")
     for label, classes, want_ok in (("correct", CORRECT, True), ("wrong", WRONG, False)):
         for lab, items in classes.items():
+            if only is not None and lab != only:
+                continue
             for cls, *_ in items:
                 best = float("inf")
                 for _ in range(repeat):
@@ -110,6 +115,26 @@ def bench_check_chaos(repeat: int) -> None:
             print(f"  {bug:20} caught by a scenario for every rule (no chaos needed)")
 
 
+def bench_check_reads_chaos(repeat: int) -> None:
+    """Two read mistakes graded on ``leader_commit`` only: no read scenario runs, so a chaos
+    seed's clients (reading in every mode) must catch them; the time to the shrunk report."""
+    from lab_solutions import NoHeartbeatRound, SkipsNoopCheck
+
+    from raftlab.labs import check
+
+    print(f"check, reads past the scenarios: best of {repeat}, load {os.getloadavg()[0]:.1f}")
+    for cls in (NoHeartbeatRound, SkipsNoopCheck):
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            r = check(cls, rules=["leader_commit"])
+            best = min(best, time.perf_counter() - t)
+        print(
+            f"  {cls.__name__:20} {best:6.2f} s  {r.property} seed {r.seed}: "
+            f"{r.story_before} -> {len(r._trace)} trace lines, story {len(r.story_lines)} lines"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("what", choices=("shrink", "check"))
@@ -117,10 +142,15 @@ def main() -> None:
     p.add_argument("--seeds", default="0-99")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--per-bug", type=int, default=1, help="shrink this many failing seeds per bug")
+    p.add_argument("--lab", help="check: only this lab (votes, prev, commit, reads); no chaos part")
     a = p.parse_args()
     if a.what == "shrink":
         lo, hi = map(int, a.seeds.split("-"))
         bench_shrink(a.runs, range(lo, hi + 1), a.per_bug)
+    elif a.lab is not None:
+        bench_check(a.repeat, a.lab)
+        if a.lab == "reads":
+            bench_check_reads_chaos(a.repeat)
     else:
         bench_check(a.repeat)
         bench_check_chaos(a.repeat)

@@ -422,7 +422,7 @@ class RaftNode(Membership):
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
         self._now = now
-        index = self.commit_index if self._committed_in_term() else None
+        index = self.commit_index if self.read_index_known() else None
         self._next_seq()
         self._reads.append(_PendingRead(ctx, index, self._seq))
         self._emit("read_index", f"seq={self._seq} index={'-' if index is None else index}")
@@ -447,7 +447,7 @@ class RaftNode(Membership):
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader_id)
         self._now = now
-        if self.lease_holds(now) and self._committed_in_term():
+        if self.lease_holds(now) and self.read_index_known():
             self._ready.read_states.append(ReadState(ctx, self.commit_index))
             self._emit("read", f"index={self.commit_index} lease")
             return
@@ -634,6 +634,21 @@ class RaftNode(Membership):
         acknowledged round ``seq`` or a later one: then no newer leader existed when the
         read arrived, so no write newer than our commit index had finished."""
         return self._confirmed_seq() >= seq
+
+    def read_index_known(self) -> bool:
+        """ReadIndex, step 1 (thesis §6.4): is this leader's commit index the cluster's?
+        Only once an entry of its own term (its no-op, §8) has committed: a new leader may
+        hold entries its predecessor committed without knowing they are committed, and a
+        read at its older commit index would miss writes that already finished."""
+        return self._committed_in_term()
+
+    def round_acknowledged(self, peer: int) -> int:
+        """The newest heartbeat round (``seq``) that ``peer`` has acknowledged to this
+        leader in its current term; 0 if none.  A node numbers its rounds 1, 2, ... as it
+        sends them (over its whole life, not per term), one number for the messages of a
+        round to every peer; a peer acknowledges the newest round it has heard.  What
+        ``read_index_confirmed`` counts."""
+        return self._acked_seq.get(peer, 0)
 
     def lease_expiry(self) -> float:
         """When this leader's lease ends, by its own clock (thesis §6.4.1).
@@ -1079,7 +1094,7 @@ class RaftNode(Membership):
         if self.role is not Role.LEADER:
             return
         keep = []
-        known = self._committed_in_term()
+        known = self.read_index_known()
         out = self._ready.read_states
         for r in self._reads:
             if r.index is None:

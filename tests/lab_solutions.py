@@ -205,11 +205,116 @@ class MinWithOwnLog(RaftNode):
         return max(self.commit_index, min(leader_commit, self.log.last_index))
 
 
+# ------------------------------------------------------------- lab 4: read index
+
+
+class ReadIndex(RaftNode):
+    """The paper's ReadIndex (thesis §6.4) and a lease allowing for drift (§6.4.1)."""
+
+    def read_index_known(self) -> bool:
+        # Step 1: the commit index is the cluster's once an entry of our term committed.
+        return self.log.term(self.commit_index) == self.current_term
+
+    def read_index_confirmed(self, seq: int) -> bool:
+        # Step 3: a majority of the voters (us included) acknowledged round seq or later.
+        voters = self.configuration.voters
+        acks = sum(1 for v in voters if v == self.id or self.round_acknowledged(v) >= seq)
+        return acks >= self.configuration.majority
+
+    def lease_expiry(self) -> float:
+        return self.lease_start + self.config.lease_ms * (1 - self.config.max_drift)
+
+
+class ReadIndexBySorting(RaftNode):
+    """Written differently: the majority-th highest acknowledged round, as for commit."""
+
+    def read_index_known(self) -> bool:
+        return self.term_started()  # the same question a membership change asks
+
+    def read_index_confirmed(self, seq: int) -> bool:
+        conf = self.configuration
+        rounds = [self.round_acknowledged(p) for p in self.peers]
+        if self.id in conf.voters:
+            rounds.append(seq)  # the leader acknowledges its own rounds
+        rounds.sort(reverse=True)
+        return len(rounds) >= conf.majority and rounds[conf.majority - 1] >= seq
+
+    def lease_expiry(self) -> float:
+        cfg = self.config
+        return self.lease_start + cfg.lease_ms - cfg.lease_ms * cfg.max_drift
+
+
+class NoHeartbeatRound(RaftNode):
+    def read_index_confirmed(self, seq):
+        return True  # "I am the leader": no round to confirm it
+
+
+class AnyRoundCounts(RaftNode):
+    def read_index_confirmed(self, seq):
+        # a majority answered *some* heartbeat, maybe one sent before the read arrived
+        acks = 1 + sum(self.round_acknowledged(p) > 0 for p in self.peers)
+        return acks * 2 > len(self.peers) + 1
+
+
+class PreviousRoundCounts(RaftNode):
+    def read_index_confirmed(self, seq):
+        # the round before the read's: it was sent before the read arrived
+        acks = 1 + sum(self.round_acknowledged(p) >= seq - 1 for p in self.peers)
+        return acks * 2 > len(self.peers) + 1
+
+
+class HalfIsEnough(RaftNode):
+    def read_index_confirmed(self, seq):
+        acks = 1 + sum(self.round_acknowledged(p) >= seq for p in self.peers)
+        return acks >= (len(self.peers) + 1) // 2  # half of five is 2: not a majority
+
+
+class SelfCountedTwice(RaftNode):
+    def read_index_confirmed(self, seq):
+        # 1 for the leader, then every voter that answered, and the leader is a voter
+        voters = self.configuration.voters
+        acks = 1 + sum(v == self.id or self.round_acknowledged(v) >= seq for v in voters)
+        return acks >= self.configuration.majority
+
+
+class OneAnswerIsEnough(RaftNode):
+    def read_index_confirmed(self, seq):
+        return any(self.round_acknowledged(p) >= seq for p in self.peers)
+
+
+class WaitsForEveryPeer(RaftNode):
+    def read_index_confirmed(self, seq):
+        return all(self.round_acknowledged(p) >= seq for p in self.peers)
+
+
+class SkipsNoopCheck(RaftNode):
+    def read_index_known(self):
+        return True  # a leader's commit index is always the cluster's?
+
+
+class LastEntryOfMyTerm(RaftNode):
+    def read_index_known(self):
+        # the no-op is in our log, of our term, but not yet committed
+        return self.log.last_term == self.current_term
+
+
+class LeaseWithoutDrift(RaftNode):
+    def lease_expiry(self):
+        return self.lease_start + self.config.lease_ms  # trusts this clock to be exact
+
+
+class LeaseForElectionTimeout(RaftNode):
+    def lease_expiry(self):
+        # followers wait at least this long, by *their* clocks
+        return self.lease_start + self.config.election_timeout_ms[0]
+
+
 #: lab -> the classes that must pass ``check``.
 CORRECT: dict[str, list[tuple[type[RaftNode]]]] = {
     "votes": [(Votes,), (VotesAsTuples,)],
     "prev": [(ConsistencyCheck,), (ConsistencyCheckByException,)],
     "commit": [(Commit,), (CommitByScanning,)],
+    "reads": [(ReadIndex,), (ReadIndexBySorting,)],
 }
 
 #: lab -> (wrong class, the property ``check`` must report).
@@ -237,5 +342,18 @@ WRONG: dict[str, list[tuple[type[RaftNode], str]]] = {
         (WaitsForEveryone, "Liveness"),
         (TakesLeaderCommit, "State Machine Safety"),
         (MinWithOwnLog, "State Machine Safety"),
+    ],
+    "reads": [
+        (NoHeartbeatRound, "Linearizability"),
+        (AnyRoundCounts, "Linearizability"),
+        (PreviousRoundCounts, "Linearizability"),
+        (HalfIsEnough, "Linearizability"),
+        (SelfCountedTwice, "Linearizability"),
+        (OneAnswerIsEnough, "Linearizability"),
+        (WaitsForEveryPeer, "Liveness"),
+        (SkipsNoopCheck, "Linearizability"),
+        (LastEntryOfMyTerm, "Linearizability"),
+        (LeaseWithoutDrift, "Linearizability"),
+        (LeaseForElectionTimeout, "Linearizability"),
     ],
 }

@@ -197,3 +197,74 @@ def test_check_shrinks_each_planted_bug_that_reaches_chaos_to_at_most_40_lines(b
     again = chaos.run(r.seed, node_class=cls, **r._options)
     assert failed_property(again) == r.property
     assert [str(e) for e in again.trace] == [str(e) for e in final.trace]
+
+
+# ------------------------------------------------------------ lab 4: read index
+
+
+def test_the_read_lab_runs_the_read_scenarios_then_chaos_with_every_read_mode():
+    """The read rules are graded on stories with clients (every read in the history with
+    its mode), then on chaos seeds whose clients read in every mode."""
+    from lab_solutions import ReadIndex
+
+    from raftlab import chaos
+    from raftlab.labs.grader import CHAOS_MS, DEFAULT_SEEDS, READ_RULES
+    from raftlab.labs.read_scenarios import READ_SCENARIOS
+
+    assert overridden_rules(ReadIndex) == READ_RULES
+    r = check(ReadIndex)
+    assert r.ok, r.summary()
+    assert r.passed == list(READ_SCENARIOS)  # no scenario of the log rules
+    assert r.seeds_passed == list(DEFAULT_SEEDS)
+    modes: set[str] = set()
+    for seed in DEFAULT_SEEDS:
+        run = chaos.run(seed, duration_ms=CHAOS_MS, node_class=ReadIndex)
+        modes |= {op.mode for op in run.history if op.op == "get"}
+    assert {"read_index", "lease", "log"} <= modes
+
+
+def test_a_stale_read_is_caught_by_the_linearizability_checker_with_a_hint_at_section_6_4():
+    from lab_solutions import NoHeartbeatRound
+
+    r = check(NoHeartbeatRound, **FAST)
+    assert r.property == "Linearizability" and r.scenario == "deposed_leader_read"
+    assert "(read_index)" in r.message and "stale read" in r.message
+    assert any("serves a read at index" in line for line in r.story_lines)
+    assert "§6.4" in r.hint
+    for answer in ("round_acknowledged", "majority of the voters", "term_started", ">="):
+        assert answer not in r.hint  # a pointer at the paper, not the solution
+    assert "Linearizability" in str(r) and "Hint:" in str(r)
+    fig = r.draw()
+    assert len(fig.axes) >= 2
+    matplotlib.pyplot.close(fig)
+
+
+def test_the_read_hint_is_given_only_when_a_read_rule_is_checked():
+    from raftlab.labs.hints import HINTS, READ_HINTS, hint
+
+    assert hint("Linearizability", ["read_index_confirmed"]) == READ_HINTS["Linearizability"]
+    assert hint("Linearizability", ["leader_commit"]) == HINTS["Linearizability"]
+    assert hint("Linearizability") == HINTS["Linearizability"]
+
+
+def test_chaos_catches_a_stale_read_once_the_scenarios_are_passed():
+    """Graded on a log rule, a read mistake meets no read scenario; the chaos clients'
+    reads (in every mode) reach the checker, which finds the stale one.  No seed is pinned:
+    some seed of the first thirty must catch it."""
+    from lab_solutions import NoHeartbeatRound
+
+    r = check(NoHeartbeatRound, rules=["leader_commit"], seeds=range(30), shrink_runs=10)
+    assert not r.ok and r.property == "Linearizability" and r.seed is not None, r.summary()
+    assert r.seeds_passed == list(range(r.seed))
+    assert "not linearizable" in r.message
+
+
+def test_an_unwritten_read_rule_is_reported_as_the_exception_it_raised():
+    class Unwritten(RaftNode):
+        def read_index_confirmed(self, seq):
+            raise NotImplementedError("write read_index_confirmed")
+
+    r = check(Unwritten, **FAST)
+    assert r.property == "Exception" and r.scenario == "deposed_leader_read"
+    assert "NotImplementedError: write read_index_confirmed" in r.message
+    assert "in read_index_confirmed" in r.message

@@ -11,9 +11,10 @@ Figure 2 (``RULES``), then::
     report.draw()          # the messages and the logs at the moment it broke
 
 The notebooks in ``notebooks/labs/`` are the labs themselves; :mod:`raftlab.labs.grader`
-explains how ``check`` works, :mod:`raftlab.labs.scenarios` holds the staged stories.
+explains how ``check`` works, :mod:`raftlab.labs.scenarios` holds the staged stories and
+:mod:`raftlab.labs.read_scenarios` those of the read rules (lab 4).
 """
 
-from raftlab.labs.grader import RULES, LabReport, check, overridden_rules
+from raftlab.labs.grader import READ_RULES, RULES, LabReport, check, overridden_rules
 
-__all__ = ["RULES", "LabReport", "check", "overridden_rules"]
+__all__ = ["READ_RULES", "RULES", "LabReport", "check", "overridden_rules"]

@@ -9,7 +9,10 @@ failure:
 1. the **staged scenarios** (:mod:`raftlab.labs.scenarios`) that exercise the rules the
    class overrides: three nodes, a handful of elections, each story built so that one
    rule is all that stands between the cluster and a violation.  A failure here is
-   already a short story (a few dozen trace lines), so it is not shrunk;
+   already a short story (a few dozen trace lines), so it is not shrunk.  The read rules
+   (``READ_RULES``, thesis §6.4) have their own (:mod:`raftlab.labs.read_scenarios`):
+   five nodes and key-value clients, judged by the linearizability checker, since a
+   wrong read rule breaks no property of the logs, only what a client is told;
 2. **chaos seeds** (:func:`raftlab.chaos.run`): random faults and clients, every safety
    property after every event, then linearizability.  A failing seed is shrunk
    (:mod:`raftlab.chaos.shrink`) to the fewest faults, operations and nodes that still
@@ -33,6 +36,7 @@ from raftlab.bugs import check_node_class
 from raftlab.cluster import Cluster
 from raftlab.errors import SafetyViolation
 from raftlab.labs.hints import hint
+from raftlab.labs.read_scenarios import READ_RULES, READ_SCENARIOS, NotLinearizable
 from raftlab.labs.scenarios import SCENARIOS, StagingFailed
 from raftlab.labs.story import COMPACT_NOTE, tell
 from raftlab.node import RaftNode
@@ -45,7 +49,10 @@ RULES: tuple[str, ...] = (
     "prev_matches",
     "follower_commit",
     "leader_commit",
+    # The read rules (thesis §6.4, lab 4): they guard what clients are told, not the logs.
+    *READ_RULES,
 )
+
 
 DEFAULT_SEEDS = range(3)
 CHAOS_MS = 5000.0
@@ -204,21 +211,23 @@ def check(
         raise ValueError(f"nodes must be a whole number from 3 to 9, got {nodes!r}")
     report = LabReport(ok=True, rules=chosen)
 
-    for name, (scenario, guards) in SCENARIOS.items():
+    for name, (scenario, guards) in {**SCENARIOS, **READ_SCENARIOS}.items():
         if not set(guards) & set(chosen):
             continue
-        made: list[Cluster] = []
+        made: list[Cluster] = []  # a scenario may tell its story on several clusters
         try:
             c = scenario(node_class=node_class, on_cluster=made.append)
             c.check_invariants()
         except SafetyViolation as exc:
-            return _failed(report, made[0], exc.invariant, str(exc), scenario=name)
+            return _failed(report, made[-1], exc.invariant, str(exc), scenario=name)
         except StagingFailed as exc:
-            return _failed(report, made[0], "Liveness", str(exc), scenario=name)
+            return _failed(report, made[-1], "Liveness", str(exc), scenario=name)
+        except NotLinearizable as exc:  # a read rule's mistake: a stale read (§6.4)
+            return _failed(report, made[-1], "Linearizability", str(exc), scenario=name)
         except Exception as exc:  # noqa: BLE001 - the learner's code raised: that is the finding
             if not made:
                 raise
-            return _failed(report, made[0], "Exception", _exception_message(exc), scenario=name)
+            return _failed(report, made[-1], "Exception", _exception_message(exc), scenario=name)
         report.passed.append(name)
 
     from raftlab import chaos
@@ -231,7 +240,7 @@ def check(
             report.ok = False
             report.property, report.seed = "Exception", seed
             report.message = _exception_message(exc)
-            report.hint = hint("Exception")
+            report.hint = hint("Exception", chosen)
             report.story_lines = [f"  1. {'':8}     !! seed {seed} stopped: {report.message}"]
             return report
         prop = failed_property(r)
@@ -260,7 +269,7 @@ def _failed(
     report.ok = False
     report.property, report.message = prop, message
     report.scenario, report.seed = scenario, seed
-    report.hint = hint(prop)
+    report.hint = hint(prop, report.rules)
     report._cluster = cluster
     report._trace = list(cluster.trace)
     # A shrunk chaos story is told compactly (it says so in the summary's header).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 HINTS: dict[str, str] = {
     "Election Safety": (
         "Two servers led the same term, so some server gave two votes in one term. "
@@ -52,5 +54,30 @@ HINTS: dict[str, str] = {
 }
 
 
-def hint(prop: str) -> str:
+#: When a read rule is being checked (lab 4), these replace the hints above: the logs are
+#: fine, and what went wrong is which reads were served, and when.
+READ_HINTS: dict[str, str] = {
+    "Linearizability": (
+        "A read returned an old value after a newer write had finished: the server that "
+        "served it was no longer the leader, or did not yet know how far the log was "
+        "committed. Reread §6.4 of Ongaro's thesis, the four steps of ReadIndex: what must "
+        "the leader know about its own term's entries before it trusts its commit index, "
+        "and which heartbeat round, answered by how many servers, proves it still leads? "
+        "For a lease (§6.4.1): by whose clock does it run out? In the story, find the line "
+        "where the stale read was served and ask what the leader knew at that moment."
+    ),
+    "Liveness": (
+        "A read the paper's rules would serve never was. §6.4: a majority of the cluster "
+        "(the leader counts itself) is enough; count again who may answer, and check the "
+        "boundary case of a bare majority."
+    ),
+}
+
+
+def hint(prop: str, rules: Iterable[str] = ()) -> str:
+    """The hint for ``prop``; the reads' own when a read rule was being checked."""
+    from raftlab.labs.read_scenarios import READ_RULES  # (it imports the whole simulator)
+
+    if prop in READ_HINTS and set(READ_RULES) & set(rules):
+        return READ_HINTS[prop]
     return HINTS.get(prop, "Reread Figure 2 of the paper for the rule you wrote.")

@@ -39,6 +39,22 @@ def sentence(ev: TraceEvent) -> str:
             f"{'y' if f.get('removed') == '1' else 'ies'} from index {f.get('from', '?')} on "
             "(they conflict with the leader's)"
         )
+    if kind == "read_index":
+        index, seq = f.get("index", "?"), f.get("seq", "?")
+        if index == "-":
+            return (
+                f"{who} takes a ReadIndex read before an entry of its term has committed "
+                f"(its commit index is not known yet), and sends heartbeat round {seq}"
+            )
+        return (
+            f"{who} takes a ReadIndex read at commit index {index}, and sends heartbeat round {seq}"
+        )
+    if kind == "read":
+        how = "its lease holds" if ev.detail.endswith("lease") else "ReadIndex"
+        return (
+            f"{who} serves a read at index {f.get('index', '?')} ({how}): answered once "
+            "it has applied that index"
+        )
     if kind == "crash":
         return f"{who} crashes (in term {f.get('term', '?')})"
     if kind == "restart":

@@ -56,6 +56,16 @@ def sentence(ev: TraceEvent) -> str:
         return f"the link {ev.detail} works again"
     if kind == "heal":
         return "the network heals: everyone can talk again"
+    if kind == "snapshot":
+        return (
+            f"{who} compacts its log into a snapshot up to index {f.get('index', '?')} "
+            f"(term {f.get('term', '?')}, {f.get('bytes', '?')} bytes)"
+        )
+    if kind == "config" and "index" in f:
+        voters = ev.detail.split(" ", 1)[1] if " " in ev.detail else "?"
+        return f"{who} takes the configuration at index {f['index']}: {voters}"
+    if kind == "drift" and " x" in ev.detail:
+        return f"{who}'s clock now runs x{ev.detail.rsplit(' x', 1)[1]}"
     if kind == "network":
         name, _, value = ev.detail.partition("=")
         if name == "drop_rate":
@@ -71,8 +81,9 @@ def sentence(ev: TraceEvent) -> str:
 COMPACT_NOTE = (
     "a server that steps into a new term to vote is told in one line with its vote "
     "(two trace lines at the same instant), servers that do the same thing one right "
-    'after another share a line ("so do S2 (time) and S5 (time)"), and a leader\'s '
-    "commands appended at one instant are one line"
+    'after another share a line ("so do S2 (time) and S5 (time)"), and so do a '
+    "server's commits one after another, a commit and the snapshot taken with it, and a "
+    "leader's commands appended at one instant"
 )
 
 
@@ -92,7 +103,9 @@ def tell(
       index, stand in the same term, vote for the same candidate) share a line: ``S3
       commits everything up to index 1; so do S5 (377.18 ms) and S1 (381.86 ms)``;
     - a leader's client commands appended at one instant, at consecutive indexes, are
-      one line (``appends client commands at index 4..7``).
+      one line (``appends client commands at index 4..7``);
+    - a commit and the snapshot it lets a server take at that instant (§7) are one line,
+      and so are a server's commits one right after another.
 
     An election among five servers, and the commits that follow it, take a few lines
     instead of a dozen.
@@ -111,6 +124,27 @@ def tell(
         ):
             said.append((ev.time, sentence(nxt) + ", following that term from now on"))
             k += 2
+            continue
+        if (
+            compact
+            and ev.kind == "commit"
+            and nxt is not None
+            and nxt.kind == "snapshot"
+            and (nxt.node, nxt.time) == (ev.node, ev.time)
+        ):
+            f = _fields(nxt.detail)
+            said.append(
+                (
+                    ev.time,
+                    f"{sentence(ev)} and compacts its log into a snapshot up to index "
+                    f"{f.get('index', '?')} (term {f.get('term', '?')}, "
+                    f"{f.get('bytes', '?')} bytes)",
+                )
+            )
+            k += 2
+            continue
+        if compact and ev.kind == "commit" and nxt is not None and nxt.kind == "commit":
+            k = _commits(trace, k, said)
             continue
         if compact and ev.kind == "propose":
             k = _appends(trace, k, said)
@@ -144,6 +178,25 @@ def _appends(trace: Sequence[TraceEvent], k: int, said: list[tuple[float, str]])
         said.append((ev.time, sentence(ev)))
     else:
         said.append((ev.time, f"S{ev.node} appends client commands at index {first}..{last}"))
+    return j
+
+
+def _commits(trace: Sequence[TraceEvent], k: int, said: list[tuple[float, str]]) -> int:
+    """Tell the ``commit`` at ``k`` and the same server's commits right after it as one
+    line (``..., then up to 3 (2115.83 ms) and 4 (2119.79 ms)``); the index of the first
+    event not told."""
+    ev = trace[k]
+    j = k + 1
+    later: list[str] = []
+    while j < len(trace) and trace[j].kind == "commit" and trace[j].node == ev.node:
+        later.append(f"{_fields(trace[j].detail).get('index', '?')} ({trace[j].time:.2f} ms)")
+        j += 1
+    text = sentence(ev)
+    if later:
+        text += ", then up to " + (
+            later[0] if len(later) == 1 else ", ".join(later[:-1]) + " and " + later[-1]
+        )
+    said.append((ev.time, text))
     return j
 
 

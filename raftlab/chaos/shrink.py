@@ -168,6 +168,10 @@ def shrink(
     best = report
     best_opts = dict(opts, schedule=report.schedule, workload=report.workload)
     runs = 0
+    # A run that breaks an invariant fails whatever its clients' history says, so the
+    # re-runs need not wait for the linearizability checker (seconds on a long history);
+    # the trace, and so the shrunk options' replay, do not depend on it.
+    quick = {"check_timeout_s": 0.0} if report.violation is not None else {}
 
     def attempt(**changes: Any) -> ChaosReport | None:
         """Re-run with ``changes``; the report if it fails with the same property."""
@@ -175,7 +179,7 @@ def shrink(
         if time.perf_counter() > deadline or runs >= max_runs:
             raise _OutOfTime
         runs += 1
-        r = run(report.seed, **{**best_opts, **changes})
+        r = run(report.seed, **{**best_opts, **changes, **quick})
         # Same property, and a story no longer than the best so far (fewer faults can
         # mean more events before the failure).
         return r if failed_property(r) == prop and len(r.trace) <= len(best.trace) else None
@@ -202,7 +206,8 @@ def shrink(
                 raise _OutOfTime
             runs += 1
             r = run(
-                report.seed, **{**best_opts, "schedule": (), "workload": (), "duration_ms": start}
+                report.seed,
+                **{**best_opts, "schedule": (), "workload": (), "duration_ms": start, **quick},
             )
             quiet[key] = _leader_at(r.trace, start)
         return quiet[key]
@@ -303,6 +308,9 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep, one_by_one: bool = T
 STARTS = (300.0, 500.0, 200.0, 800.0)
 #: How many of the last moments a run may start at (the end is where it failed).
 LATEST = 10
+#: Moments closer than this (simulated ms) are one episode (a play's acts, a crash and its
+#: quick restart): a run starts at an episode's first moment, never inside one.
+EPISODE_MS = 50.0
 
 
 def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -> bool:
@@ -318,9 +326,17 @@ def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -
     """
     schedule: Sequence[Action] = best_opts["schedule"] or ()
     workload: Sequence[ClientOp] = best_opts["workload"] or ()
-    # The faults' last moments (a run's operations are too many to try each, and what
-    # made it fail is nearly always near its end).
-    moments = sorted({a.time for a in schedule} or {op.time for op in workload})[-LATEST:]
+    # The faults' last moments and the first moments of their last episodes, which reach
+    # further back (a run's operations are too many to try each, and what made it fail
+    # is nearly always near its end).
+    episodes: list[list[float]] = []
+    for t in sorted({a.time for a in schedule} or {op.time for op in workload}):
+        if episodes and t - episodes[-1][-1] < EPISODE_MS:
+            episodes[-1].append(t)
+        else:
+            episodes.append([t])
+    times = [t for e in episodes for t in e]
+    moments = sorted(set(times[-LATEST:]) | {e[0] for e in episodes[-LATEST:]})
     for start in STARTS:
         for t in reversed(moments):
             was = _leader_at(best.trace, t)
@@ -372,12 +388,17 @@ def _sooner(best_opts: dict, attempt) -> None:
     """Close the quiet gaps: each moment, and everything after it, moved earlier
     (to a quarter, then half of its gap), kept when the run still fails no longer.
     Waiting is what makes nodes time out and stand again and again, so a shorter wait
-    is a shorter story."""
+    is a shorter story.  The end of the chaos (the healing) counts as the last moment:
+    a failure that comes with the healing (a crashed server restarted, a partition
+    healed) rarely needs the wait before it."""
     k = 1
     while True:
         schedule: Sequence[Action] = best_opts["schedule"] or ()
         workload: Sequence[ClientOp] = best_opts["workload"] or ()
+        duration = best_opts["duration_ms"]
         moments = sorted({a.time for a in schedule} | {op.time for op in workload})
+        if moments and duration > moments[-1]:
+            moments.append(duration)
         if k >= len(moments):
             return
         t, gap = moments[k], moments[k] - moments[k - 1]
@@ -395,7 +416,7 @@ def _sooner(best_opts: dict, attempt) -> None:
                 for a in schedule
             )
             w = tuple(op if op.time < t else replace(op, time=op.time - shift) for op in workload)
-            if attempt(schedule=s, workload=w) is not None:
+            if attempt(schedule=s, workload=w, duration_ms=duration - shift) is not None:
                 break
 
 

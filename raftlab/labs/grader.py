@@ -56,7 +56,7 @@ RULES: tuple[str, ...] = (
 
 DEFAULT_SEEDS = range(3)
 CHAOS_MS = 5000.0
-SHRINK_RUNS = 150
+SHRINK_RUNS = 200
 
 
 @dataclass(slots=True)

@@ -72,6 +72,16 @@ def sentence(ev: TraceEvent) -> str:
         return f"the link {ev.detail} works again"
     if kind == "heal":
         return "the network heals: everyone can talk again"
+    if kind == "snapshot":
+        return (
+            f"{who} compacts its log into a snapshot up to index {f.get('index', '?')} "
+            f"(term {f.get('term', '?')}, {f.get('bytes', '?')} bytes)"
+        )
+    if kind == "config" and "index" in f:
+        voters = ev.detail.split(" ", 1)[1] if " " in ev.detail else "?"
+        return f"{who} takes the configuration at index {f['index']}: {voters}"
+    if kind == "drift" and " x" in ev.detail:
+        return f"{who}'s clock now runs x{ev.detail.rsplit(' x', 1)[1]}"
     if kind == "network":
         name, _, value = ev.detail.partition("=")
         if name == "drop_rate":
@@ -86,7 +96,10 @@ def sentence(ev: TraceEvent) -> str:
 #: What a compact story says in its header about the lines it joined.
 COMPACT_NOTE = (
     "a server that steps into a new term to vote is told in one line with its vote "
-    "(two trace lines at the same instant)"
+    "(two trace lines at the same instant), servers that do the same thing one right "
+    'after another share a line ("so do S2 (time) and S5 (time)"), and so do a '
+    "server's commits one after another, a commit and the snapshot taken with it, and a "
+    "leader's commands appended at one instant"
 )
 
 
@@ -95,11 +108,23 @@ def tell(
 ) -> list[str]:
     """The numbered story of ``trace``, with ``ending`` (what went wrong) as its last line.
 
-    ``compact`` joins a server's ``follower`` line with the ``vote`` it casts at the
-    same instant in the same term (a server that hears of a newer term from a candidate
-    follows that term and votes in one step, §5.2): nothing is left out, but an election
-    among five servers takes half as many lines.  Shrunk chaos stories use it and say
-    so (:data:`COMPACT_NOTE`).
+    ``compact`` tells the same events in fewer lines, leaving nothing out (every server
+    and every time is still said, in the trace's order); shrunk chaos stories use it and
+    say so (:data:`COMPACT_NOTE`):
+
+    - a server's ``follower`` line and the ``vote`` it casts at the same instant in the
+      same term are one line (a server that hears of a newer term from a candidate
+      follows that term and votes in one step, §5.2);
+    - servers that do the very same thing one right after another (commit up to the same
+      index, stand in the same term, vote for the same candidate) share a line: ``S3
+      commits everything up to index 1; so do S5 (377.18 ms) and S1 (381.86 ms)``;
+    - a leader's client commands appended at one instant, at consecutive indexes, are
+      one line (``appends client commands at index 4..7``);
+    - a commit and the snapshot it lets a server take at that instant (§7) are one line,
+      and so are a server's commits one right after another.
+
+    An election among five servers, and the commits that follow it, take a few lines
+    instead of a dozen.
     """
     said: list[tuple[float, str]] = []
     k = 0
@@ -116,9 +141,114 @@ def tell(
             said.append((ev.time, sentence(nxt) + ", following that term from now on"))
             k += 2
             continue
+        if (
+            compact
+            and ev.kind == "commit"
+            and nxt is not None
+            and nxt.kind == "snapshot"
+            and (nxt.node, nxt.time) == (ev.node, ev.time)
+        ):
+            f = _fields(nxt.detail)
+            said.append(
+                (
+                    ev.time,
+                    f"{sentence(ev)} and compacts its log into a snapshot up to index "
+                    f"{f.get('index', '?')} (term {f.get('term', '?')}, "
+                    f"{f.get('bytes', '?')} bytes)",
+                )
+            )
+            k += 2
+            continue
+        if compact and ev.kind == "commit" and nxt is not None and nxt.kind == "commit":
+            k = _commits(trace, k, said)
+            continue
+        if compact and ev.kind == "propose":
+            k = _appends(trace, k, said)
+            continue
         said.append((ev.time, sentence(ev)))
         k += 1
+    if compact:
+        said = _shared(said)
     lines = [f"{k:3}. {t:8.2f} ms  {text}" for k, (t, text) in enumerate(said, 1)]
     if ending:
         lines.append(f"{len(lines) + 1:3}. {'':8}     !! {ending}")
     return lines
+
+
+def _appends(trace: Sequence[TraceEvent], k: int, said: list[tuple[float, str]]) -> int:
+    """Tell the ``propose`` event at ``k`` and those right after it (same server, same
+    instant, the next indexes) as one line; the index of the first event not told."""
+    ev = trace[k]
+    first = last = _index(ev)
+    j = k + 1
+    while (
+        last is not None
+        and j < len(trace)
+        and trace[j].kind == "propose"
+        and (trace[j].node, trace[j].time) == (ev.node, ev.time)
+        and _index(trace[j]) == last + 1
+    ):
+        last += 1
+        j += 1
+    if j == k + 1:
+        said.append((ev.time, sentence(ev)))
+    else:
+        said.append((ev.time, f"S{ev.node} appends client commands at index {first}..{last}"))
+    return j
+
+
+def _commits(trace: Sequence[TraceEvent], k: int, said: list[tuple[float, str]]) -> int:
+    """Tell the ``commit`` at ``k`` and the same server's commits right after it as one
+    line (``..., then up to 3 (2115.83 ms) and 4 (2119.79 ms)``); the index of the first
+    event not told."""
+    ev = trace[k]
+    j = k + 1
+    later: list[str] = []
+    while j < len(trace) and trace[j].kind == "commit" and trace[j].node == ev.node:
+        later.append(f"{_fields(trace[j].detail).get('index', '?')} ({trace[j].time:.2f} ms)")
+        j += 1
+    text = sentence(ev)
+    if later:
+        text += ", then up to " + (
+            later[0] if len(later) == 1 else ", ".join(later[:-1]) + " and " + later[-1]
+        )
+    said.append((ev.time, text))
+    return j
+
+
+def _index(ev: TraceEvent) -> int | None:
+    index = _fields(ev.detail).get("index", "")
+    return int(index) if index.isdigit() else None
+
+
+_SERVER = re.compile(r"S(\d+) ")
+
+
+def _shared(said: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """Join runs of lines that say the same thing of different servers, one right after
+    another: the first line keeps its words and time, the others' servers and times
+    follow it (``; so does S5 (377.18 ms)``)."""
+    out: list[tuple[float, str]] = []
+    k = 0
+    while k < len(said):
+        t, text = said[k]
+        m = _SERVER.match(text)
+        j = k + 1
+        others: list[str] = []
+        if m is not None:
+            rest = text[m.end() :]
+            servers = {m.group(1)}
+            while j < len(said):
+                n = _SERVER.match(said[j][1])
+                if n is None or said[j][1][n.end() :] != rest or n.group(1) in servers:
+                    break
+                servers.add(n.group(1))
+                others.append(f"S{n.group(1)} ({said[j][0]:.2f} ms)")
+                j += 1
+        if others:
+            verb = "so does" if len(others) == 1 else "so do"
+            names = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1]
+            text = f"{text}; {verb} {names}"
+        out.append((t, text))
+        k = j
+    return out

@@ -155,9 +155,10 @@ def _first_failing_seed(bug: str) -> int:
 # asserted only to shrink and replay below: config_before_noop (63 lines: its play needs
 # four voters, and 200 re-runs run out before a later start finds that scene) and
 # snapshot_forgets_sessions (355).  send_before_persist is left out of both: some of its
-# shrink re-runs run for minutes, cause not yet found (no_prev_check's seed 24 with the
-# invariants off shows one such storm: a follower that lost entries it had acknowledged,
-# whose leader re-sends a probe for every duplicated copy of its refusal).
+# shrink re-runs run for minutes.  The bug makes a follower lose an entry it acknowledged;
+# it then refuses the leader's probe for the entry after it, forever, and the leader
+# re-sends the probe for every copy of that refusal, so duplicated messages multiply them
+# (the same storm as no_prev_check's seed 24 with the invariants off; see test_chaos).
 STORIES_WITHIN_40 = [
     "concurrent_config_change",
     "figure8",

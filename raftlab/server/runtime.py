@@ -239,6 +239,18 @@ class NodeRuntime:
         self._inbox.extend(msgs)
         self._wake.set()
 
+    def _check_running(self) -> None:
+        """``LeadershipLost`` unless this server's node runs (not stopped, not failed)."""
+        if self.node is None or self.failure is not None or self.closing:
+            raise LeadershipLost(f"S{self.id} is not running")
+
+    def _check_leading(self) -> None:
+        """``LeadershipLost`` unless the node runs, ``NotLeader`` (with the leader it
+        knows of) unless it leads: what a client request needs first."""
+        self._check_running()
+        if self.node.role is not Role.LEADER:
+            raise NotLeader(self.node.leader_id)
+
     async def propose(self, commands: list[bytes], timeout_s: float) -> list[Applied]:
         """Append ``commands`` on this node (it must lead) and wait until all are applied.
 
@@ -247,13 +259,10 @@ class NodeRuntime:
         newer leader: it will never be applied), and ``TimeoutError`` when the answer did
         not come in time (the outcome is then unknown: the entries may still commit).
         """
-        node = self.node
-        if node is None or self.failure is not None or self.closing:
-            raise LeadershipLost(f"S{self.id} is not running")
+        self._check_running()
         if not commands:
             return []
-        if node.role is not Role.LEADER:
-            raise NotLeader(node.leader_id)
+        self._check_leading()
         fut = asyncio.get_running_loop().create_future()
         self._proposals.append(_Proposal(list(commands), fut, self.id))
         self._wake.set()
@@ -264,11 +273,7 @@ class NodeRuntime:
         must lead; wait until it is applied and return its index.  Raises ``NotLeader``,
         ``ConfigurationChangeRefused``, ``ValueError`` (from ``make``), ``LeadershipLost``
         or ``TimeoutError`` as ``propose`` does."""
-        node = self.node
-        if node is None or self.failure is not None or self.closing:
-            raise LeadershipLost(f"S{self.id} is not running")
-        if node.role is not Role.LEADER:
-            raise NotLeader(node.leader_id)
+        self._check_leading()
         fut = asyncio.get_running_loop().create_future()
         p = _Proposal([b""], fut, self.id)
         self._changes.append((make, p))
@@ -296,11 +301,7 @@ class NodeRuntime:
         Raises ``NotLeader`` on a follower, ``LeadershipLost`` when the leader stepped
         down first, ``TimeoutError`` when no majority answered in time.
         """
-        node = self.node
-        if node is None or self.failure is not None or self.closing:
-            raise LeadershipLost(f"S{self.id} is not running")
-        if node.role is not Role.LEADER:
-            raise NotLeader(node.leader_id)
+        self._check_leading()
         fut = asyncio.get_running_loop().create_future()
         self._reads.setdefault(mode, []).append(fut)
         self._wake.set()

@@ -34,6 +34,17 @@ def grow(st: DiskStorage, log: Log, n: int) -> None:
     st.save(ready(persist_from=first), log)
 
 
+def snapshot_of_ten(tmp_path) -> tuple[DiskStorage, Log]:
+    """Storage for S1 holding a snapshot of entries 1-10 and an empty log after it."""
+    st = DiskStorage(tmp_path, 1)
+    st.load()
+    log = Log()
+    grow(st, log, 10)
+    log.compact(10)
+    st.save(ready(snapshot=Snapshot(10, 1, (1,), b"state")), log)
+    return st, log
+
+
 def test_a_snapshot_replaces_the_log_prefix_on_disk(tmp_path):
     st = DiskStorage(tmp_path, 1)
     st.load()
@@ -104,12 +115,7 @@ def test_a_crash_between_the_two_renames_loses_nothing(tmp_path):
 
 
 def test_a_damaged_snapshot_file_is_refused_with_its_name(tmp_path):
-    st = DiskStorage(tmp_path, 1)
-    st.load()
-    log = Log()
-    grow(st, log, 10)
-    log.compact(10)
-    st.save(ready(snapshot=Snapshot(10, 1, (1,), b"state")), log)
+    st, _ = snapshot_of_ten(tmp_path)
     st.close()
     data = bytearray((tmp_path / SNAPSHOT_NAME).read_bytes())
     data[-6] ^= 0xFF
@@ -121,12 +127,7 @@ def test_a_damaged_snapshot_file_is_refused_with_its_name(tmp_path):
 
 
 def test_a_log_that_starts_after_a_missing_snapshot_is_refused(tmp_path):
-    st = DiskStorage(tmp_path, 1)
-    st.load()
-    log = Log()
-    grow(st, log, 10)
-    log.compact(10)
-    st.save(ready(snapshot=Snapshot(10, 1, (1,), b"state")), log)
+    st, log = snapshot_of_ten(tmp_path)
     grow(st, log, 3)
     st.close()
     os.unlink(tmp_path / SNAPSHOT_NAME)

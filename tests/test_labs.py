@@ -200,10 +200,11 @@ def test_check_shrinks_each_planted_bug_that_reaches_chaos_to_at_most_40_lines(b
     from raftlab.chaos.shrink import failed_property
 
     cls = node_class([bug])
+    # Up to the bug's first failing chaos seed, not just the default three: a planted bug
+    # may need a few more seeds to meet its fault.
+    seeds = range(_first_failing_seed(bug) + 1)
     for rule in RULES:
-        # Up to the bug's first failing chaos seed, not just the default three: a planted
-        # bug may need a few more seeds to meet its fault.
-        r = check(cls, rules=[rule], seeds=range(_first_failing_seed(bug) + 1))
+        r = check(cls, rules=[rule], seeds=seeds)
         if r.seed is not None:
             break
     else:

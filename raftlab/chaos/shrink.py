@@ -11,10 +11,12 @@ smaller run that fails with the **same property** (the same invariant, or
 linearizability, or liveness) and tells no longer a story (trace), in this order:
 
 1. end the chaos soon after the failure (later faults cannot matter; a shorter run is a
-   faster test);
+   faster test): the violation, or the last answer among the operations the
+   linearizability checker could not order;
 2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
-   leader still finds one when the clients change): fewer client operations (whole
-   clients, then one by one), then fewer nodes (3, then 4, ...);
+   leader still finds one when the clients change): only the operations on the key that
+   cannot be linearized, then fewer client operations (whole clients, then one by one,
+   within a quarter of the re-runs: ``LIVE_SHARE``), then fewer nodes (3, then 4, ...);
 3. then, with the faults that best run met written down as a schedule (the nemesis's
    reactions waiting for the event they reacted to, :func:`~raftlab.chaos.script.aim`):
    **start later** (:func:`_start_later`): everything before some moment dropped and the
@@ -39,6 +41,7 @@ the answer, and it is always a run that really failed.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -98,6 +101,10 @@ class _OutOfTime(Exception):
     pass
 
 
+class _PhaseOver(Exception):
+    """A phase of the search used up its share of the re-runs (see ``LIVE_SHARE``)."""
+
+
 def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
     """Delta debugging: a sub-list of ``items`` on which ``fails`` still holds and from
     which no single chunk at the finest granularity tried can be removed (1-minimal when
@@ -128,6 +135,26 @@ def ddmin(items: Sequence[T], fails: Callable[[list[T]], bool]) -> list[T]:
     if len(items) == 1 and fails([]):
         return []
     return items
+
+
+def _failed_at(report: ChaosReport) -> float | None:
+    """When the run failed (simulated ms): its violation, or the latest call or answer of
+    the operations that cannot be linearized; ``None`` when that is not known."""
+    if report.violation is not None:
+        return report.trace[-1].time if report.trace else None
+    ops = getattr(report.check, "operations", ()) if report.linearizable is False else ()
+    times = [op.ret if op.ret is not None else op.call for op in ops]
+    return max(times) if times else None
+
+
+def _only_failing_key(report: ChaosReport, best_opts: dict, attempt) -> None:
+    """A history that cannot be linearized fails on one key (``report.check.key``): try
+    the run with the operations on that key alone (the others only make the logs longer)."""
+    key = getattr(report.check, "key", None) if report.linearizable is False else None
+    ops = best_opts["workload"] or ()
+    mine = tuple(op for op in ops if op.key == key)
+    if key is not None and mine and len(mine) < len(ops):
+        attempt(workload=mine)
 
 
 def _moments(schedule: Sequence[Action]) -> list[list[Action]]:
@@ -168,6 +195,7 @@ def shrink(
     best = report
     best_opts = dict(opts, schedule=report.schedule, workload=report.workload)
     runs = 0
+    phase_end = max_runs  # the current phase's last re-run (see _PhaseOver)
     # A run that breaks an invariant fails whatever its clients' history says, so the
     # re-runs need not wait for the linearizability checker (seconds on a long history);
     # the trace, and so the shrunk options' replay, do not depend on it.
@@ -178,6 +206,8 @@ def shrink(
         nonlocal runs
         if time.perf_counter() > deadline or runs >= max_runs:
             raise _OutOfTime
+        if runs >= phase_end:
+            raise _PhaseOver
         runs += 1
         r = run(report.seed, **{**best_opts, **changes, **quick})
         # Same property, and a story no longer than the best so far (fewer faults can
@@ -213,9 +243,10 @@ def shrink(
         return quiet[key]
 
     try:
-        # 1. The chaos ends soon after the failure.
-        if report.violation is not None and report.trace:
-            end = report.trace[-1].time
+        # 1. The chaos ends soon after the failure: the violation, or the last answer
+        # among the operations the linearizability checker could not order.
+        end = _failed_at(report)
+        if end is not None:
             duration = float(min(report.duration_ms, round(end + 200)))
             if duration < report.duration_ms:
                 r = attempt(duration_ms=duration)
@@ -226,8 +257,14 @@ def shrink(
         live = attempt(schedule=None)
         if live is not None:
             keep(live, schedule=None)
-            # Operations first: they make most of a story's lines.
-            _shrink_list("workload", best_opts, attempt, keep)
+            _only_failing_key(report, best_opts, try_keep)
+            # Operations first: they make most of a story's lines.  A live nemesis
+            # reacts to every change, so a smaller workload often meets other faults
+            # and passes: this phase gets a share of the re-runs, not all of them.
+            phase_end = runs + max(1, int(max_runs * LIVE_SHARE))
+            with contextlib.suppress(_PhaseOver):
+                _shrink_list("workload", best_opts, attempt, keep)
+            phase_end = max_runs
             for n in range(3, best_opts["nodes"]):
                 r = attempt(nodes=n)
                 if r is not None:
@@ -240,6 +277,8 @@ def shrink(
             keep(best, schedule=aimed)
         else:
             best_opts["schedule"] = best.schedule
+        if live is None:
+            _only_failing_key(report, best_opts, try_keep)
         # 4. Start later: what came before a moment, gone, and the rest moved earlier.
         _start_later(best_opts, best, try_keep, quiet_leader)
         # 5-7. Fewer faults, fewer operations, fewer faults again.
@@ -302,6 +341,8 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep, one_by_one: bool = T
             ddmin(list(current), fails_flat)
 
 
+#: The share of ``max_runs`` the operations may take with the seed's own nemesis (step 2).
+LIVE_SHARE = 0.25
 #: Where a run that starts later puts its first remaining moment (simulated ms): after
 #: the first election, usually, and a few choices, since each lines the rest up
 #: differently with the elections and delays the seed draws.

@@ -42,6 +42,7 @@ the answer, and it is always a run that really failed.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -352,6 +353,9 @@ LATEST = 10
 #: Moments closer than this (simulated ms) are one episode (a play's acts, a crash and its
 #: quick restart): a run starts at an episode's first moment, never inside one.
 EPISODE_MS = 50.0
+#: A run that starts later with servers removed (see ``_start_later``) gives their
+#: removal this long (simulated ms) to commit before the rest of the script.
+SCENE_MS = 100.0
 
 
 def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -> bool:
@@ -381,13 +385,18 @@ def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -
     for start in STARTS:
         for t in reversed(moments):
             was = _leader_at(best.trace, t)
-            shift = t - start
+            # The membership is part of the scene (a play for four voters needs four):
+            # the servers out of the leader's configuration then are removed first, and
+            # the rest comes once that change has had time to commit.
+            out = _outside_at(best.trace, t, was, best_opts["nodes"])
+            shift = t - start - (SCENE_MS if out else 0.0)
             if shift <= 0:
                 continue
             now = leader_at_start(start)
             swap = {was: now, now: was} if was is not None and now is not None else {}
             swap = {k: v for k, v in swap.items() if k != v}
-            s = tuple(
+            scene = tuple(Action(0, start, "remove_server", (swap.get(i, i),)) for i in out)
+            s = scene + tuple(
                 Action(
                     0,
                     a.time - shift,
@@ -411,6 +420,25 @@ def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -
             if attempt(schedule=s, workload=w, duration_ms=duration) is not None:
                 return True
     return False
+
+
+def _outside_at(trace: Sequence[Any], t: float, leader: int | None, nodes: int) -> list[int]:
+    """The servers outside ``leader``'s configuration just before time ``t`` (removed by
+    membership churn and not added back), from the trace."""
+    if leader is None:
+        return []
+    members = None
+    for ev in trace:
+        if ev.time >= t:
+            break
+        if ev.node == leader and ev.kind == "config" and ev.detail.startswith("index="):
+            members = {int(x) for x in _SERVERS.findall(ev.detail)}
+    if members is None:
+        return []
+    return [i for i in range(1, nodes + 1) if i not in members]
+
+
+_SERVERS = re.compile(r"\bS(\d+)\b")
 
 
 def _leader_at(trace: Sequence[Any], t: float) -> int | None:

@@ -240,6 +240,15 @@ def shrink(
             keep(r, **changes)
         return r
 
+    def end_sooner() -> None:
+        """The chaos ends soon after the best run's failure (a smaller run often fails
+        sooner than the one it came from)."""
+        end = _failed_at(best)
+        if end is not None:
+            duration = float(min(best_opts["duration_ms"], round(end + 200)))
+            if duration < best_opts["duration_ms"]:
+                try_keep(duration_ms=duration)
+
     quiet: dict[tuple[int, float], int | None] = {}
 
     def quiet_leader(start: float) -> int | None:
@@ -260,13 +269,7 @@ def shrink(
     try:
         # 1. The chaos ends soon after the failure: the violation, or the last answer
         # among the operations the linearizability checker could not order.
-        end = _failed_at(report)
-        if end is not None:
-            duration = float(min(report.duration_ms, round(end + 200)))
-            if duration < report.duration_ms:
-                r = attempt(duration_ms=duration)
-                if r is not None:
-                    keep(r, duration_ms=duration)
+        end_sooner()
         # 2-3. With the seed's own nemesis, which reacts to what happens (its aimed
         # plays land whatever the clients do): fewer nodes, then fewer operations.
         live = attempt(schedule=None)
@@ -280,6 +283,8 @@ def shrink(
             with contextlib.suppress(_PhaseOver):
                 _shrink_list("workload", best_opts, attempt, keep)
             phase_end = max_runs
+            if report.violation is None:
+                end_sooner()  # (a run stops at its violation; its history goes on)
             for n in range(3, best_opts["nodes"]):
                 r = attempt(nodes=n)
                 if r is not None:
@@ -294,6 +299,7 @@ def shrink(
             best_opts["schedule"] = best.schedule
         if live is None:
             _only_failing_key(report, best_opts, try_keep)
+            end_sooner()
         # 4. Start later: what came before a moment, gone, and the rest moved earlier.
         _start_later(best_opts, best, try_keep, quiet_leader)
         _without_reads(report, best_opts, try_keep)
@@ -389,8 +395,13 @@ def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -
     # The faults' last moments and the first moments of their last episodes, which reach
     # further back (a run's operations are too many to try each, and what made it fail
     # is nearly always near its end).
+    # A history that cannot be linearized: a start after the first failing operation's
+    # call would drop that very operation.
+    ops = getattr(best.check, "operations", ()) if best.linearizable is False else ()
+    latest = min((op.call for op in ops), default=float("inf"))
     episodes: list[list[float]] = []
-    for t in sorted({a.time for a in schedule} or {op.time for op in workload}):
+    times = {a.time for a in schedule} or {op.time for op in workload}
+    for t in sorted(t for t in times if t <= latest):
         if episodes and t - episodes[-1][-1] < EPISODE_MS:
             episodes[-1].append(t)
         else:

@@ -82,6 +82,58 @@ def test_shrinking_keeps_the_property_and_tells_a_shorter_story():
     assert lines(again) == lines(s.shrunk)
 
 
+def test_a_run_that_cannot_be_linearized_ends_soon_after_its_failing_operations():
+    """A stale read fails no invariant, so the run would go on to its end: the shrunk one
+    stops 200 ms after the last answer among the operations that cannot be ordered, and
+    keeps only what the story needs (the stale read, the write it missed)."""
+    from raftlab.labs.story import tell
+
+    r = chaos.run(2, bugs=("read_index_no_heartbeat",))
+    assert failed_property(r) == "Linearizability"
+    s = shrink(r, budget_s=float("inf"), max_runs=200)
+    assert failed_property(s.shrunk) == "Linearizability"
+    end = max(op.ret for op in s.shrunk.check.operations)
+    assert s.shrunk.duration_ms <= end + 200 < r.duration_ms
+    assert len(tell(s.shrunk.trace, s.shrunk.summary(), compact=True)) <= 40
+    again = chaos.run(2, **s.options)
+    assert failed_property(again) == "Linearizability"
+    assert lines(again) == lines(s.shrunk)
+
+
+def test_a_later_start_keeps_the_servers_removed_by_then():
+    """The membership at the moment a shrunk run starts from is part of its scene: the
+    servers outside the leader's configuration then are removed first."""
+    from raftlab.chaos.shrink import _outside_at
+    from raftlab.trace import TraceEvent
+
+    trace = [
+        TraceEvent(10.0, 1, "leader", "term=1", term=1),
+        TraceEvent(20.0, 1, "config", "index=3 voters S1 S2 S3 S5", term=1),
+        TraceEvent(25.0, 2, "config", "index=3 voters S1 S2 S3 S5", term=1),
+        TraceEvent(30.0, 1, "config", "index=4 voters S1 S2 S3 S5, learners S4", term=1),
+    ]
+    assert _outside_at(trace, 15.0, 1, 5) == []  # nothing changed yet
+    assert _outside_at(trace, 28.0, 1, 5) == [4]
+    assert _outside_at(trace, 40.0, 1, 5) == []  # S4 is back, as a learner
+    assert _outside_at(trace, 28.0, None, 5) == []  # no leader: no configuration to keep
+
+
+def test_a_read_served_at_the_instant_it_was_taken_is_one_line():
+    from raftlab.labs.story import tell
+    from raftlab.trace import TraceEvent
+
+    trace = [
+        TraceEvent(5.0, 3, "read_index", "seq=4 index=1", term=1),
+        TraceEvent(5.0, 3, "read", "index=1 read_index", term=1),
+        TraceEvent(7.0, 3, "read_index", "seq=5 index=1", term=1),
+        TraceEvent(9.0, 3, "read", "index=1 read_index", term=1),  # after its round: two lines
+    ]
+    story = tell(trace, compact=True)
+    assert len(story) == 3 and len(tell(trace)) == 4
+    assert "sends heartbeat round 4 and, at that same instant, serves the read" in story[0]
+    assert "round 5" in story[1] and "(ReadIndex)" in story[2]
+
+
 def test_a_passing_run_cannot_be_shrunk():
     r = chaos.run(0, duration_ms=500)
     with pytest.raises(ValueError, match="only a failing run"):

@@ -98,8 +98,9 @@ COMPACT_NOTE = (
     "a server that steps into a new term to vote is told in one line with its vote "
     "(two trace lines at the same instant), servers that do the same thing one right "
     'after another share a line ("so do S2 (time) and S5 (time)"), and so do a '
-    "server's commits one after another, a commit and the snapshot taken with it, and a "
-    "leader's commands appended at one instant"
+    "server's commits one after another, a commit and the snapshot taken with it, a "
+    "leader's commands appended at one instant, and a ReadIndex read served at the "
+    "instant it was taken"
 )
 
 
@@ -121,7 +122,10 @@ def tell(
     - a leader's client commands appended at one instant, at consecutive indexes, are
       one line (``appends client commands at index 4..7``);
     - a commit and the snapshot it lets a server take at that instant (§7) are one line,
-      and so are a server's commits one right after another.
+      and so are a server's commits one right after another;
+    - a leader that takes a ReadIndex read and serves it at that same instant, before
+      any answer to its heartbeat round can have come (thesis §6.4), says both in one
+      line.
 
     An election among five servers, and the commits that follow it, take a few lines
     instead of a dozen.
@@ -155,6 +159,26 @@ def tell(
                     f"{sentence(ev)} and compacts its log into a snapshot up to index "
                     f"{f.get('index', '?')} (term {f.get('term', '?')}, "
                     f"{f.get('bytes', '?')} bytes)",
+                )
+            )
+            k += 2
+            continue
+        if (
+            compact
+            and ev.kind == "read_index"
+            and nxt is not None
+            and nxt.kind == "read"
+            and (nxt.node, nxt.time) == (ev.node, ev.time)
+            and not nxt.detail.endswith("lease")
+            and _fields(nxt.detail).get("index") == _fields(ev.detail).get("index")
+        ):
+            f = _fields(ev.detail)
+            said.append(
+                (
+                    ev.time,
+                    f"S{ev.node} takes a ReadIndex read at commit index {f.get('index', '?')}, "
+                    f"sends heartbeat round {f.get('seq', '?')} and, at that same instant, "
+                    "serves the read at that index: answered once it has applied it",
                 )
             )
             k += 2

@@ -134,6 +134,26 @@ def test_a_read_served_at_the_instant_it_was_taken_is_one_line():
     assert "round 5" in story[1] and "(ReadIndex)" in story[2]
 
 
+def test_a_leaders_appends_one_after_another_are_one_line():
+    from raftlab.labs.story import tell
+    from raftlab.trace import TraceEvent
+
+    trace = [
+        TraceEvent(1.0, 1, "propose", "index=4", term=2),
+        TraceEvent(1.0, 1, "propose", "index=5", term=2),
+        TraceEvent(2.5, 1, "propose", "index=6", term=2),
+        TraceEvent(3.0, 1, "propose", "index=7..8", term=2),  # (a batch: one event)
+        TraceEvent(4.0, 2, "commit", "index=5", term=2),
+        TraceEvent(5.0, 1, "propose", "index=9", term=2),  # after another server's line
+    ]
+    story = tell(trace, compact=True)
+    assert len(story) == 3 and len(tell(trace)) == 6
+    assert story[0].endswith(
+        "S1 appends client commands at index 4..5, then 6 (2.50 ms) and 7..8 (3.00 ms)"
+    )
+    assert story[2].endswith("S1 appends client command at index 9")
+
+
 def test_a_passing_run_cannot_be_shrunk():
     r = chaos.run(0, duration_ms=500)
     with pytest.raises(ValueError, match="only a failing run"):

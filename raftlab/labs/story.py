@@ -99,7 +99,7 @@ COMPACT_NOTE = (
     "(two trace lines at the same instant), servers that do the same thing one right "
     'after another share a line ("so do S2 (time) and S5 (time)"), and so do a '
     "server's commits one after another, a commit and the snapshot taken with it, a "
-    "leader's commands appended at one instant, and a ReadIndex read served at the "
+    "leader's commands appended one after another, and a ReadIndex read served at the "
     "instant it was taken"
 )
 
@@ -119,8 +119,9 @@ def tell(
     - servers that do the very same thing one right after another (commit up to the same
       index, stand in the same term, vote for the same candidate) share a line: ``S3
       commits everything up to index 1; so do S5 (377.18 ms) and S1 (381.86 ms)``;
-    - a leader's client commands appended at one instant, at consecutive indexes, are
-      one line (``appends client commands at index 4..7``);
+    - a leader's client commands appended one right after another, at consecutive
+      indexes, are one line (``appends client commands at index 4..7`` at one instant,
+      ``..., then 8 (740.68 ms)`` at a later one);
     - a commit and the snapshot it lets a server take at that instant (§7) are one line,
       and so are a server's commits one right after another;
     - a leader that takes a ReadIndex read and serves it at that same instant, before
@@ -200,24 +201,40 @@ def tell(
 
 
 def _appends(trace: Sequence[TraceEvent], k: int, said: list[tuple[float, str]]) -> int:
-    """Tell the ``propose`` event at ``k`` and those right after it (same server, same
-    instant, the next indexes) as one line; the index of the first event not told."""
+    """Tell the ``propose`` event at ``k`` and those right after it (same server, the next
+    indexes, nothing else between) as one line: ``appends client commands at index 4..6``
+    at one instant, ``..., then 7 (740.68 ms) and 8..9 (759.73 ms)`` at later ones; the
+    index of the first event not told."""
     ev = trace[k]
-    first = last = _index(ev)
-    j = k + 1
-    while (
-        last is not None
-        and j < len(trace)
-        and trace[j].kind == "propose"
-        and (trace[j].node, trace[j].time) == (ev.node, ev.time)
-        and _index(trace[j]) == last + 1
-    ):
-        last += 1
+    runs: list[tuple[float, int, int]] = []  # (time, first, last) per instant
+    last: int | None = None
+    j = k
+    while j < len(trace) and trace[j].kind == "propose" and trace[j].node == ev.node:
+        got = _span(trace[j])
+        if got is None or (last is not None and got[0] != last + 1):
+            break
+        last = got[1]
+        if runs and runs[-1][0] == trace[j].time:
+            runs[-1] = (runs[-1][0], runs[-1][1], last)
+        else:
+            runs.append((trace[j].time, got[0], last))
         j += 1
-    if j == k + 1:
+    if j <= k + 1:
         said.append((ev.time, sentence(ev)))
-    else:
-        said.append((ev.time, f"S{ev.node} appends client commands at index {first}..{last}"))
+        return k + 1
+
+    def span(first: int, end: int) -> str:
+        return f"{first}" if first == end else f"{first}..{end}"
+
+    _, first, end = runs[0]
+    text = f"S{ev.node} appends client command{'s' if first != end else ''} at index "
+    text += span(first, end)
+    later = [f"{span(a, b)} ({t:.2f} ms)" for t, a, b in runs[1:]]
+    if later:
+        text += ", then " + (
+            later[0] if len(later) == 1 else ", ".join(later[:-1]) + " and " + later[-1]
+        )
+    said.append((ev.time, text))
     return j
 
 
@@ -238,6 +255,13 @@ def _commits(trace: Sequence[TraceEvent], k: int, said: list[tuple[float, str]])
         )
     said.append((ev.time, text))
     return j
+
+
+def _span(ev: TraceEvent) -> tuple[int, int] | None:
+    """The indexes a ``propose`` event appended: ``index=4`` or ``index=4..7``."""
+    first, _, last = _fields(ev.detail).get("index", "").partition("..")
+    last = last or first
+    return (int(first), int(last)) if first.isdigit() and last.isdigit() else None
 
 
 def _index(ev: TraceEvent) -> int | None:

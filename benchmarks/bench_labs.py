@@ -1,10 +1,11 @@
 """Shrinking and lab grading: story sizes and wall-clock times.
 
-    python benchmarks/bench_labs.py shrink [--runs 200] [--seeds 0-99] [--per-bug 1]
+    python benchmarks/bench_labs.py shrink [--runs 200] [--seeds 0-99] [--per-bug 1] [--bug NAME]
     python benchmarks/bench_labs.py check [--repeat 3] [--lab reads]
 
-``shrink``: for each planted bug, the first (``--per-bug``) failing chaos seed(s) (5 nodes,
-10 s, the defaults of ``python -m raftlab chaos``), shrunk with at most ``--runs`` re-runs:
+``shrink``: for each planted bug (the read bugs too; ``--bug`` for one), the first
+(``--per-bug``) failing chaos seed(s) (5 nodes, 10 s, the defaults of
+``python -m raftlab chaos``), shrunk with at most ``--runs`` re-runs:
 trace lines before and after, the lines of the story ``--shrink`` prints (compact, its
 ending included), fault actions, client operations, nodes, re-runs and seconds.
 
@@ -28,8 +29,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 
 
-def bench_shrink(runs: int, seeds: range, per_bug: int = 1) -> None:
-    from raftlab import BUGS, chaos
+def bench_shrink(runs: int, seeds: range, per_bug: int = 1, only: str | None = None) -> None:
+    from raftlab import chaos
+    from raftlab.bugs import ALL_BUGS
     from raftlab.chaos.shrink import shrink
     from raftlab.labs.story import tell
 
@@ -38,10 +40,10 @@ def bench_shrink(runs: int, seeds: range, per_bug: int = 1) -> None:
         f"at most {runs} re-runs; load average {os.getloadavg()[0]:.1f}"
     )
     print(
-        f"{'bug':20} {'seed':>4} {'property':20} {'trace lines':>13} {'story':>5} "
+        f"{'bug':25} {'seed':>4} {'property':20} {'trace lines':>13} {'story':>5} "
         f"{'faults':>9} {'ops':>9} {'nodes':>6} {'runs':>5} {'s':>6}"
     )
-    for bug in sorted(BUGS):
+    for bug in sorted(ALL_BUGS) if only is None else [only]:
         found = 0
         for seed in seeds:
             r = chaos.run(seed, bugs=(bug,))
@@ -52,7 +54,7 @@ def bench_shrink(runs: int, seeds: range, per_bug: int = 1) -> None:
             o, x = s.original, s.shrunk
             story = len(tell(x.trace, x.summary(), compact=True))
             print(
-                f"{bug:20} {seed:4} {s.property:20} {s.before_lines:5} -> {s.after_lines:4} "
+                f"{bug:25} {seed:4} {s.property:20} {s.before_lines:5} -> {s.after_lines:4} "
                 f"{story:5} {len(o.schedule):3} -> {len(x.schedule):2} "
                 f"{len(o.workload):3} -> {len(x.workload):2} "
                 f"{o.nodes} -> {x.nodes} {s.runs:5} {s.seconds:6.1f}",
@@ -61,7 +63,7 @@ def bench_shrink(runs: int, seeds: range, per_bug: int = 1) -> None:
             if found >= per_bug:
                 break
         if not found:
-            print(f"{bug:20} no failing seed")
+            print(f"{bug:25} no failing seed")
 
 
 def bench_check(repeat: int, only: str | None = None) -> None:
@@ -142,11 +144,12 @@ def main() -> None:
     p.add_argument("--seeds", default="0-99")
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--per-bug", type=int, default=1, help="shrink this many failing seeds per bug")
+    p.add_argument("--bug", help="shrink: only this planted bug")
     p.add_argument("--lab", help="check: only this lab (votes, prev, commit, reads); no chaos part")
     a = p.parse_args()
     if a.what == "shrink":
         lo, hi = map(int, a.seeds.split("-"))
-        bench_shrink(a.runs, range(lo, hi + 1), a.per_bug)
+        bench_shrink(a.runs, range(lo, hi + 1), a.per_bug, a.bug)
     elif a.lab is not None:
         bench_check(a.repeat, a.lab)
         if a.lab == "reads":

@@ -12,7 +12,7 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
 
 1. end the chaos soon after the failure (later faults cannot matter; a shorter run is a
    faster test): the violation, or the last answer among the operations the
-   linearizability checker could not order;
+   linearizability checker could not order (a second after it, then 200 ms after step 2);
 2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
    leader still finds one when the clients change): only the operations on the key that
    cannot be linearized, then fewer client operations (whole clients, then one by one,
@@ -240,12 +240,12 @@ def shrink(
             keep(r, **changes)
         return r
 
-    def end_sooner() -> None:
-        """The chaos ends soon after the best run's failure (a smaller run often fails
-        sooner than the one it came from)."""
+    def end_sooner(margin: float = 200.0) -> None:
+        """The chaos ends ``margin`` ms after the best run's failure (a smaller run often
+        fails sooner than the one it came from)."""
         end = _failed_at(best)
         if end is not None:
-            duration = float(min(best_opts["duration_ms"], round(end + 200)))
+            duration = float(min(best_opts["duration_ms"], round(end + margin)))
             if duration < best_opts["duration_ms"]:
                 try_keep(duration_ms=duration)
 
@@ -267,9 +267,10 @@ def shrink(
         return quiet[key]
 
     try:
-        # 1. The chaos ends soon after the failure: the violation, or the last answer
-        # among the operations the linearizability checker could not order.
-        end_sooner()
+        # 1. The chaos ends soon after the violation, or a second after the last answer
+        # among the operations that cannot be linearized: the live nemesis's smaller
+        # workloads may fail later than the whole one did (200 ms after step 2).
+        end_sooner(200.0 if report.violation is not None else 1000.0)
         # 2-3. With the seed's own nemesis, which reacts to what happens (its aimed
         # plays land whatever the clients do): fewer nodes, then fewer operations.
         live = attempt(schedule=None)
@@ -284,7 +285,7 @@ def shrink(
                 _shrink_list("workload", best_opts, attempt, keep)
             phase_end = max_runs
             if report.violation is None:
-                end_sooner()  # (a run stops at its violation; its history goes on)
+                end_sooner()  # soon after the last answer among the failing operations
             for n in range(3, best_opts["nodes"]):
                 r = attempt(nodes=n)
                 if r is not None:

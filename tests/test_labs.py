@@ -152,7 +152,7 @@ def _first_failing_seed(bug: str) -> int:
 
 # The planted bugs whose first failing seed shrinks to a story of at most 40 lines on the
 # default chaos mix (snapshots, membership churn and reads included).  Not there yet, and
-# asserted only to shrink and replay below: snapshot_forgets_sessions (58 lines: its
+# asserted only to shrink and replay below: snapshot_forgets_sessions (55 lines: its
 # failure needs writes enough for a snapshot, a retried one among them, and a restart
 # between, and 200 re-runs run out while the faults before them still go one by one).
 # send_before_persist is left out of both: some of its

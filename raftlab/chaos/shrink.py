@@ -21,10 +21,13 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
    reactions waiting for the event they reacted to, :func:`~raftlab.chaos.script.aim`):
    **start later** (:func:`_start_later`): everything before some moment dropped and the
    rest moved to just after the first election, the servers renamed so that the one
-   that led then leads now, and each reaction free to bind to whichever server meets
-   its event first;
-4. fewer faults, grouped by the moment they happened (a bridge partition's cuts, a
-   majority crash), then one by one; fewer client operations; the faults once more;
+   that led then leads now, the servers then outside the leader's configuration removed
+   first (the membership is part of the scene), and each reaction free to bind to
+   whichever server meets its event first;
+4. when an invariant broke, the run without the reads that put nothing in the log
+   (ReadIndex, lease and relaxed reads); then fewer faults, grouped by the moment they
+   happened (a bridge partition's cuts, a majority crash), then one by one; fewer client
+   operations; the faults once more;
 5. fewer nodes with the faults written down; start later again; close the quiet gaps
    between moments (:func:`_sooner`);
 6. single faults and operations removed until none can go (1-minimal).

@@ -913,6 +913,16 @@ class RaftNode(Membership):
         else:
             if msg.rejected_index == 0:
                 return  # refused for its old term only (§5.1): nothing about the log
+            if pr.state is State.PROBE and msg.rejected_index <= pr.match:
+                # A probe starts at or after matchIndex, and a correct follower never
+                # loses what it acknowledged (it persists first, Figure 2): this refusal is
+                # an old one, and the probe in flight gets its own answer.  (A follower
+                # that did lose it, a planted bug or a lost disk, refuses every resend;
+                # answering each copy of each refusal would multiply probes without end.)
+                # In replicate state it is acted on below: with batches pipelined, a
+                # refusal at matchIndex can be that of a batch that overtook the one
+                # before it, and the leader must send it again.
+                return
             if msg.rejected_index != pr.next - 1:
                 rejected = msg.rejected_index
                 if msg.conflict_term == 0 and any(b.last == rejected for b in pr.inflight):

@@ -178,6 +178,29 @@ def test_s5_3_stale_rejection_is_ignored():
     assert leader.next_index[2] == 3
 
 
+def test_s5_3_a_probe_ignores_refusals_of_an_acknowledged_index():
+    """A follower never loses what it acknowledged, so while the leader probes (one
+    batch in flight, starting after matchIndex), a refusal at or below matchIndex is an
+    old one and the probe gets its own answer.  Answering it would be worse than
+    useless: a follower that did lose the entry (a planted bug, a lost disk) refuses
+    every resend, and with the network duplicating refusals, answering each copy
+    multiplies the messages without end (a probe storm)."""
+    leader = make_leader(term=3, log=(1, 1, 2))  # no-op at 4, not yet at S2
+    leader.step(ack(2, 1, 3, match=3), 300)
+    leader.ready()
+    assert leader.match_index[2] == 3
+    # With batches pipelined, a refusal at matchIndex may be that of a batch that
+    # overtook the one before it: the leader probes and sends it once more.
+    reject = refusal(2, 1, 3, rejected=3, conflict_index=3)
+    leader.step(reject, 301)
+    retry = only(leader.ready(), AppendEntries, dst=2)
+    assert retry.prev_log_index == 3
+    for now in (302, 303, 304):  # that refusal duplicated, then the retry's own
+        leader.step(reject, now)
+        assert leader.ready().messages == []
+    assert (leader.match_index[2], leader.next_index[2]) == (3, 4)
+
+
 def test_s5_3_rejection_for_an_old_term_does_not_move_next_index():
     """A follower that refuses an AppendEntries only because its term is old (§5.1) says
     nothing about its log.  If the sender has meanwhile been elected into the term of the

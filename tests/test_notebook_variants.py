@@ -154,8 +154,8 @@ VARIANTS: list[tuple[str, dict[str, str], tuple[str, str] | None]] = [
     ("11", {"my_overlap": "True"}, ("fails", "share no server")),
     (
         "11",
-        {"my_first_seeds": '{"concurrent_config_change": 0, "config_before_noop": 3}'},
-        ("fails", "the first seed in range(0, 20) that catches config_before_noop is 4"),
+        {"my_first_seeds": '{"concurrent_config_change": 0, "config_before_noop": 4}'},
+        ("fails", "the first seed in range(0, 20) that catches config_before_noop is 3"),
     ),
     (
         "11",

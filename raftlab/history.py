@@ -195,11 +195,19 @@ class History:
     :data:`ANY` means any starting value will do.
     """
 
-    __slots__ = ("_ops", "initial")
+    # Besides the operations, a history keeps them compiled for the linearizability check,
+    # as they are recorded: ``_rows`` holds each key's rows (``row_of`` in
+    # ``raftlab.linearizability.models``), ``_at`` the place of each operation's row in its
+    # key's list (-1: none yet), ``_flags`` what the check must still validate.  A history
+    # with a field of an odd type keeps no rows (``_rows`` None): the check compiles it.
+    __slots__ = ("_ops", "initial", "_rows", "_at", "_flags")
 
     def __init__(self, operations: Iterable[Operation] = (), initial: Any = ABSENT):
         self._ops: list[Operation] = []
         self.initial = initial
+        self._rows: dict[Any, list[tuple]] | None = {}
+        self._at: list[int] = []
+        self._flags = 0
         for op in operations:
             self.append(op)
 
@@ -209,8 +217,11 @@ class History:
         """Add an operation (finished or not) and return its index."""
         if not isinstance(operation, Operation):
             raise TypeError(f"a History holds Operation records, not {type(operation).__name__}")
+        index = len(self._ops)
         self._ops.append(operation)
-        return len(self._ops) - 1
+        self._at.append(-1)
+        self._compile(operation, index)
+        return index
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -267,7 +278,39 @@ class History:
             raise ValueError(f"operation {index} already returned at {pending.ret}")
         done = replace(pending, output=output, ret=time)
         self._ops[index] = done
+        self._compile(done, index)
         return done
+
+    def _compile(self, operation: Operation, index: int) -> None:
+        """Put operation ``index``'s row in its key's list (or replace the row it had)."""
+        by_key = self._rows
+        if by_key is None:
+            return
+        row, flags = _row_of(operation, index)
+        self._flags |= flags
+        if flags & 1:  # models.ODD: maybe not even hashable; the check compiles such a history
+            self._rows = None
+            return
+        if row is None:
+            return
+        at = self._at[index]
+        rows = by_key.get(operation.key)
+        if rows is None:
+            by_key[operation.key] = [row]
+            self._at[index] = 0
+        elif at < 0:
+            self._at[index] = len(rows)
+            rows.append(row)
+        else:
+            rows[at] = row
+
+    def _compiled(self) -> tuple[dict[Any, list[tuple]], int] | None:
+        """The rows by key (unsorted; not to be changed) and the flags, as
+        ``raftlab.linearizability.models.prepare_history`` reads them; ``None`` if the
+        history keeps none."""
+        if self._rows is None:
+            return None
+        return self._rows, self._flags
 
     # --- raftlab's JSON ------------------------------------------------------------------------
 
@@ -604,6 +647,16 @@ class History:
                 f":value {shown}}}"
             )
         return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _row_of(operation: Operation, index: int) -> tuple[tuple | None, int]:
+    """``raftlab.linearizability.models.row_of``, imported on first use: that package
+    imports this module, so it cannot be imported at the top."""
+    global _row_of
+    from raftlab.linearizability.models import row_of
+
+    _row_of = row_of
+    return row_of(operation, index)
 
 
 def detect_format(text: str) -> str:

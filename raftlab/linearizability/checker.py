@@ -36,7 +36,14 @@ from typing import Any
 from raftlab.history import ANY, History, Operation
 from raftlab.linearizability import segments
 from raftlab.linearizability.minimize import explain, start_candidates
-from raftlab.linearizability.models import MAYBE, Step, compile_key, prepare, relax, steps_of
+from raftlab.linearizability.models import (
+    MAYBE,
+    Step,
+    compile_key,
+    prepare_history,
+    relax,
+    steps_of,
+)
 from raftlab.linearizability.search import KeySearch, Problem
 
 _FIRST_SLICE = 256  # nodes per key in the first round; doubles every round
@@ -127,7 +134,7 @@ def check(
     ops = list(history)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     initial = history.initial
-    rows_by_key = prepare(ops, model, initial)  # validates too
+    rows_by_key = prepare_history(history, model)  # validates too
     searches = []
     for key in sorted(rows_by_key, key=repr):
         rows = rows_by_key[key]

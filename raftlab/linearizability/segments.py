@@ -173,64 +173,90 @@ def _guess(rows: Sequence[Row], states: list[Any]) -> bool:
     operation once between its call and its return mostly answers in the order it
     applied them, so it explains about 98% of the segments of a chaos history.  A
     segment it does not explain is replayed exactly (:func:`_replay`) from the values at
-    hand; a lone step maps them as in :func:`_replay_exact`; from the first operation of
-    unknown outcome on, :func:`_with_unknowns` goes on from the values at hand.
+    hand; a lone step maps them as in :func:`_replay_exact`.  Optional steps (unknown
+    outcomes) are left out: segments are cut by the known steps alone, as in
+    :func:`_with_unknowns`.  If a segment then leaves no value, :func:`_with_unknowns`
+    goes on from the values before it, over the rest of the key with the optional steps
+    left out so far offered again (each may still take effect at any time after its call).
 
     Soundness: each value kept was reached by a real-time order of the steps so far (an
     order tried, or one of those :func:`_replay` tries; segments follow one another in
-    real time), so ``True`` comes with a linearization in hand.  Dropping values only
-    makes the guess fail more often (then the exact replay decides), never succeed wrongly.
+    real time), so ``True`` comes with a linearization in hand.  A step of unknown
+    outcome may never take effect, so leaving it out keeps the order a linearization;
+    :func:`_with_unknowns` answers ``True`` only with one in hand (see "Unknown
+    outcomes").  Dropping values and leaving steps out only make the guess fail more
+    often (then the exact replay decides), never succeed wrongly.
     """
     n = len(rows)
+    skipped: list[Row] = []  # optional steps passed over: left out so far
     i = 0
     while i < n:
         row = rows[i]
         kind = row[3]
         if kind > APPEND_SAW:
-            return _with_unknowns(rows[i:], states, None) is True
+            skipped.append(row)
+            i += 1
+            continue
+        before = states
         end = row[1]
         j = i + 1
+        inside = False  # an optional step among the known ones
         while j < n:
             nxt = rows[j]
             if nxt[0] > end:
                 break  # a quiescent moment: the next segment starts here
             if nxt[3] > APPEND_SAW:
-                return _with_unknowns(rows[i:], states, None) is True
-            if nxt[1] > end:
+                inside = True
+            elif nxt[1] > end:
                 end = nxt[1]
             j += 1
-        if j == i + 1:
+        passed: list[Row] = []
+        if inside:
+            seg = [r for r in rows[i:j] if r[3] <= APPEND_SAW]
+            passed = [r for r in rows[i:j] if r[3] > APPEND_SAW]
+            m = len(seg)
+        else:
+            seg = rows[i:j] if j > i + 2 else None  # not needed for one or two steps
+            m = j - i
+        if m == 1:
             if kind == WRITE:
                 states = [row[4]]
             elif kind == READ:
                 a = row[4]
                 if len(states) == 1:
                     if states[0] != a:
-                        return False
+                        states = []
                 else:
                     states = [v for v in states if v == a]
+            elif len(states) == 1:
+                w = _apply(kind, row[4], row[5], states[0])
+                if w is _NO:
+                    states = []
+                elif kind != FAILED_CAS:  # a failed cas leaves the value as it was
+                    states = [w]
             else:
                 states = _map(kind, row[4], row[5], states)
         else:
-            if j == i + 2:
-                r1 = rows[i + 1]
+            if m == 2:
+                r1 = seg[1] if seg else rows[i + 1]
                 order: Sequence[Row] = (row, r1) if row[1] <= r1[1] else (r1, row)
             else:
-                order = sorted(rows[i:j], key=_BY_RET)
+                order = sorted(seg, key=_BY_RET)  # type: ignore[arg-type]
             for v in states:
                 w = _run(order, v)
                 if w is not _NO:
                     states = [w]
                     break
             else:
-                if j - i > MAX_SEGMENT:
-                    return False
-                found = _replay(rows[i:j], states)
-                if found is None:
-                    return False
-                states = found
+                found = None if m > MAX_SEGMENT else _replay(seg or rows[i:j], states)
+                states = found or []
         if not states:
-            return False
+            # Perhaps an optional step left out explains it: go on exactly from here.
+            return (
+                bool(skipped or passed)
+                and _with_unknowns([*skipped, *rows[i:]], before, None) is True
+            )
+        skipped += passed
         i = j
     return True
 

@@ -196,18 +196,13 @@ class History:
     """
 
     # Besides the operations, a history keeps them compiled for the linearizability check,
-    # as they are recorded: ``_rows`` holds each key's rows (``row_of`` in
-    # ``raftlab.linearizability.models``), ``_at`` the place of each operation's row in its
-    # key's list (-1: none yet), ``_flags`` what the check must still validate.  A history
-    # with a field of an odd type keeps no rows (``_rows`` None): the check compiles it.
-    __slots__ = ("_ops", "initial", "_rows", "_at", "_flags")
+    # as they are recorded, in ``_compiled_rows`` (see _CompiledRows).
+    __slots__ = ("_ops", "initial", "_compiled_rows")
 
     def __init__(self, operations: Iterable[Operation] = (), initial: Any = ABSENT):
         self._ops: list[Operation] = []
         self.initial = initial
-        self._rows: dict[Any, list[tuple]] | None = {}
-        self._at: list[int] = []
-        self._flags = 0
+        self._compiled_rows = _CompiledRows()
         for op in operations:
             self.append(op)
 
@@ -219,7 +214,7 @@ class History:
             raise TypeError(f"a History holds Operation records, not {type(operation).__name__}")
         index = len(self._ops)
         self._ops.append(operation)
-        self._at.append(-1)
+        self._compiled_rows.at.append(-1)
         self._compile(operation, index)
         return index
 
@@ -283,23 +278,24 @@ class History:
 
     def _compile(self, operation: Operation, index: int) -> None:
         """Put operation ``index``'s row in its key's list (or replace the row it had)."""
-        by_key = self._rows
+        compiled = self._compiled_rows
+        by_key = compiled.rows
         if by_key is None:
             return
         row, flags = _row_of(operation, index)
-        self._flags |= flags
+        compiled.flags |= flags
         if flags & 1:  # models.ODD: maybe not even hashable; the check compiles such a history
-            self._rows = None
+            compiled.rows = None
             return
         if row is None:
             return
-        at = self._at[index]
+        at = compiled.at[index]
         rows = by_key.get(operation.key)
         if rows is None:
             by_key[operation.key] = [row]
-            self._at[index] = 0
+            compiled.at[index] = 0
         elif at < 0:
-            self._at[index] = len(rows)
+            compiled.at[index] = len(rows)
             rows.append(row)
         else:
             rows[at] = row
@@ -308,9 +304,10 @@ class History:
         """The rows by key (unsorted; not to be changed) and the flags, as
         ``raftlab.linearizability.models.prepare_history`` reads them; ``None`` if the
         history keeps none."""
-        if self._rows is None:
+        compiled = self._compiled_rows
+        if compiled.rows is None:
             return None
-        return self._rows, self._flags
+        return compiled.rows, compiled.flags
 
     # --- raftlab's JSON ------------------------------------------------------------------------
 
@@ -647,6 +644,25 @@ class History:
                 f":value {shown}}}"
             )
         return "\n".join(lines) + ("\n" if lines else "")
+
+
+class _CompiledRows:
+    """A history's operations compiled for the linearizability check as they are recorded.
+
+    ``rows`` holds each key's rows (``row_of`` in ``raftlab.linearizability.models``, the
+    rows ``prepare`` would make), unsorted; ``at`` the place of each operation's row in
+    its key's list (-1: none yet, as for a get not answered yet); ``flags`` what the check
+    must still validate.  A history with a field of an odd type keeps no rows (``rows``
+    None): the check compiles it from its operations.  One object, so that copies of a
+    history that share its operations (``copy.copy``) share these too.
+    """
+
+    __slots__ = ("at", "flags", "rows")
+
+    def __init__(self) -> None:
+        self.rows: dict[Any, list[tuple]] | None = {}
+        self.at: list[int] = []
+        self.flags = 0
 
 
 def _row_of(operation: Operation, index: int) -> tuple[tuple | None, int]:

@@ -12,8 +12,11 @@ round, and the check stops at the first key that fails, as Porcupine does with o
 goroutine per key.  This matters: in a non-linearizable history some keys can be very
 expensive to exhaust while another fails in a few dozen steps.
 
-Before any search, :mod:`~raftlab.linearizability.segments` replays each key burst by burst
-between quiescent moments; most keys end there.  Where that replay runs dry on a key with
+A :class:`~raftlab.history.History` compiles its operations for the check as they are
+recorded (:func:`~raftlab.linearizability.models.prepare_history`), so the check starts from
+each key's rows.  Before any search, :mod:`~raftlab.linearizability.segments` replays each
+key burst by burst between quiescent moments, guessing one order first; most keys end
+there.  Where that replay runs dry on a key with
 unknown outcomes, the full search gets a head start (most such keys are linearizable, and
 it finds their order quickly); failing that, :func:`_refute` tries to prove the failure on
 a few bursts with everything earlier relaxed (unknown outcomes make the full search

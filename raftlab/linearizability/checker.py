@@ -12,8 +12,11 @@ round, and the check stops at the first key that fails, as Porcupine does with o
 goroutine per key.  This matters: in a non-linearizable history some keys can be very
 expensive to exhaust while another fails in a few dozen steps.
 
-Before any search, :mod:`~raftlab.linearizability.segments` replays each key burst by burst
-between quiescent moments; most keys end there.  Where that replay runs dry on a key with
+A :class:`~raftlab.history.History` compiles its operations for the check as they are
+recorded (:func:`~raftlab.linearizability.models.prepare_history`), so the check starts from
+each key's rows.  Before any search, :mod:`~raftlab.linearizability.segments` replays each
+key burst by burst between quiescent moments, guessing one order first; most keys end
+there.  Where that replay runs dry on a key with
 unknown outcomes, the full search gets a head start (most such keys are linearizable, and
 it finds their order quickly); failing that, :func:`_refute` tries to prove the failure on
 a few bursts with everything earlier relaxed (unknown outcomes make the full search
@@ -36,7 +39,14 @@ from typing import Any
 from raftlab.history import ANY, History, Operation
 from raftlab.linearizability import segments
 from raftlab.linearizability.minimize import explain, start_candidates
-from raftlab.linearizability.models import MAYBE, Step, compile_key, prepare, relax, steps_of
+from raftlab.linearizability.models import (
+    MAYBE,
+    Step,
+    compile_key,
+    prepare_history,
+    relax,
+    steps_of,
+)
 from raftlab.linearizability.search import KeySearch, Problem
 
 _FIRST_SLICE = 256  # nodes per key in the first round; doubles every round
@@ -127,7 +137,7 @@ def check(
     ops = list(history)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     initial = history.initial
-    rows_by_key = prepare(ops, model, initial)  # validates too
+    rows_by_key = prepare_history(history, model)  # validates too
     searches = []
     for key in sorted(rows_by_key, key=repr):
         rows = rows_by_key[key]

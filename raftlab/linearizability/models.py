@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from raftlab.history import ANY, Operation
+from raftlab.history import ANY, History, Operation
 
 MODELS = ("kv", "register")
 
@@ -224,6 +224,103 @@ def _rows(operations: Sequence[Operation], register: bool, checked: bool) -> dic
     if stored_other and grows:
         return None  # maybe a non-string stored in a key appended to: validate says
     return by_key
+
+
+#: Flags :func:`row_of` raises for an operation, OR-ed over a history: what
+#: :func:`prepare_history` must still ask :func:`validate` about.
+ODD = 1  # a field of a type the fast pass does not accept, or an append of a non-string
+NOT_REGISTER = 2  # an append or a delete: a register has neither
+STORED_OTHER = 4  # a set or cas stores a non-string (fine unless the key is appended to)
+GROWS = 8  # an append
+
+
+def row_of(op: Operation, index: int) -> tuple[Row | None, int]:
+    """The :data:`Row` of operation ``index`` (``None`` if it constrains nothing), and its
+    flags (:data:`ODD`, :data:`NOT_REGISTER`, :data:`STORED_OTHER`, :data:`GROWS`).
+
+    :class:`~raftlab.history.History` calls this as each operation is recorded (and again
+    when it completes), so that :func:`prepare_history` finds every key's rows made.  The
+    row is exactly the one :func:`prepare` makes for the operation (tested side by side),
+    and the flags say exactly when :func:`prepare`'s own pass would send the history to
+    :func:`validate`.
+    """
+    scalars = _SCALAR_TYPES
+    v = op.value
+    e = op.expected
+    out = op.output
+    flags = (
+        ODD
+        if (
+            type(op.key) not in scalars
+            or (v is not None and type(v) not in scalars)
+            or (e is not None and type(e) not in scalars)
+            or (out is not None and type(out) not in scalars)
+        )
+        else 0
+    )
+    name = op.op
+    ret = op.ret
+    if name == "get":
+        if ret is None or op.relaxed:
+            return None, flags
+        return (op.call, ret, index, READ, out, None), flags
+    if name == "set":
+        if type(v) is not str:
+            flags |= STORED_OTHER
+        if ret is None:
+            return (op.call, math.inf, index, MAYBE_WRITE, v, None), flags
+        return (op.call, ret, index, WRITE, v, None), flags
+    if name == "cas":
+        if type(v) is not str:
+            flags |= STORED_OTHER
+        if ret is None:
+            return (op.call, math.inf, index, MAYBE_CAS, e, v), flags
+        return (op.call, ret, index, CAS if out else FAILED_CAS, e, v), flags
+    if name == "append":
+        flags |= GROWS | NOT_REGISTER
+        if type(v) is not str:
+            flags |= ODD
+        if ret is None:
+            return (op.call, math.inf, index, MAYBE_APPEND, v, None), flags
+        if out is None:
+            return (op.call, ret, index, APPEND, v, None), flags
+        return (op.call, ret, index, APPEND_SAW, v, out), flags
+    flags |= NOT_REGISTER  # a delete
+    if ret is None:
+        return (op.call, math.inf, index, MAYBE_WRITE, None, None), flags
+    return (op.call, ret, index, WRITE, None, None), flags
+
+
+def prepare_history(history: History, model: str) -> dict[Any, list]:
+    """:func:`prepare` for a whole :class:`~raftlab.history.History`: the same rows by key,
+    the same ``ValueError``.
+
+    A history compiles its operations as they are recorded (:func:`row_of`), so this only
+    sorts each key's rows (a copy: the history keeps its own) and asks :func:`validate`
+    exactly when :func:`prepare`'s pass would: a register given an append or a delete, a
+    non-string stored in a history with appends, keys appended to that start at a
+    non-string.  A history holding a field of another type (one :func:`row_of` flags
+    :data:`ODD`) keeps no rows, and goes through :func:`prepare` itself.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: use 'kv' or 'register'")
+    compiled = history._compiled()
+    initial = history.initial
+    if compiled is None:
+        return prepare(list(history), model, initial)
+    by_key, flags = compiled
+    if (
+        (model == "register" and flags & NOT_REGISTER)
+        or (flags & STORED_OTHER and flags & GROWS)
+        or (
+            flags & GROWS
+            and initial is not None
+            and not isinstance(initial, str)
+            and initial is not ANY
+        )
+    ):
+        validate(list(history), model, initial)  # raises, with the sentence (or finds it fine)
+    return {key: sorted(rows) for key, rows in by_key.items()}
 
 
 def steps_of(rows: Sequence[Row]) -> list[Step]:

@@ -83,6 +83,8 @@ _TEXT = (bytes, bytearray, str)  # what propose refuses as its list of commands
 # __getattr__ hook, and these two are read for every event.
 _LEADER = Role.LEADER
 _REPLICATE = State.REPLICATE
+_FOLLOWER = Role.FOLLOWER
+_SNAPSHOT = State.SNAPSHOT
 _INF = float("inf")
 
 
@@ -308,7 +310,7 @@ class RaftNode(Membership):
     def tick(self, now: float) -> None:
         """Time passed: start an election (§5.2) or send heartbeats (§5.2, §5.3) if due."""
         self._now = now
-        if self.role is Role.LEADER:
+        if self.role is _LEADER:
             if self.transfer_target is not None and now >= self.transfer_deadline:
                 self._end_transfer(
                     "gave up: the target did not take over within an election timeout"
@@ -391,7 +393,7 @@ class RaftNode(Membership):
             raise TypeError("propose takes a list of commands, e.g. node.propose([b'x'], now)")
         if not commands:
             raise ValueError("propose needs at least one command")
-        if self.role is not Role.LEADER:
+        if self.role is not _LEADER:
             raise NotLeader(self.leader_id)
         if self.transfer_target is not None:
             # §3.10: while leadership moves, new commands would only make the target
@@ -822,7 +824,7 @@ class RaftNode(Membership):
             # sender has meanwhile won this very term, it must not back nextIndex up.
             self._send(AppendEntriesReply(self.id, msg.src, self.current_term, False))
             return
-        if self.role is not Role.FOLLOWER:
+        if self.role is not _FOLLOWER:
             # Someone won this term's election: a candidate returns to follower (§5.2).
             # (Two leaders in one term cannot happen; the safety checks would say so.)
             self._become_follower(msg.term, msg.leader_id, now)
@@ -901,7 +903,7 @@ class RaftNode(Membership):
 
     def _handle_append_reply(self, msg: AppendEntriesReply) -> None:
         # Replies to a leadership we no longer hold carry an older term: ignore them.
-        if self.role is not Role.LEADER or msg.term != self.current_term:
+        if self.role is not _LEADER or msg.term != self.current_term:
             return
         peer = msg.src
         pr = self.progress.get(peer)
@@ -913,7 +915,7 @@ class RaftNode(Membership):
         if msg.seq > self._acked_seq.get(peer, 0):
             self._acked_seq[peer] = msg.seq
             self._on_round_acknowledged()
-        if pr.state is State.SNAPSHOT:
+        if pr.state is _SNAPSHOT:
             self._append_reply_while_snapshotting(msg, pr)
             return
         if msg.success:
@@ -962,7 +964,7 @@ class RaftNode(Membership):
         round, now = self._round, self._now
         for peer in self._targets:
             pr = self.progress[peer]
-            if pr.state is State.SNAPSHOT:
+            if pr.state is _SNAPSHOT:
                 # Each round sends the chunk the follower waits for: the next one, or the
                 # one lost.  It keeps the follower's election timer quiet too.
                 snap = self.snapshot
@@ -993,9 +995,9 @@ class RaftNode(Membership):
         pr = self.progress[peer]
         inflight = pr.inflight
         config = self.config
-        if inflight and (pr.state is not State.REPLICATE or len(inflight) >= config.max_inflight):
+        if inflight and (pr.state is not _REPLICATE or len(inflight) >= config.max_inflight):
             return False  # the usual case under load: wait for the reply
-        if pr.state is State.SNAPSHOT:
+        if pr.state is _SNAPSHOT:
             return False  # chunks go out on replies and heartbeat rounds
         if pr.sent < self.log.snapshot_index:
             # The next entry to send was discarded by compaction: send the snapshot (§7).
@@ -1009,7 +1011,7 @@ class RaftNode(Membership):
                 if pr.next > last:
                     return sent
             elif not (
-                pr.state is State.REPLICATE
+                pr.state is _REPLICATE
                 and len(inflight) < config.max_inflight
                 and last - inflight[-1].last >= batch
             ):

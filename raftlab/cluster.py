@@ -266,10 +266,13 @@ class Cluster:
         )
 
     def _deliver(self, env: Envelope) -> None:
-        node = self.nodes[env.msg.dst]
+        msg = env.msg
+        node = self.nodes[msg.dst]
         old_commit = node.commit_index
         now = self.kernel.now
-        node.step(env.msg, self._local(node.id, now) if self._clocks else now)
+        if self._clocks:
+            now = self._local(node.id, now)
+        node.step(msg, now)
         self._handle_ready(node, old_commit)
 
     def _on_timer(self, arg: tuple[int, int, float]) -> bool:

@@ -376,14 +376,19 @@ def _drive(
 
     def wake(c: Cluster) -> bool:
         # After every event: does the nemesis react, or did an operation finish?
-        # (nemesis.watch and work.completed, with watch's no-new-trace-line case inlined:
-        # this runs after every event of the run.)
-        if len(trace) != nemesis._trace_pos:
-            if nemesis.watch(c):
+        return nemesis.watch(c) or reg.completed != marks[0]
+
+    if type(nemesis) is Nemesis:  # the drawn nemesis (a replay's ScriptedNemesis differs)
+
+        def wake(c: Cluster) -> bool:
+            # The same, with Nemesis.watch's no-new-trace-line case inlined: this runs
+            # after every event of the run.
+            if len(trace) != nemesis._trace_pos:
+                if nemesis.watch(c):
+                    return True
+            elif nemesis._due:
                 return True
-        elif nemesis._due:
-            return True
-        return reg.completed != marks[0]
+            return reg.completed != marks[0]
 
     while cluster.now < duration_ms:
         now = cluster.now

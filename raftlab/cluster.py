@@ -266,10 +266,13 @@ class Cluster:
         )
 
     def _deliver(self, env: Envelope) -> None:
-        node = self.nodes[env.msg.dst]
+        msg = env.msg
+        node = self.nodes[msg.dst]
         old_commit = node.commit_index
         now = self.kernel.now
-        node.step(env.msg, self._local(node.id, now) if self._clocks else now)
+        if self._clocks:
+            now = self._local(node.id, now)
+        node.step(msg, now)
         self._handle_ready(node, old_commit)
 
     def _on_timer(self, arg: tuple[int, int, float]) -> bool:
@@ -621,7 +624,7 @@ class Cluster:
         condition: a node that is down or not the leader gives a proposal already done with
         ``error=NotLeader(hint)``."""
         command = _check_command(command)
-        target = self._target(node)
+        target = self.leader() if node is None else self._target(node)
         p = Proposal(command, target)
         error = self._not_leader(target)
         if error is not None:
@@ -682,17 +685,22 @@ class Cluster:
         return None
 
     def _propose(self, proposals: list[Proposal], target: int) -> None:
-        self._record("_propose_raw", (tuple(p.command for p in proposals), target))
+        commands = [p.command for p in proposals]
+        now = self.kernel.now
+        # self._record, inlined (this runs for every client command)
+        self._calls.append((self._pops, now, "_propose_raw", (tuple(commands), target), {}))
         node = self.nodes[target]
         old_commit = node.commit_index
-        now = self._local(target, self.now) if self._clocks else self.now
-        first, term = node.propose([p.command for p in proposals], now)
+        if self._clocks:
+            now = self._local(target, now)
+        first, term = node.propose(commands, now)
         track = self._drivers[target].proposals.track
         for k, p in enumerate(proposals):
             p.index, p.term = first + k, term
             track(p, p.index, term)
         self._handle_ready(node, old_commit)
-        self._notify()
+        for listener in self._listeners:  # self._notify(), inlined
+            listener(self)
 
     def _propose_raw(self, commands: tuple[bytes, ...], target: int) -> None:
         """Replay of a recorded proposal (see ``fork``)."""

@@ -271,7 +271,12 @@ class History:
             ) from None
         if pending.ret is not None:
             raise ValueError(f"operation {index} already returned at {pending.ret}")
-        done = replace(pending, output=output, ret=time)
+        # dataclasses.replace, spelled out (it looks up every field by name: several us,
+        # once per client operation); __post_init__ runs the same.
+        p = pending
+        done = p.__class__(
+            p.client, p.op, p.key, p.value, p.expected, output, p.call, time, p.relaxed, p.mode
+        )
         self._ops[index] = done
         self._compile(done, index)
         return done

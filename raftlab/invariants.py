@@ -242,6 +242,7 @@ class SafetyChecker:
             # Compacted within this very input: those entries were just applied.  (After
             # an installed snapshot there are none: the snapshot is checked instead.)
             newly = [a.entry for a in applied if old_commit < a.entry.index < first] + newly
+        later: list[RaftNode] | None = None  # leaders of a later term, found once per call
         for entry in newly:
             index = entry.index
             known = committed.get(index)
@@ -253,19 +254,23 @@ class SafetyChecker:
                 # Committed no later than in node's current term: every leader of a later
                 # term must hold it.  (A stale leader of an older term need not: it is
                 # about to learn it has been deposed.)
-                for other in nodes.values():
-                    if other.role is Role.LEADER and other.current_term > node.current_term:
-                        o = other.log
-                        if index <= o.snapshot_index:
-                            if index < o.snapshot_index or o.snapshot_term == entry.term:
-                                continue  # in its snapshot: checked through the snapshots
-                        elif index <= o.last_index and o.entry(index) == entry:
-                            continue
-                        raise SafetyViolation(
-                            "Leader Completeness",
-                            f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
-                            f"of the later term {other.current_term}, does not hold it (§5.4)",
-                        )
+                if later is None:
+                    term = node.current_term
+                    later = [
+                        o for o in nodes.values() if o.role is _LEADER and o.current_term > term
+                    ]
+                for other in later:
+                    o = other.log
+                    if index <= o.snapshot_index:
+                        if index < o.snapshot_index or o.snapshot_term == entry.term:
+                            continue  # in its snapshot: checked through the snapshots
+                    elif index <= o.last_index and o.entry(index) == entry:
+                        continue
+                    raise SafetyViolation(
+                        "Leader Completeness",
+                        f"S{node.id} committed {_show(entry)}, but S{other.id}, leader "
+                        f"of the later term {other.current_term}, does not hold it (§5.4)",
+                    )
             elif known is not entry and known != entry:
                 raise SafetyViolation(
                     "State Machine Safety",

@@ -222,25 +222,31 @@ class Network:
         span = hi - lo
         in_flight, heap, arrive = self._in_flight, kernel._heap, self._arrive
         push = heapq.heappush
-        for msg in messages:
-            stats["sent"] += 1
-            if (
-                not is_up(msg.dst)
-                or (cut and not self.can_talk(msg.src, msg.dst))
-                or (drop and rng.random() < drop)
-            ):
-                self._lose(Envelope(msg, now, now))
-                continue
-            copies = 1
-            if dup and rng.random() < dup:
-                copies = 2
-                stats["duplicated"] += 1
-            for _ in range(copies):
-                env = Envelope(msg, now, now + lo + span * rng.random())
-                in_flight[id(env)] = env
-                # kernel.schedule, inlined (a delay is never negative, so never in the past)
-                kernel._seq += 1
-                push(heap, (env.deliver_at, kernel._seq, arrive, env))
+        seq = kernel._seq  # the kernel's sequence number, kept here and written back below
+        sent = 0
+        try:
+            for msg in messages:
+                sent += 1
+                if (
+                    not is_up(msg.dst)
+                    or (cut and not self.can_talk(msg.src, msg.dst))
+                    or (drop and rng.random() < drop)
+                ):
+                    self._lose(Envelope(msg, now, now))
+                    continue
+                copies = 1
+                if dup and rng.random() < dup:
+                    copies = 2
+                    stats["duplicated"] += 1
+                for _ in range(copies):
+                    env = Envelope(msg, now, now + lo + span * rng.random())
+                    in_flight[id(env)] = env
+                    # kernel.schedule, inlined (a delay is never negative, so never in the past)
+                    seq += 1
+                    push(heap, (env.deliver_at, seq, arrive, env))
+        finally:  # nothing in the loop reads these two (a lost message counts "dropped")
+            kernel._seq = seq
+            stats["sent"] += sent
 
     def _arrive(self, env: Envelope) -> bool:
         """Kernel callback.  Returns whether the message was handed to its node."""

@@ -40,6 +40,11 @@ class State(StrEnum):
     SNAPSHOT = "snapshot"
 
 
+# Read once: on Python 3.11 ``State.REPLICATE`` goes through the enum metaclass's
+# __getattr__ hook (about 0.4 us), and acknowledged() runs for every successful reply.
+_REPLICATE = State.REPLICATE
+
+
 class Batch:
     """One AppendEntries with entries, on its way: its last index, and when it left."""
 
@@ -79,7 +84,7 @@ class Progress:
             self.match = match
         if self.next <= self.match:
             self.next = self.match + 1
-        self.state = State.REPLICATE
+        self.state = _REPLICATE
         inflight = self.inflight
         while inflight and inflight[0].last <= self.match:
             rtt = now - inflight.pop(0).sent_at

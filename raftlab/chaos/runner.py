@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ KEYS = ("a", "b", "c")
 # Which operation a client does next, and how often.
 _OPS = ("get", "read_index", "lease", "set", "cas", "append", "delete", "relaxed")
 _WEIGHTS = (12, 10, 8, 20, 20, 18, 5, 7)
+# The same weights summed once: rng.choices(_OPS, _WEIGHTS) sums them at every call, then
+# draws exactly as with these (the same random numbers, the same choices).
+_CUM_WEIGHTS = tuple(itertools.accumulate(_WEIGHTS))
+_INF = float("inf")
 
 
 @dataclass(slots=True)
@@ -149,10 +154,13 @@ class _Clients:
     def next_time(self) -> float:
         if self.stopped:
             return float("inf")
-        return min(
-            (t for t, op in zip(self.next_start, self.ops, strict=True) if op is None),
-            default=float("inf"),
-        )
+        # A plain loop (this runs before every stretch of simulation): the earliest start
+        # of a client that is not busy.
+        best = _INF
+        for t, op in zip(self.next_start, self.ops, strict=True):
+            if op is None and t < best:
+                best = t
+        return best
 
     def act(self, now: float) -> None:
         """Note finished operations; start new ones where a client's pause is over."""
@@ -178,7 +186,7 @@ class _Clients:
     def _start(self, k: int, now: float) -> None:
         rng, client = self.rng, self.clients[k]
         key = rng.choice(KEYS)
-        what = rng.choices(_OPS, _WEIGHTS)[0]
+        what = rng.choices(_OPS, cum_weights=_CUM_WEIGHTS)[0]
         if k == 0 and self.reader is not None:
             what = "get" if self.reader == "log" else self.reader
         self.counter += 1
@@ -364,10 +372,23 @@ def _drive(
 ) -> None:
     """Until ``duration_ms``: clients work, the nemesis strikes; each acts when due."""
     marks = [work.completed]
+    reg, trace = work._reg, cluster.trace
 
     def wake(c: Cluster) -> bool:
         # After every event: does the nemesis react, or did an operation finish?
-        return nemesis.watch(c) or work.completed != marks[0]
+        return nemesis.watch(c) or reg.completed != marks[0]
+
+    if type(nemesis) is Nemesis:  # the drawn nemesis (a replay's ScriptedNemesis differs)
+
+        def wake(c: Cluster) -> bool:
+            # The same, with Nemesis.watch's no-new-trace-line case inlined: this runs
+            # after every event of the run.
+            if len(trace) != nemesis._trace_pos:
+                if nemesis.watch(c):
+                    return True
+            elif nemesis._due:
+                return True
+            return reg.completed != marks[0]
 
     while cluster.now < duration_ms:
         now = cluster.now

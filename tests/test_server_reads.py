@@ -293,3 +293,16 @@ def test_deadlines_time_out_only_the_futures_still_waiting():
             later.result()
 
     asyncio.run(main())
+
+
+def test_a_read_the_node_cannot_serve_is_refused_before_it_reaches_the_node(tmp_path):
+    async def scenario(rt, transport):
+        with pytest.raises(ValueError, match="lease reads need a lease"):
+            rt.submit_read("lease", "x")  # QUIET has no lease
+        with pytest.raises(ValueError, match="'read_index' or 'lease', not 'log'"):
+            rt.submit_read("log", "x")
+        await settle()
+        assert rt.failure is None and rt.node.role is Role.LEADER
+        await renew_lease(rt, transport)  # a ReadIndex read still goes through
+
+    run(tmp_path, scenario)

@@ -16,8 +16,9 @@ a timer event per node        one ``loop.call_at`` at           :meth:`_arm_time
 ``cluster.submit``            :meth:`NodeRuntime.propose`       called by the HTTP API
 ============================  ================================  ============================
 
-One task, :meth:`_drive`, owns the node.  Peers' messages and clients' proposals do not
-touch the node: they are queued and the task is woken.  Each round the task feeds the
+One task, :meth:`_drive`, owns the node.  Peers' messages, clients' proposals and reads
+(from any thread: ``raftlab.server.reads``) do not touch the node: they are queued and the
+task is woken.  Each round the task feeds the
 node *everything* queued since the last round, and its timer if due, takes one
 ``ready()`` and handles it in the order ``raftlab.node`` demands:
 
@@ -300,6 +301,11 @@ class NodeRuntime:
         the future gets ``NotLeader`` or ``LeadershipLost`` if it turns out so there.
         The caller bounds the wait (``asyncio.wait_for``).
         """
+        if mode not in ("read_index", "lease"):
+            raise ValueError(f"a read without a log entry is 'read_index' or 'lease', not {mode!r}")
+        if mode == "lease" and not self.config.lease_ms:
+            # Here, not in the node's round, where lease_read's ValueError would stop it.
+            raise ValueError("lease reads need a lease: start the server with --lease-ms")
         self._check_leading()
         loop = asyncio.get_running_loop()
         fut = loop.create_future()

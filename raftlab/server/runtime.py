@@ -299,7 +299,7 @@ class NodeRuntime:
         ``index`` is applied.  Raises ``NotLeader`` or ``LeadershipLost`` at once when
         this node does not lead (a check repeated, authoritatively, on the node's loop);
         the future gets ``NotLeader`` or ``LeadershipLost`` if it turns out so there.
-        The caller bounds the wait (``asyncio.wait_for``).
+        The caller bounds the wait (``asyncio.wait_for``, or ``reads.Deadlines`` for many).
         """
         if mode not in ("read_index", "lease"):
             raise ValueError(f"a read without a log entry is 'read_index' or 'lease', not {mode!r}")

@@ -11,8 +11,10 @@ mode alike, and the best round of each is printed with its p50/p99 latency.  The
 average is printed too: quote it with the figures.
 
 - ``log``: goraft's read through the log: a log entry, an fsync, a commit per batch.
-- ``read_index``: ReadIndex (thesis §6.4): one heartbeat round per batch of reads.
-- ``lease``: the leader's lease (§6.4.1): no round trip while the lease holds.
+- ``read_index``: ReadIndex (thesis §6.4): one heartbeat round per batch of reads (those
+  that arrive while a round is out go together in the next; ``raftlab.server.reads``).
+- ``lease``: the leader's lease (§6.4.1): while it holds, served on the client thread with
+  no round trip and no hop to the node's loop.
 - ``relaxed``: the leader's local copy, no check at all (may be stale on a deposed leader).
 """
 

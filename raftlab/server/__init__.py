@@ -14,7 +14,8 @@ Where to start
   (a connection limit, read timeouts, the client API on its own thread, rate-limited
   warnings).
 - :mod:`raftlab.server.http` and :mod:`raftlab.server.kvapi`: the key-value API and the
-  ``python -m raftlab kvapi`` command.
+  ``python -m raftlab kvapi`` command; :mod:`raftlab.server.reads`, how ReadIndex and
+  lease reads (thesis §6.4) reach the node in batches, or under a lease do not at all.
 - :mod:`raftlab.server.client` (``Client``) and :mod:`raftlab.server.local`
   (``LocalCluster``, processes on this machine): what notebooks, tests and
   ``python -m raftlab stress`` use; :mod:`raftlab.server.nemesis` is the Jepsen-style

@@ -77,6 +77,7 @@ from raftlab.kv import Command, KeyNotFound, Kind, encode_command
 from raftlab.node import Applied
 from raftlab.server import codec
 from raftlab.server.bridge import Bridge
+from raftlab.server.reads import Deadlines
 from raftlab.server.runtime import NodeRuntime
 
 _U64_MAX = 2**64 - 1
@@ -262,6 +263,7 @@ class _Api:
         # How many client requests may be in the node's hands at once; the rest wait
         # here, on the client loop, costing the node nothing.
         self._admit: asyncio.Semaphore | None = None
+        self._deadlines: Deadlines | None = None  # reads' time limit, on the client loop
 
     async def _on_raft(self, coro_fn: Callable[[], Awaitable[Any]]) -> Any:
         """Run ``coro_fn()`` on the node's loop (it owns the node) and await it here."""
@@ -489,11 +491,18 @@ class _Api:
                 400, "mode=lease needs a lease: start every server with --lease-ms (e.g. 100)"
             )
 
-        async def served() -> tuple[int, str | None]:
-            await rt.read(mode, timeout)
-            return rt.node.last_applied, rt.state_machine.data.get(key)
-
-        index, value = await self._on_raft(served)
+        # Not through the bridge: reads have their own way to the node, queued and
+        # answered in batches, and lease reads mostly never reach it
+        # (raftlab.server.reads).
+        served = rt.read_under_lease(key) if mode == "lease" else None
+        if served is None:
+            if self._admit is None:
+                self._admit = asyncio.Semaphore(self.limits.max_in_flight)
+            if self._deadlines is None:
+                self._deadlines = Deadlines(timeout)
+            async with self._admit:
+                served = await self._deadlines.add(rt.submit_read(mode, key))
+        index, value = served
         if value is None:
             return _json(
                 404,

@@ -93,8 +93,17 @@ class Report:
 class _Workload:
     """One client thread's loop: random operations until ``stop`` (bounded by time)."""
 
-    def __init__(self, cluster: LocalCluster, history: History, w: int, seed: int, keys: int):
+    def __init__(
+        self,
+        cluster: LocalCluster,
+        history: History,
+        w: int,
+        seed: int,
+        keys: int,
+        read_modes: tuple[str, ...] = ("log",),
+    ):
         self.cluster = cluster
+        self.read_modes = read_modes  # the linearizable gets' modes (/get?mode=)
         self.client = cluster.client(history=history, timeout_s=2.0, client_id=1000 + w)
         self.rng = random.Random(seed * 1000 + w)
         self.w = w
@@ -126,8 +135,10 @@ class _Workload:
         elif r < 0.35:
             c.set(reg, f"{w}.{n}")
         elif r < 0.55:
+            modes = self.read_modes
+            mode = modes[0] if len(modes) == 1 else self.rng.choice(modes)
             with contextlib.suppress(KeyNotFound):
-                c.get(reg)
+                c.get(reg, mode)
         elif r < 0.7:
             node = self.rng.choice(self.cluster.ids)
             with contextlib.suppress(KeyNotFound):
@@ -218,11 +229,26 @@ def run(
     directory: str | Path | None = None,
     history_path: str | Path | None = None,
     check_timeout_s: float = 300.0,
+    read_modes: tuple[str, ...] = ("log",),
 ) -> Report:
-    """Run the test (see the module docstring) and return its :class:`Report`."""
+    """Run the test (see the module docstring) and return its :class:`Report`.
+
+    ``read_modes``: the modes of the linearizable gets, drawn at random when there are
+    several (``"read_index"``, ``"lease"``: thesis §6.4; with ``"lease"`` the servers get
+    ``--lease-ms 250``).  The history records each get's mode, and all are checked.
+    """
+    for mode in read_modes:
+        if mode not in ("log", "read_index", "lease"):
+            raise ValueError(
+                f"read_modes holds {mode!r}; the linearizable modes are 'log', 'read_index' "
+                "and 'lease' (relaxed gets are always in the mix, and never checked)"
+            )
+    if not read_modes:
+        raise ValueError("read_modes is empty; give at least one of 'log', 'read_index', 'lease'")
     report = Report()
     history = History()
-    cluster = LocalCluster(nodes, directory=directory, extra_args=["--test-faults"])
+    extra = ["--test-faults", *(["--lease-ms", "250"] if "lease" in read_modes else [])]
+    cluster = LocalCluster(nodes, directory=directory, extra_args=extra)
     try:
         cluster.start()
         cluster.wait_for_leader()
@@ -232,7 +258,7 @@ def run(
         setup.close()
         stop = threading.Event()
         until = time.monotonic() + seconds
-        work = [_Workload(cluster, history, w, seed, keys) for w in range(clients)]
+        work = [_Workload(cluster, history, w, seed, keys, read_modes) for w in range(clients)]
         nemesis = _Nemesis(cluster, seed, interval_s, report)
         threads = [threading.Thread(target=x.run, args=(stop, until)) for x in work]
         t0 = time.monotonic()

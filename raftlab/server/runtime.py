@@ -16,8 +16,9 @@ a timer event per node        one ``loop.call_at`` at           :meth:`_arm_time
 ``cluster.submit``            :meth:`NodeRuntime.propose`       called by the HTTP API
 ============================  ================================  ============================
 
-One task, :meth:`_drive`, owns the node.  Peers' messages and clients' proposals do not
-touch the node: they are queued and the task is woken.  Each round the task feeds the
+One task, :meth:`_drive`, owns the node.  Peers' messages, clients' proposals and reads
+(from any thread: ``raftlab.server.reads``) do not touch the node: they are queued and the
+task is woken.  Each round the task feeds the
 node *everything* queued since the last round, and its timer if due, takes one
 ``ready()`` and handles it in the order ``raftlab.node`` demands:
 
@@ -56,6 +57,7 @@ from raftlab.membership import Configuration
 from raftlab.messages import Message
 from raftlab.node import Applied, HardState, RaftNode
 from raftlab.roles import Role
+from raftlab.server.reads import LeaseView, Mailbox, ReadGroup, ReadQueue, settle
 from raftlab.server.storage import DiskStorage
 from raftlab.server.transport import HttpTransport
 
@@ -92,27 +94,6 @@ class _Proposal:
                 "commands of this request were applied before that)"
             )
         )
-
-
-class _ReadGroup:
-    """The reads of one mode handed in since the last round: one ReadIndex (one heartbeat
-    round, thesis §6.4) or one lease check serves them all (``raftlab.driver.Reads``
-    tells it when its index is applied)."""
-
-    __slots__ = ("futures",)
-
-    def __init__(self, futures: list[asyncio.Future]):
-        self.futures = futures
-
-    def _read_ready(self, node: RaftNode, index: int) -> None:
-        for f in self.futures:
-            if not f.done():
-                f.set_result(index)
-
-    def _read_failed(self, error: Exception) -> None:
-        for f in self.futures:
-            if not f.done():
-                f.set_exception(LeadershipLost(str(error)))
 
 
 class NodeRuntime:
@@ -156,7 +137,13 @@ class NodeRuntime:
         self.rounds = 0  # driver rounds: how often the task woke and did something
         self._inbox: list[Message] = []
         self._proposals: list[_Proposal] = []  # handed in, not yet proposed to the node
-        self._reads: dict[str, list[asyncio.Future]] = {}  # mode -> reads handed in
+        # Reads without a log entry (raftlab.server.reads): queued by any thread, handed to
+        # the node once per round; the groups the node still holds; answers to other
+        # loops; and the lease the client thread may serve reads from.
+        self._reads = ReadQueue()
+        self._read_groups: set[ReadGroup] = set()
+        self._mailboxes: dict[asyncio.AbstractEventLoop, Mailbox] = {}
+        self._lease_view: LeaseView | None = None
         # Persist (here, in a worker thread), send, apply, and the proposals in between.
         self.driver = Driver(node_id, storage.save, transport.send)
         self._wake = asyncio.Event()
@@ -204,6 +191,7 @@ class NodeRuntime:
 
     async def stop(self) -> None:
         self.closing = True
+        self._lease_view = None
         if self._timer is not None:
             self._timer.cancel()
         if self._task is not None:
@@ -215,9 +203,9 @@ class NodeRuntime:
         self._disk.shutdown(wait=True)  # a sync in progress finishes before the file closes
         self.storage.close()
         stopped = TimeoutError(f"S{self.id} stopped before the read was served; retry it")
-        for futs in self._reads.values():
-            _ReadGroup(futs)._read_failed(stopped)
-        self._reads = {}
+        self._hand_back(self._reads.take(), LeadershipLost(str(stopped)))
+        for group in list(self._read_groups):
+            group._read_failed(stopped)
         self.driver.reads.fail_all(stopped)
         for p in [*self._proposals, *self.driver.proposals.waiters()]:
             if not p.future.done():
@@ -295,17 +283,98 @@ class NodeRuntime:
     async def read(self, mode: str, timeout_s: float) -> int:
         """A linearizable read without a log entry (thesis §6.4): wait until this leader
         may serve it, by ReadIndex (``mode="read_index"``: a heartbeat round) or from its
-        lease (``"lease"``); return the index its state machine has applied by then, so
-        the caller reads the state machine at once.
+        lease (``"lease"``); return the index its state machine has applied by then.
 
         Raises ``NotLeader`` on a follower, ``LeadershipLost`` when the leader stepped
         down first, ``TimeoutError`` when no majority answered in time.
         """
+        index, _ = await asyncio.wait_for(self.submit_read(mode, None), timeout_s)
+        return index
+
+    def submit_read(self, mode: str, key: str | None) -> asyncio.Future:
+        """Hand a read of ``key`` in, from any thread's running loop (``raftlab.server.reads``).
+
+        Returns a future of the caller's loop that gets ``(index, value)``: the value
+        (``None`` if absent) looked up on the node's thread once the read is confirmed and
+        ``index`` is applied.  Raises ``NotLeader`` or ``LeadershipLost`` at once when
+        this node does not lead (a check repeated, authoritatively, on the node's loop);
+        the future gets ``NotLeader`` or ``LeadershipLost`` if it turns out so there.
+        The caller bounds the wait (``asyncio.wait_for``, or ``reads.Deadlines`` for many).
+        """
+        if mode not in ("read_index", "lease"):
+            raise ValueError(f"a read without a log entry is 'read_index' or 'lease', not {mode!r}")
+        if mode == "lease" and not self.config.lease_ms:
+            # Here, not in the node's round, where lease_read's ValueError would stop it.
+            raise ValueError("lease reads need a lease: start the server with --lease-ms")
         self._check_leading()
-        fut = asyncio.get_running_loop().create_future()
-        self._reads.setdefault(mode, []).append(fut)
-        self._wake.set()
-        return await asyncio.wait_for(fut, timeout_s)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if self._reads.put(mode, key, fut):
+            if loop is self._loop:
+                self._wake.set()
+            else:
+                # Wake the node's loop once this loop has run every handler that is ready
+                # now: the reads of one burst of requests cross with one wake-up.
+                loop.call_soon(self._wake_from_other_loop)
+        return fut
+
+    def _wake_from_other_loop(self) -> None:
+        # RuntimeError: the node's loop is closed; its reads are failed by stop().
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def read_under_lease(self, key: str) -> tuple[int, str | None] | None:
+        """A lease read (thesis §6.4.1) served on the calling thread without waking the
+        node: ``(index, value)`` while the lease the node published holds, else ``None``
+        (then use ``submit_read(\"lease\", key)``).  Why it is safe: ``LeaseView.read``."""
+        view = self._lease_view
+        if view is None:
+            return None
+        return view.read(self, key, self._now)
+
+    def answer(self, items: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+        """On the node's loop: answer reads, each on its caller's loop, one wake-up per
+        loop (``raftlab.server.reads.Mailbox``)."""
+        here = [item for item in items if item[0].get_loop() is self._loop]
+        if here:
+            settle(here)
+        if len(here) == len(items):
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for item in items:
+            loop = item[0].get_loop()
+            if loop is not self._loop:
+                by_loop.setdefault(loop, []).append(item)
+        for loop, batch in by_loop.items():
+            box = self._mailboxes.get(loop)
+            if box is None:
+                box = self._mailboxes[loop] = Mailbox(loop)
+            box.post(batch)
+
+    def _hand_back(self, reads: list, error: BaseException) -> None:
+        if reads:
+            self.answer([(fut, None, error) for _, _, fut in reads])
+
+    def _hand_reads(self, reads: list[tuple[str, str | None, asyncio.Future]], now: float) -> None:
+        """Give the node this round's reads: one ReadIndex (or lease check) per mode for
+        the whole batch (thesis §6.4).  Each read arrived before the node is asked, so
+        the round the node sends now is one sent after the read arrived."""
+        node = self.node
+        by_mode: dict[str, list] = {}
+        for mode, key, fut in reads:
+            if not fut.done():  # a client that gave up costs nothing more
+                by_mode.setdefault(mode, []).append((key, fut))
+        for mode, batch in by_mode.items():
+            group = ReadGroup(batch, self)
+            self._read_groups.add(group)
+            try:
+                if mode == "lease":
+                    node.lease_read(group, now)
+                else:
+                    node.read_index(group, now)
+            except NotLeader as exc:
+                self._read_groups.discard(group)
+                group.fail(exc)
 
     # ------------------------------------------------------------- the one task
 
@@ -322,6 +391,7 @@ class NodeRuntime:
             raise
         except BaseException as exc:  # noqa: BLE001 - any failure stops the node, loudly
             self.failure = exc
+            self._lease_view = None
             log.critical("S%d stops: %s: %s", self.id, type(exc).__name__, exc, exc_info=exc)
             self.stopped.set()
 
@@ -359,22 +429,14 @@ class NodeRuntime:
                 p.last, p.results = p.first, [None]
                 self.driver.proposals.track(p, p.first, p.term, 1)
         if self._reads:
-            groups, self._reads = self._reads, {}
-            for mode, futs in groups.items():
-                group = _ReadGroup([f for f in futs if not f.done()])
-                if not group.futures:
-                    continue
-                try:
-                    if mode == "lease":
-                        node.lease_read(group, now)
-                    else:
-                        node.read_index(group, now)
-                except NotLeader as exc:
-                    for f in group.futures:
-                        f.set_exception(exc)
+            self._hand_reads(self._reads.take(), now)
         if now >= node.next_deadline:
             node.tick(now)
         rd = node.ready()
+        if self._lease_view is not None and not self._may_lease(now):
+            # Withdrawn before anything of this round is sent, a TimeoutNow or a vote
+            # above all: raftlab.server.reads.LeaseView.read counts on it.
+            self._lease_view = None
         driver = self.driver  # the order of raftlab.driver, with the disk write awaited
         if must_persist(rd):  # 1. persist
             data = self.storage.encode(rd, node.log)
@@ -390,6 +452,16 @@ class NodeRuntime:
         if node.commit_index > node.last_applied:
             self._wake.set()  # more to apply: another round, after the loop has run
             await asyncio.sleep(0)
+        now = self._now()
+        self._lease_view = (
+            LeaseView(node.lease_expiry(), node.last_applied)
+            if self._may_lease(now) and node.last_applied >= node.commit_index
+            else None
+        )
+        # Reads that came in during this round wait for the round that takes the
+        # acknowledgements of the reads still out; otherwise they go at once.
+        if self._reads.idle_unless(bool(self._read_groups)):
+            self._wake.set()
         for role, term in rd.roles:
             log.info("S%d %s term=%d", self.id, role.value, term)
         for kind, detail in rd.events:
@@ -404,6 +476,11 @@ class NodeRuntime:
                 what = {"snapshot": "took a snapshot", "installed": "installed a snapshot"}
                 log.info("S%d %s %s", self.id, what.get(kind, "sends a snapshot"), detail)
         self._arm_timer()
+
+    def _may_lease(self, now: float) -> bool:
+        """May the client thread serve lease reads (``RaftNode.lease_read``'s test)?"""
+        node = self.node
+        return bool(self.config.lease_ms) and node.lease_holds(now) and node.read_index_known()
 
     # -------------------------------------------------------------------- timer
 

@@ -214,8 +214,14 @@ class History:
             raise TypeError(f"a History holds Operation records, not {type(operation).__name__}")
         index = len(self._ops)
         self._ops.append(operation)
-        self._compiled_rows.at.append(-1)
-        self._compile(operation, index)
+        compiled = self._compiled_rows
+        compiled.at.append(-1)
+        if operation.ret is None:
+            # Compiled once it returns (complete), or by the check if it never does:
+            # recording compiles each operation once, not twice.
+            compiled.pending.add(index)
+        else:
+            self._compile(operation, index)
         return index
 
     def __len__(self) -> int:
@@ -278,6 +284,7 @@ class History:
             p.client, p.op, p.key, p.value, p.expected, output, p.call, time, p.relaxed, p.mode
         )
         self._ops[index] = done
+        self._compiled_rows.pending.discard(index)
         self._compile(done, index)
         return done
 
@@ -310,6 +317,12 @@ class History:
         ``raftlab.linearizability.models.prepare_history`` reads them; ``None`` if the
         history keeps none."""
         compiled = self._compiled_rows
+        if compiled.pending:
+            # Operations that have not returned (yet): their rows now, as unknown outcomes.
+            pending = sorted(compiled.pending)
+            compiled.pending.clear()
+            for index in pending:
+                self._compile(self._ops[index], index)
         if compiled.rows is None:
             return None
         return compiled.rows, compiled.flags
@@ -657,17 +670,20 @@ class _CompiledRows:
     ``rows`` holds each key's rows (``row_of`` in ``raftlab.linearizability.models``, the
     rows ``prepare`` would make), unsorted; ``at`` the place of each operation's row in
     its key's list (-1: none yet, as for a get not answered yet); ``flags`` what the check
-    must still validate.  A history with a field of an odd type keeps no rows (``rows``
-    None): the check compiles it from its operations.  One object, so that copies of a
+    must still validate; ``pending`` the operations recorded before they returned, not
+    compiled yet (``complete`` compiles each, the check any still left).  A history with
+    a field of an odd type keeps no rows (``rows`` None): the check compiles it from its
+    operations.  One object, so that copies of a
     history that share its operations (``copy.copy``) share these too.
     """
 
-    __slots__ = ("at", "flags", "rows")
+    __slots__ = ("at", "flags", "pending", "rows")
 
     def __init__(self) -> None:
         self.rows: dict[Any, list[tuple]] | None = {}
         self.at: list[int] = []
         self.flags = 0
+        self.pending: set[int] = set()
 
 
 def _row_of(operation: Operation, index: int) -> tuple[tuple | None, int]:

@@ -786,6 +786,25 @@ def test_a_history_compiled_as_recorded_prepares_exactly_like_its_operations(h, 
         assert _prepared(lambda: prepare_history(h, model)) == expected  # the history kept its own
 
 
+def test_a_history_checked_while_operations_are_pending_prepares_like_its_operations_after():
+    """An operation recorded before it returns is compiled once it returns, or by the
+    check while it is still pending (an unknown outcome); a check between the two, and
+    answers after it, leave rows equal to ``prepare``'s at every step."""
+    from raftlab.linearizability.models import prepare, prepare_history
+
+    h = History()
+    w = h.call(1, "set", "x", "1", time=0.0)
+    r = h.call(2, "get", "x", time=1.0)
+    c = h.call(3, "cas", "x", "2", "1", time=2.0)
+    assert prepare_history(h, "kv") == prepare(list(h), "kv")  # all three pending
+    h.complete(w, time=3.0)
+    assert prepare_history(h, "kv") == prepare(list(h), "kv")
+    h.complete(r, "1", time=4.0)
+    h.complete(c, True, time=5.0)
+    assert prepare_history(h, "kv") == prepare(list(h), "kv")
+    assert check(h).ok is True
+
+
 def test_a_history_with_an_unhashable_key_still_records_and_is_refused_by_the_check():
     h = History()
     h.append(Operation(0, "set", ["not", "a", "key"], "v", call=0, ret=1))

@@ -143,6 +143,54 @@ def test_snapshot_is_bytes_that_restore_an_equal_store_with_its_sessions(sm):
     assert other.data["log"] == "a"
 
 
+def test_restore_never_shows_a_reader_a_key_missing_that_both_states_hold(sm):
+    """A real server answers relaxed reads from the store on another thread while the
+    node's thread may be installing a snapshot (§7).  After every step of ``restore``,
+    each key reads as it was or as the snapshot has it, and a key both hold is never
+    missing: the store is never seen empty halfway."""
+    for key, value in (("a", "1"), ("b", "1"), ("gone", "1")):
+        sm.apply(set_(key, value))
+    before = dict(sm.data)
+    source = KVStateMachine()
+    for key, value in (("a", "2"), ("b", "1"), ("new", "2")):
+        source.apply(set_(key, value))
+    after = dict(source.data)
+    seen = []
+
+    class Watched(dict):
+        """The store, checked after each change that restore makes to it."""
+
+        def _check(self):
+            seen.append(dict(self))
+            for key in before.keys() | after.keys():
+                if key in before and key in after:
+                    assert key in self, f"{key!r} missing halfway through restore"
+                if key in self:
+                    assert self[key] in (before.get(key), after.get(key))
+
+        def clear(self):
+            super().clear()
+            self._check()
+
+        def update(self, *args, **kwargs):
+            super().update(*args, **kwargs)
+            self._check()
+
+        def __delitem__(self, key):
+            super().__delitem__(key)
+            self._check()
+
+        def pop(self, *args):
+            value = super().pop(*args)
+            self._check()
+            return value
+
+    sm._data = Watched(before)
+    sm.restore(source.snapshot())
+    assert seen, "restore changed the store without any of the calls watched here"
+    assert dict(sm._data) == after
+
+
 # --- exactly-once sessions ------------------------------------------------------------------
 
 

@@ -125,9 +125,14 @@ class KVStateMachine:
         """Replace the whole state with a ``snapshot()``'s (Figure 13, step 8).  Bytes that
         are not a snapshot raise ``ValueError`` and change nothing."""
         data, sessions = decode_snapshot(snapshot)
-        # In place, so a ``data`` view taken earlier follows.
-        self._data.clear()
-        self._data.update(data)
+        # In place, so a ``data`` view taken earlier follows.  New values first, then the
+        # keys the snapshot lacks removed: a reader on another thread (a relaxed read on a
+        # real server) sees each key as it was or as the snapshot has it, never missing
+        # while both have it (clearing first left a moment with the store empty).
+        store = self._data
+        store.update(data)
+        for key in [k for k in store if k not in data]:
+            del store[key]
         self._sessions = sessions
 
     def apply(self, command: bytes) -> bytes:

@@ -19,24 +19,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_checker_chaos import best_time  # noqa: E402
 from chaos_histories import load  # noqa: E402
 
 from raftlab.history import History  # noqa: E402
 from raftlab.linearizability import check  # noqa: E402
-
-
-def _cpu(fn, repeat):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.process_time()
-        result = fn()
-        best = min(best, time.process_time() - started)
-    return best, result
 
 
 def _record(operations):
@@ -68,9 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     lists = [list(h) for h in load(range(2000), quiet=True)]
-    built, _ = _cpu(lambda: [History(ops) for ops in lists], args.repeat)
-    recorded_s, recorded = _cpu(lambda: [_record(ops) for ops in lists], args.repeat)
-    checked, _ = _cpu(lambda: [check(h, minimal=False) for h in recorded], args.repeat)
+    recorded: list[History] = []
+
+    def record_all() -> None:
+        recorded[:] = [_record(ops) for ops in lists]
+
+    built = best_time(lambda: [History(ops) for ops in lists], args.repeat)
+    recorded_s = best_time(record_all, args.repeat)
+    checked = best_time(lambda: [check(h, minimal=False) for h in recorded], args.repeat)
     print(f"2,000 chaos histories, CPU best of {args.repeat}, load {os.getloadavg()[0]:.1f}:")
     print(f"  History(operations)      {built:6.2f} s")
     print(f"  recorded call by call    {recorded_s:6.2f} s")

@@ -214,3 +214,27 @@ def test_every_marked_reaction_waits_for_its_very_event(bug, seed):
     assert any(a.after > 0 for a in aimed) or "commit" in kinds
     again = chaos.run(seed, bugs=(bug,), schedule=aimed, workload=r.workload)
     assert lines(again) == lines(r)
+
+
+def test_a_shrunk_scripts_bounced_voter_crashes_when_its_vote_arrives():
+    """In a shrunk script (``Action.anyone``) a voter crashed "once its vote had arrived"
+    waits for its own reply's arrival, not for the delay recorded in another run (the
+    network draws other delays there): so a server that sends its vote before persisting
+    it (``send_before_persist``) still forgets it, whichever server votes first."""
+    schedule = (
+        Action(0, 300.0, "crash", (1,)),  # S1 led term 1 (seed 1, five servers)
+        # Recorded 50 ms after the vote: far later than any reply takes (2-10 ms).
+        Action(0, 460.0, "crash", (2,), ("vote", 2), 50.0, True),
+        Action(0, 461.5, "restart", (2,)),
+    )
+    r = chaos.run(1, bugs=("send_before_persist",), duration_ms=700, schedule=schedule, workload=())
+    first_vote = next(e for e in r.trace if e.kind == "vote" and e.time > 300)
+    crash = next(e for e in r.trace if e.kind == "crash" and e.time > 300)
+    restart = next(e for e in r.trace if e.kind == "restart" and e.time > 300)
+    assert crash.node == restart.node == first_vote.node != 2  # bound to the first voter
+    assert 0 < crash.time - first_vote.time <= 10.0  # its reply's arrival, not 50 ms
+    assert restart.detail.startswith("term=1 ")  # the vote it sent was never persisted
+    again = chaos.run(
+        1, bugs=("send_before_persist",), duration_ms=700, schedule=schedule, workload=()
+    )
+    assert lines(again) == lines(r)

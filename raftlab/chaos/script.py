@@ -28,6 +28,7 @@ from typing import Any
 from raftlab.chaos.schedule import Fault, heal_everything
 from raftlab.cluster import WINDOWS
 from raftlab.errors import RaftLabError
+from raftlab.messages import RequestVoteReply
 
 #: The cluster calls that are faults (and their undoing); anything else is not a fault.
 FAULT_CALLS = {
@@ -69,7 +70,8 @@ class Action:
     args: tuple
     trigger: tuple[str, int] | None = None
     # A reaction came this long after its trigger event (a voter crashed once its reply
-    # had arrived): replayed, it waits as long after the event.
+    # had arrived): replayed, it waits as long after the event (in a shrunk script,
+    # ``anyone``, a bounced voter waits for its own reply's arrival instead).
     after: float = 0.0
     # Shrinking only: the trigger may come from any server, which then takes the
     # recorded one's name in the rest of the script (see ``ScriptedNemesis``).
@@ -364,6 +366,11 @@ class ScriptedNemesis:
                 self.aimed.remove(a)
                 if a.after:
                     due = ev.time + a.after
+                    if a.anyone and a.name == "crash" and a.trigger[0] == "vote":
+                        # A voter crashed once its vote had arrived (the nemesis's
+                        # bounce): in a shrunk script the network's delays differ, so
+                        # it waits for its own reply's arrival, not the recorded delay.
+                        due = _vote_arrives(cluster, ev.node, ev.time)
                     if not self.offset and abs(due - a.time) < 1e-6:
                         # As recorded (an exact replay): at its very time and event count.
                         k = self.pos
@@ -434,6 +441,16 @@ class ScriptedNemesis:
             self.faults.append(Fault(c.now, "restart", f"S{i}"))
 
         heal_everything(c, self._delay, restart)
+
+
+def _vote_arrives(cluster: Any, voter: int, now: float) -> float:
+    """When the granted vote ``voter`` just sent arrives (``now`` if none is on its way)."""
+    due = now
+    for env in cluster.network.in_flight:
+        m = env.msg
+        if m.src == voter and isinstance(m, RequestVoteReply) and m.vote_granted and not m.pre_vote:
+            due = max(due, env.deliver_at)
+    return due
 
 
 _TERM = re.compile(r"\bterm=\d+")

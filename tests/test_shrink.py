@@ -6,6 +6,8 @@ Short runs and few re-runs keep these fast; the figures for whole seeds are in
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from raftlab import chaos
@@ -237,4 +239,48 @@ def test_a_shrunk_scripts_bounced_voter_crashes_when_its_vote_arrives():
     again = chaos.run(
         1, bugs=("send_before_persist",), duration_ms=700, schedule=schedule, workload=()
     )
+    assert lines(again) == lines(r)
+
+
+def test_a_reaction_waits_for_its_very_read_among_reads_with_the_same_words():
+    """A leader serves three reads at one index within a few ms; a reaction to the last
+    one (the nemesis's ``read_cut``) is marked as coming after the two others with the
+    same words (``Action.nth``), and replayed it waits for that very read."""
+    from raftlab.chaos.schedule import Fault
+    from raftlab.chaos.script import aim
+
+    w = tuple(ClientOp(t, k, "read_index", "a") for k, t in enumerate((400.0, 401.0, 403.0)))
+    quiet = chaos.run(4, duration_ms=600, schedule=(), workload=w)
+    reads = [e for e in quiet.trace if e.kind == "read"]
+    assert [(e.node, e.detail) for e in reads] == [(5, "index=1 read_index")] * 3
+    assert reads[0].time < reads[1].time == reads[2].time
+    t = reads[-1].time
+    said = Fault(t, "partition", "S5 (leader, just after a read: index=1 read_index)")
+    (aimed,) = aim((Action(0, t, "isolate", (5,)),), (said,), quiet.trace)
+    assert (aimed.trigger, aimed.event, aimed.after, aimed.nth) == (
+        ("read", 5),
+        "index=1 read_index",
+        0.0,
+        2,
+    )
+    r = chaos.run(4, duration_ms=600, schedule=(aimed,), workload=w)
+    kinds = [(e.kind, e.time) for e in r.trace if e.time > 400 and e.kind in ("read", "isolate")]
+    assert kinds == [("read", reads[0].time), ("read", t), ("read", t), ("isolate", t)]
+    first = chaos.run(4, duration_ms=600, schedule=(replace(aimed, nth=0),), workload=w)
+    kinds = [
+        (e.kind, e.time) for e in first.trace if e.time > 400 and e.kind in ("read", "isolate")
+    ]
+    assert kinds[:2] == [("read", reads[0].time), ("isolate", reads[0].time)]
+
+
+def test_a_crash_window_still_armed_when_the_chaos_ends_is_disarmed_as_in_the_seeded_run():
+    """The seeded nemesis disarms its crash windows before the healing; a replay of its
+    schedule (here with its reactions marked) does the same, so the very same run."""
+    from raftlab.chaos.script import aim
+
+    # Seed 26 arms a crash window on S1 at 4.97 s that no output meets before the end.
+    r = chaos.run(26, duration_ms=5000, check_timeout_s=0.0)
+    assert r.schedule[-1].name == "crash_window" and r.schedule[-1].time > 4900
+    aimed = aim(r.schedule, r.faults, r.trace)
+    again = chaos.run(26, duration_ms=5000, schedule=aimed, workload=r.workload)
     assert lines(again) == lines(r)

@@ -79,6 +79,10 @@ class Action:
     # The trigger event's own words (``TraceEvent.detail``, e.g. ``index=303``): an exact
     # replay waits for that very event, not an earlier one of the same kind and server.
     event: str = ""
+    # An exact replay: that event comes after ``nth`` others with the same words within
+    # the window an aimed action waits in (a leader serving two reads at one index a few
+    # ms apart), so it waits for the one after them.
+    nth: int = 0
 
     def __str__(self) -> str:
         when = ""
@@ -142,7 +146,7 @@ def aim(
     out = []
     for a in schedule:
         trigger = triggers.get(a.time, a.trigger)
-        after, event = a.after, a.event
+        after, event, nth = a.after, a.event, a.nth
         if trigger is not None and trigger != a.trigger and trace:
             words = said.get(a.time, "")
             seen = [
@@ -152,7 +156,14 @@ def aim(
             ]
             if seen:
                 after, event = a.time - seen[-1].time, seen[-1].detail
-        out.append(Action(a.pops, a.time, a.name, a.args, trigger, after, a.anyone, event))
+                # The same words within the window before it (see ``Action.nth``).
+                early = seen[-1].time - (1e-6 if after else AIM_EARLY_MS)
+                nth = sum(
+                    1
+                    for ev in seen[:-1]
+                    if ev.time >= early and _without_term(ev.detail) == _without_term(event)
+                )
+        out.append(Action(a.pops, a.time, a.name, a.args, trigger, after, a.anyone, event, nth))
     return tuple(out)
 
 
@@ -276,6 +287,8 @@ class ScriptedNemesis:
             (a for a in schedule if a.trigger is not None), key=lambda a: (a.time, a.pops)
         )
         self.fired: list[Action] = []
+        # How many more events with its words each exact reaction lets pass (``nth``).
+        self._skips = {id(a): a.nth for a in self.aimed if a.nth and not a.anyone}
         # Reactions whose event came, waiting out their ``after`` delay: (due, action).
         self.waiting: list[tuple[float, Action]] = []
         # How far the script's clock runs behind the run's: a reaction that came later
@@ -361,6 +374,9 @@ class ScriptedNemesis:
                     if node in self.bound or ev.node in self.bound.values():
                         continue  # each part is played by one server
                     self._rename(node, ev.node)
+                if self._skips.get(id(a)):
+                    self._skips[id(a)] -= 1  # an earlier event with the same words
+                    continue
                 if a.anyone:
                     self.bound[node] = ev.node
                 self.aimed.remove(a)
@@ -435,6 +451,11 @@ class ScriptedNemesis:
         """The healing, as the seeded nemesis does it: undo every fault."""
         self.stopped = True
         c = self.cluster
+        # A crash window still armed is disarmed first, as the seeded nemesis does: the
+        # healing's restarts and elections must not meet it.
+        for i in sorted(c._windows):
+            if i in c.alive:
+                c.crash_window(i, None)
 
         def restart(i: int) -> None:
             c.restart(i)

@@ -289,3 +289,41 @@ def test_an_unwritten_read_rule_is_reported_as_the_exception_it_raised():
     assert r.property == "Exception" and r.scenario == "deposed_leader_read"
     assert "NotImplementedError: write read_index_confirmed" in r.message
     assert "in read_index_confirmed" in r.message
+
+
+#: Lab 4's wrong answers that a default chaos seed catches when graded on
+#: ``leader_commit`` alone (``bench_labs.py check --lab reads``), by their shrunk story.
+READ_STORIES_WITHIN_40 = [
+    "NoHeartbeatRound",
+    "AnyRoundCounts",
+    "HalfIsEnough",
+    "SelfCountedTwice",
+    "OneAnswerIsEnough",
+]
+READ_STORIES_NOT_YET_40 = ["SkipsNoopCheck", "LastEntryOfMyTerm"]
+
+
+@pytest.mark.parametrize("name", READ_STORIES_WITHIN_40)
+def test_a_stale_read_past_the_scenarios_shrinks_to_at_most_40_lines(name):
+    """A read mistake graded on a log rule meets no read scenario, so a chaos seed's
+    clients catch it: the shrunk story (the partition or cut that deposes the leader, the
+    writes and the stale read around it) has at most 40 lines and replays."""
+    import lab_solutions
+
+    from raftlab import chaos
+    from raftlab.chaos.shrink import failed_property
+
+    cls = getattr(lab_solutions, name)
+    r = check(cls, rules=["leader_commit"])
+    assert not r.ok and r.property == "Linearizability" and r.seed is not None, r.summary()
+    assert len(r.story_lines) <= 40, r.story
+    again = chaos.run(r.seed, node_class=cls, **r._options)
+    assert failed_property(again) == "Linearizability"
+    assert [str(e) for e in again.trace] == [str(e) for e in r._cluster.trace]
+
+
+def test_the_read_stories_lists_name_lab_4s_wrong_answers_that_chaos_catches():
+    from lab_solutions import WRONG
+
+    names = {cls.__name__ for cls, _ in WRONG["reads"]}
+    assert set(READ_STORIES_WITHIN_40 + READ_STORIES_NOT_YET_40) <= names

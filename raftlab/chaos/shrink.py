@@ -13,7 +13,10 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
 1. end the chaos soon after the failure (later faults cannot matter; a shorter run is a
    faster test): the violation, or the last answer among the operations the
    linearizability checker could not order (a second after it, then 200 ms after step 2);
-2. with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
+2. **start later** at once (see step 3; the first of ``STARTS`` only), with the seed's
+   faults written down and every operation after the moment: the scene a failure needs is nearly always in its last few faults, and
+   the smaller workloads tried next can lose it.  When none of those runs fails, then
+   with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
    leader still finds one when the clients change): only the operations on the key that
    cannot be linearized, then fewer client operations (whole clients, then one by one,
    within a quarter of the re-runs: ``LIVE_SHARE``), then fewer nodes (3, then 4, ...);
@@ -276,8 +279,20 @@ def shrink(
         end_sooner(200.0 if report.violation is not None else 1000.0)
         # 2-3. With the seed's own nemesis, which reacts to what happens (its aimed
         # plays land whatever the clients do): fewer nodes, then fewer operations.
-        live = attempt(schedule=None)
-        if live is not None:
+        # 2. Start later right away, with the seed's faults written down: the scene a
+        # failure needs is usually in its last few faults, and a calm cluster plus
+        # those, with every operation after them, often fails too (a stale read needs
+        # the writes and reads around the partition); the live nemesis's smaller
+        # workloads below can lose that.  ``live`` is then False: no live phase.
+        live = None
+        aimed = aim(report.schedule, report.faults, report.trace)
+        if try_keep(schedule=aimed) is not None and _start_later(
+            best_opts, best, try_keep, quiet_leader, STARTS[:1]
+        ):
+            live = False
+        if live is None:
+            live = attempt(schedule=None)
+        if live:
             keep(live, schedule=None)
             _only_failing_key(report, best_opts, try_keep)
             # Operations first: they make most of a story's lines.  A live nemesis
@@ -296,12 +311,13 @@ def shrink(
                     break
         # From here on the faults are the ones the best run so far met, written down,
         # the nemesis's reactions still waiting for the events they reacted to.
-        aimed = aim(best.schedule, best.faults, best.trace)
-        if attempt(schedule=aimed) is not None:
-            keep(best, schedule=aimed)
-        else:
-            best_opts["schedule"] = best.schedule
-        if live is None:
+        if live is not False:
+            aimed = aim(best.schedule, best.faults, best.trace)
+            if attempt(schedule=aimed) is not None:
+                keep(best, schedule=aimed)
+            else:
+                best_opts["schedule"] = best.schedule
+        if not live:
             _only_failing_key(report, best_opts, try_keep)
             end_sooner()
         # 4. Start later: what came before a moment, gone, and the rest moved earlier.
@@ -383,7 +399,9 @@ EPISODE_MS = 50.0
 SCENE_MS = 100.0
 
 
-def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -> bool:
+def _start_later(
+    best_opts: dict, best: ChaosReport, attempt, leader_at_start, starts: Sequence[float] = STARTS
+) -> bool:
     """Drop every fault and operation before some moment and move the rest earlier.
 
     A failure often needs only the last few faults, but the earlier ones set the scene
@@ -412,7 +430,7 @@ def _start_later(best_opts: dict, best: ChaosReport, attempt, leader_at_start) -
             episodes.append([t])
     times = [t for e in episodes for t in e]
     moments = sorted(set(times[-LATEST:]) | {e[0] for e in episodes[-LATEST:]})
-    for start in STARTS:
+    for start in starts:
         for t in reversed(moments):
             was = _leader_at(best.trace, t)
             # The membership is part of the scene (a play for four voters needs four):

@@ -14,12 +14,16 @@ linearizability, or liveness) and tells no longer a story (trace), in this order
    faster test): the violation, or the last answer among the operations the
    linearizability checker could not order (a second after it, then 200 ms after step 2);
 2. **start later** at once (see step 3; the first of ``STARTS`` only), with the seed's
-   faults written down and every operation after the moment: the scene a failure needs is nearly always in its last few faults, and
-   the smaller workloads tried next can lose it.  When none of those runs fails, then
-   with the seed's own nemesis, which reacts to what happens (a crash aimed at a new
-   leader still finds one when the clients change): only the operations on the key that
-   cannot be linearized, then fewer client operations (whole clients, then one by one,
-   within a quarter of the re-runs: ``LIVE_SHARE``), then fewer nodes (3, then 4, ...);
+   faults written down and every operation after the moment: the scene a failure needs
+   is nearly always in its last few faults, and the smaller workloads tried next can
+   lose it.  When none of those runs fails, then with the seed's own nemesis, which
+   reacts to what happens (a crash aimed at a new leader still finds one when the
+   clients change): only the operations on the key that cannot be linearized, then
+   fewer client operations (whole clients, then one by one, within a quarter of the
+   re-runs: ``LIVE_SHARE``), then fewer nodes (3, then 4, ...).  When one does fail,
+   the search goes on from it to the end, and the re-runs left then go to a second
+   search from the original run that skips that start (the seed's own nemesis first):
+   the shorter story of the two is the answer;
 3. then, with the faults that best run met written down as a schedule (the nemesis's
    reactions waiting for the event they reacted to, :func:`~raftlab.chaos.script.aim`):
    **start later** (:func:`_start_later`): everything before some moment dropped and the
@@ -216,6 +220,7 @@ def shrink(
     best = report
     best_opts = dict(opts, schedule=report.schedule, workload=report.workload)
     runs = 0
+    limit = max_runs  # the second search's share (see ``SECOND_SHARE``)
     phase_end = max_runs  # the current phase's last re-run (see _PhaseOver)
     # A run that breaks an invariant fails whatever its clients' history says, so the
     # re-runs need not wait for the linearizability checker (seconds on a long history);
@@ -225,7 +230,7 @@ def shrink(
     def attempt(**changes: Any) -> ChaosReport | None:
         """Re-run with ``changes``; the report if it fails with the same property."""
         nonlocal runs
-        if time.perf_counter() > deadline or runs >= max_runs:
+        if time.perf_counter() > deadline or runs >= min(max_runs, limit):
             raise _OutOfTime
         if runs >= phase_end:
             raise _PhaseOver
@@ -233,7 +238,9 @@ def shrink(
         r = run(report.seed, **{**best_opts, **changes, **quick})
         # Same property, and a story no longer than the best so far (fewer faults can
         # mean more events before the failure).
-        return r if failed_property(r) == prop and len(r.trace) <= len(best.trace) else None
+        # (The story's length first: it costs nothing, and a run too long to keep need
+        # not wait for the linearizability checker.)
+        return r if len(r.trace) <= len(best.trace) and failed_property(r) == prop else None
 
     def keep(r: ChaosReport, **changes: Any) -> None:
         nonlocal best
@@ -262,7 +269,7 @@ def shrink(
         nonlocal runs
         key = (best_opts["nodes"], start)
         if key not in quiet:
-            if time.perf_counter() > deadline or runs >= max_runs:
+            if time.perf_counter() > deadline or runs >= min(max_runs, limit):
                 raise _OutOfTime
             runs += 1
             r = run(
@@ -272,24 +279,28 @@ def shrink(
             quiet[key] = _leader_at(r.trace, start)
         return quiet[key]
 
-    try:
+    def search(early: bool) -> None:
+        """One pass of the steps in the module docstring; ``early``: step 2 starts later
+        at once (and sets ``started_later`` when that run fails)."""
+        nonlocal phase_end, started_later
         # 1. The chaos ends soon after the violation, or a second after the last answer
         # among the operations that cannot be linearized: the live nemesis's smaller
         # workloads may fail later than the whole one did (200 ms after step 2).
         end_sooner(200.0 if report.violation is not None else 1000.0)
-        # 2-3. With the seed's own nemesis, which reacts to what happens (its aimed
-        # plays land whatever the clients do): fewer nodes, then fewer operations.
         # 2. Start later right away, with the seed's faults written down: the scene a
         # failure needs is usually in its last few faults, and a calm cluster plus
         # those, with every operation after them, often fails too (a stale read needs
         # the writes and reads around the partition); the live nemesis's smaller
         # workloads below can lose that.  ``live`` is then False: no live phase.
         live = None
-        aimed = aim(report.schedule, report.faults, report.trace)
-        if try_keep(schedule=aimed) is not None and _start_later(
-            best_opts, best, try_keep, quiet_leader, STARTS[:1]
-        ):
-            live = False
+        if early:
+            aimed = aim(report.schedule, report.faults, report.trace)
+            if try_keep(schedule=aimed) is not None and _start_later(
+                best_opts, best, try_keep, quiet_leader, STARTS[:1]
+            ):
+                live, started_later = False, True
+        # Else with the seed's own nemesis, which reacts to what happens (its aimed
+        # plays land whatever the clients do): fewer operations, then fewer nodes.
         if live is None:
             live = attempt(schedule=None)
         if live:
@@ -336,6 +347,26 @@ def shrink(
         _sooner(best_opts, try_keep)
         # 9. One by one until no single fault or operation can go (1-minimal).
         _one_by_one(best_opts, attempt, keep)
+
+    started_later = False
+    first_opts = dict(best_opts)
+    try:
+        search(early=True)
+        if started_later:
+            # The re-runs left go to the other way (the seed's own nemesis first), from
+            # the original run again; the shorter story of the two is the answer.
+            early_best, early_opts = best, dict(best_opts)
+            limit = runs + max(1, int(max_runs * SECOND_SHARE))
+            best = report
+            best_opts.clear()
+            best_opts.update(first_opts)
+            try:
+                search(early=False)
+            finally:
+                if len(early_best.trace) <= len(best.trace):
+                    best = early_best
+                    best_opts.clear()
+                    best_opts.update(early_opts)
     except _OutOfTime:
         pass
     return ShrinkResult(
@@ -385,6 +416,9 @@ def _shrink_list(what: str, best_opts: dict, attempt, keep, one_by_one: bool = T
 
 #: The share of ``max_runs`` the operations may take with the seed's own nemesis (step 2).
 LIVE_SHARE = 0.25
+#: The share of ``max_runs`` the second search may take at most (step 2): it rarely
+#: beats the first by much, and the time to a report matters too.
+SECOND_SHARE = 0.5
 #: Where a run that starts later puts its first remaining moment (simulated ms): after
 #: the first election, usually, and a few choices, since each lines the rest up
 #: differently with the elections and delays the seed draws.

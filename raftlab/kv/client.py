@@ -595,6 +595,9 @@ class KVClient:
         self.attempt_ms = float(attempt_ms)
         self.retry_ms = float(retry_ms)
         self._session = _Session(client_id, list(cluster.ids))
+        # This cluster's pending operations, found once (a weak-dictionary lookup) rather
+        # than at every operation started.
+        self._work = Workload(cluster)
 
     @property
     def busy(self) -> bool:
@@ -701,9 +704,9 @@ class KVClient:
             mode=mode,
         )
         s.busy = pending
-        reg = _registry(self.cluster)
-        reg.pending.append(pending)
-        Workload(self.cluster).advance()  # send it now, at the call time
+        work = self._work
+        work._reg.pending.append(pending)
+        work.advance()  # send it now, at the call time
         return pending
 
     def _relaxed_get(self, key: str, node: int | None) -> PendingOp:
@@ -743,7 +746,7 @@ class KVClient:
             value = cluster.nodes[node].state_machine.data.get(key)
             error = None if value is not None else KeyNotFound(key)
             pending._finish(now, value, error)
-        _registry(cluster).completed += 1
+        self._work._reg.completed += 1
         return pending
 
     def __repr__(self) -> str:

@@ -140,7 +140,7 @@ class KVStateMachine:
         cmd = decode_command(command)
         if cmd.kind is _GET:
             return self._get(cmd.key)
-        if cmd.in_session:
+        if cmd.client_id is not None:  # cmd.in_session, without a property call
             session = self._sessions.get(cmd.client_id)
             if session is not None and cmd.seq <= session.last_seq:
                 self.duplicates += 1

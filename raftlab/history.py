@@ -127,7 +127,8 @@ class Operation:
                 mode = "relaxed"
             elif mode == "relaxed":
                 mode = "log"
-            object.__setattr__(self, "mode", mode)
+            if mode is not self.mode:  # most gets already name their mode
+                object.__setattr__(self, "mode", mode)
         elif self.mode is not None:
             raise ValueError(f"only a get has a read mode, not a {self.op}")
         if self.ret is not None and self.ret < self.call:

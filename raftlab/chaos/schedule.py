@@ -205,9 +205,10 @@ class Nemesis(Plays, Churn):
     def act(self) -> None:
         """Run every reaction and timed action that is due, then start an episode if due."""
         now = self.cluster.now
-        due, self._due = self._due, []
-        for fn, args in due:
-            fn(*args)
+        if self._due:  # reactions are rare: most calls find none
+            due, self._due = self._due, []
+            for fn, args in due:
+                fn(*args)
         timers = self._timers
         while timers and timers[0][0] <= now:
             _, _, fn, args = heapq.heappop(timers)

@@ -337,6 +337,14 @@ class PendingOp:
                 self._retry_at = now + self._retry_ms
                 return
             self._tried.add(target)
+            # A node that is down or not the leader refuses at once and changes nothing:
+            # submit would hand back a proposal already failed with exactly this error.
+            # Asking first spares that proposal on the most common answer of an election
+            # (every client tries every node every retry_ms until a leader is known).
+            refusal = cluster._not_leader(target)
+            if refusal is not None:
+                s.guess = refusal.leader_hint
+                continue
             if self.mode == "read_index" or self.mode == "lease":
                 p = cluster.submit_read(_value_of(self.key), mode=self.mode, node=target)
             else:
@@ -418,17 +426,28 @@ class Workload:
     def advance(self) -> None:
         """Let every pending operation act on what has happened, at the current time."""
         reg = self._reg
-        if not reg.pending:
+        pending = reg.pending
+        if not pending:
             return
         cluster = self.cluster
-        still = []
-        for op in reg.pending:
+        now = cluster.now
+        finished = 0
+        for op in pending:
+            # Most operations have nothing to do at a given moment: no answer yet and none
+            # of their own times due.  That is exactly when _advance would return at once,
+            # so skip the call (this runs at every stop of the simulation).
+            p = op._proposal
+            if p is None:
+                if now < op._retry_at and now < op._deadline:
+                    continue
+            elif not p.done and now < op._attempt_end and now < op._deadline:
+                continue
             op._advance(cluster)
             if op.done:
-                reg.completed += 1
-            else:
-                still.append(op)
-        reg.pending = still
+                finished += 1
+        if finished:
+            reg.completed += finished
+            reg.pending = [op for op in pending if not op.done]
 
     def run(self, ms: float) -> None:
         """Like ``cluster.run(ms)``, with every pending operation advancing as it goes."""
@@ -455,14 +474,19 @@ class Workload:
             now = cluster.now
             if now >= end:
                 return False
+            # When the next operation must act if no answer comes first
+            # (PendingOp._next_wakeup, inlined), and the proposals whose answers to watch.
             wake = end
             watch = []
             for op in reg.pending:
-                t = op._next_wakeup()
+                p = op._proposal
+                t = op._retry_at if p is None else op._attempt_end
+                if op._deadline < t:
+                    t = op._deadline
                 if t < wake:
                     wake = t
-                if op._proposal is not None:
-                    watch.append(op._proposal)
+                if p is not None:
+                    watch.append(p)
             if watch:
 
                 def stop(c: Any, watch: list[Proposal] = watch) -> bool:
@@ -571,6 +595,9 @@ class KVClient:
         self.attempt_ms = float(attempt_ms)
         self.retry_ms = float(retry_ms)
         self._session = _Session(client_id, list(cluster.ids))
+        # This cluster's pending operations, found once (a weak-dictionary lookup) rather
+        # than at every operation started.
+        self._work = Workload(cluster)
 
     @property
     def busy(self) -> bool:
@@ -677,9 +704,9 @@ class KVClient:
             mode=mode,
         )
         s.busy = pending
-        reg = _registry(self.cluster)
-        reg.pending.append(pending)
-        Workload(self.cluster).advance()  # send it now, at the call time
+        work = self._work
+        work._reg.pending.append(pending)
+        work.advance()  # send it now, at the call time
         return pending
 
     def _relaxed_get(self, key: str, node: int | None) -> PendingOp:
@@ -719,7 +746,7 @@ class KVClient:
             value = cluster.nodes[node].state_machine.data.get(key)
             error = None if value is not None else KeyNotFound(key)
             pending._finish(now, value, error)
-        _registry(cluster).completed += 1
+        self._work._reg.completed += 1
         return pending
 
     def __repr__(self) -> str:

@@ -58,6 +58,7 @@ SESSION_MARKER = 0x80
 """First byte of a session envelope (raftlab's addition; never a seed kind byte)."""
 
 _U64 = struct.Struct("<Q")
+_SESSION_HEAD = struct.Struct("<BQQB")  # 0x80, client_id, seq, kind: 18 bytes, no padding
 _U64_MAX = 2**64 - 1
 
 
@@ -95,43 +96,55 @@ class Command:
     seq: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.kind, bool) or not isinstance(self.kind, int):
-            raise TypeError(f"kind must be a Kind, got {self.kind!r}")
-        try:
-            kind = self.kind if self.kind.__class__ is Kind else Kind(self.kind)
-        except ValueError:
-            raise ValueError(
-                f"unknown command kind {int(self.kind)}; use one of "
-                + ", ".join(f"{k.name}={k.value}" for k in Kind)
-            ) from None
-        object.__setattr__(self, "kind", kind)  # accept a plain int, store the enum
-        for name in ("key", "value"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
-        if self.expected is not None and not isinstance(self.expected, str):
-            raise TypeError(f"expected must be a str or None, got {self.expected!r}")
-        if (kind is _GET or kind is _DELETE) and self.value:
-            raise ValueError(f"a {kind.name} command carries no value, got {self.value!r}")
-        if kind is _CAS and self.expected is None:
+        # Every client operation makes a Command, so the common case is kept cheap: a
+        # field of the expected type passes each test below at once, and only a wrong one
+        # pays for building its message.
+        kind = self.kind
+        if kind.__class__ is not Kind:
+            if isinstance(kind, bool) or not isinstance(kind, int):
+                raise TypeError(f"kind must be a Kind, got {kind!r}")
+            try:
+                kind = Kind(kind)
+            except ValueError:
+                raise ValueError(
+                    f"unknown command kind {int(kind)}; use one of "
+                    + ", ".join(f"{k.name}={k.value}" for k in Kind)
+                ) from None
+            object.__setattr__(self, "kind", kind)  # accept a plain int, store the enum
+        key, value, expected = self.key, self.value, self.expected
+        if not isinstance(key, str):
+            raise TypeError(f"key must be a str, got {key!r}")
+        if not isinstance(value, str):
+            raise TypeError(f"value must be a str, got {value!r}")
+        if expected is not None and not isinstance(expected, str):
+            raise TypeError(f"expected must be a str or None, got {expected!r}")
+        if (kind is _GET or kind is _DELETE) and value:
+            raise ValueError(f"a {kind.name} command carries no value, got {value!r}")
+        if kind is _CAS and expected is None:
             raise ValueError(
                 "a CAS command needs an expected value: Command(Kind.CAS, key, new, expected=old)"
             )
-        if kind is not _CAS and self.expected is not None:
+        if kind is not _CAS and expected is not None:
             raise ValueError(f"only CAS takes an expected value, not {kind.name}")
-        for name in ("key", "value", "expected"):
-            text = getattr(self, name)
-            if text is not None:
-                _utf8(text, name)  # fail now, not later in encode_command
-        if (self.client_id is None) != (self.seq is None):
+        # Fail now, not later in encode_command.  ASCII text is always valid UTF-8, and
+        # str.isascii() answers without reading the text.
+        if not key.isascii():
+            _utf8(key, "key")
+        if not value.isascii():
+            _utf8(value, "value")
+        if expected is not None and not expected.isascii():
+            _utf8(expected, "expected")
+        client_id, seq = self.client_id, self.seq
+        if (client_id is None) != (seq is None):
             raise ValueError("client_id and seq go together: set both (a session) or neither")
-        for name in ("client_id", "seq"):
-            number = getattr(self, name)
-            if number is None:
-                continue
-            if isinstance(number, bool) or not isinstance(number, int):
-                raise TypeError(f"{name} must be an int, got {number!r}")
-            if not 0 <= number <= _U64_MAX:
-                raise ValueError(f"{name} must fit in 8 unsigned bytes (0..2**64-1), got {number}")
+        if client_id is not None:
+            for name, number in (("client_id", client_id), ("seq", seq)):
+                if isinstance(number, bool) or not isinstance(number, int):
+                    raise TypeError(f"{name} must be an int, got {number!r}")
+                if not 0 <= number <= _U64_MAX:
+                    raise ValueError(
+                        f"{name} must fit in 8 unsigned bytes (0..2**64-1), got {number}"
+                    )
 
     @property
     def in_session(self) -> bool:
@@ -169,14 +182,17 @@ def encode_command(cmd: Command) -> bytes:
         raise TypeError(f"encode_command takes a Command, got {type(cmd).__name__}")
     if cmd.kind is _CAS and cmd.expected is None:  # Command checks this too; belt and braces
         raise ValueError("a CAS command needs an expected value")
-    parts: list[bytes] = []
-    if cmd.in_session:
-        parts += [bytes([SESSION_MARKER]), _U64.pack(cmd.client_id), _U64.pack(cmd.seq)]
-    parts.append(bytes([cmd.kind]))
-    fields = [cmd.key, cmd.value] + ([cmd.expected] if cmd.kind is _CAS else [])
-    for text in fields:
-        raw = text.encode("utf-8")
-        parts += [_U64.pack(len(raw)), raw]
+    key = cmd.key.encode("utf-8")
+    value = cmd.value.encode("utf-8")
+    if cmd.client_id is not None:
+        # The envelope and the kind byte in one pack: marker, client_id, seq, kind.
+        head = _SESSION_HEAD.pack(SESSION_MARKER, cmd.client_id, cmd.seq, cmd.kind)
+    else:
+        head = bytes((cmd.kind,))
+    parts = [head, _U64.pack(len(key)), key, _U64.pack(len(value)), value]
+    if cmd.kind is _CAS:
+        expected = cmd.expected.encode("utf-8")
+        parts += [_U64.pack(len(expected)), expected]
     data = b"".join(parts)
     if type(cmd) is Command:
         # Every replica will decode these bytes: hand them this very command (decoding

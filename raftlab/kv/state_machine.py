@@ -140,7 +140,7 @@ class KVStateMachine:
         cmd = decode_command(command)
         if cmd.kind is _GET:
             return self._get(cmd.key)
-        if cmd.in_session:
+        if cmd.client_id is not None:  # cmd.in_session, without a property call
             session = self._sessions.get(cmd.client_id)
             if session is not None and cmd.seq <= session.last_seq:
                 self.duplicates += 1
@@ -179,6 +179,9 @@ class KVStateMachine:
 
 
 _SNAPSHOT_FORMAT = "raftlab.kv/1"
+# What json.dumps(doc, ensure_ascii=False, separators=(",", ":")) would build at every call
+# (servers snapshot every few entries), made once; it keeps no state between calls.
+_SNAPSHOT_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_snapshot(data: Mapping[str, str], sessions: Mapping[int, Session]) -> bytes:
@@ -195,7 +198,7 @@ def encode_snapshot(data: Mapping[str, str], sessions: Mapping[int, Session]) ->
             for cid in sorted(sessions)
         ],
     }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _SNAPSHOT_ENCODER.encode(doc).encode("utf-8")
 
 
 def decode_snapshot(snapshot: bytes) -> tuple[dict[str, str], dict[int, Session]]:

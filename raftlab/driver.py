@@ -280,7 +280,7 @@ class Driver:
         if stop is not None and stop("send"):
             return None
         applied = node.apply_committed() if node.commit_index > node.last_applied else []
-        if self.proposals._at:
+        if self.proposals._at and (applied or rd.removed):  # else settling has nothing to do
             self.proposals.settle(rd.removed, applied)
         if rd.read_states or rd.reads_failed or self.reads._waiting:
             self.reads.settle(node, rd)  # served only once their index is applied (§6.4)

@@ -37,9 +37,12 @@ class Log:
     Entries live in a plain list (position ``i - first_index`` holds index ``i``), so
     ``term(i)`` and ``entry(i)`` are O(1).  ``version`` grows with every change, which lets
     a picture reuse the previous copy when nothing changed.
+
+    ``last_index`` is a plain field, kept up to date by every change, not a property: a
+    node reads it several times per message, and a property is a Python call each time.
     """
 
-    __slots__ = ("_entries", "version", "snapshot_index", "snapshot_term")
+    __slots__ = ("_entries", "version", "snapshot_index", "snapshot_term", "last_index")
 
     def __init__(
         self, entries: list[Entry] | None = None, snapshot_index: int = 0, snapshot_term: int = 0
@@ -58,15 +61,12 @@ class Log:
         self.version = 0
         self.snapshot_index = snapshot_index  # the last index the snapshot covers (§7)
         self.snapshot_term = snapshot_term  # and its term: the next consistency check needs it
+        self.last_index = snapshot_index + len(self._entries)  # the last index held
 
     @property
     def first_index(self) -> int:
         """The first index still held (1 before any compaction)."""
         return self.snapshot_index + 1
-
-    @property
-    def last_index(self) -> int:
-        return self.snapshot_index + len(self._entries)
 
     @property
     def last_term(self) -> int:
@@ -137,6 +137,7 @@ class Log:
 
     def append(self, entries: list[Entry] | tuple[Entry, ...]) -> None:
         self._entries.extend(entries)
+        self.last_index = self.snapshot_index + len(self._entries)
         self.version += 1
 
     def truncate(self, index: int) -> None:
@@ -147,6 +148,7 @@ class Log:
             # A snapshot holds only committed entries, which are never deleted (§5.4).
             raise Compacted(index, self.snapshot_index)
         del self._entries[index - self.snapshot_index - 1 :]
+        self.last_index = self.snapshot_index + len(self._entries)
         self.version += 1
 
     def compact(self, index: int) -> None:
@@ -173,6 +175,7 @@ class Log:
             )
         gone, self._entries = self._entries, []
         self.snapshot_index, self.snapshot_term = snapshot_index, snapshot_term
+        self.last_index = snapshot_index
         self.version += 1
         return gone
 

@@ -626,8 +626,12 @@ class RaftNode(Membership):
                 matches.append(self.log.last_index)
             matches.sort(reverse=True)
             return matches[self._majority - 1]
-        matches = [pr.match for pr in self.progress.values()]
-        matches.append(self.log.last_index)
+        # Every server holds the leader's log: its own copy and each follower's matchIndex.
+        # (A loop, not a comprehension: on Python 3.11 a comprehension is a function call,
+        # and this runs for every acknowledgement.)
+        matches = [self.log.last_index]
+        for pr in self.progress.values():
+            matches.append(pr.match)
         matches.sort(reverse=True)
         return matches[self._majority - 1]
 
@@ -1103,7 +1107,11 @@ class RaftNode(Membership):
 
     def _confirmed_seq(self) -> int:
         """The newest round a majority (this leader included) has acknowledged."""
-        acks = sorted((self._acked_seq.get(p, 0) for p in self.peers), reverse=True)
+        acked = self._acked_seq
+        acks = []
+        for p in self.peers:  # a loop: cheaper than sorted(generator), once per round acked
+            acks.append(acked.get(p, 0))
+        acks.sort(reverse=True)
         if self.id in self._voters:  # a leader removing itself does not count (§4.2.2)
             acks.insert(0, self._seq)
         return acks[self._majority - 1]

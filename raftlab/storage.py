@@ -38,10 +38,12 @@ class MemoryStorage:
         ``ready.persist_from`` on."""
         start = ready.persist_from
         snap = ready.snapshot
-        if snap is not None and self.snapshot is not None and snap.index <= self.snapshot.index:
+        stored = self.snapshot
+        first = stored.index + 1 if stored is not None else 1  # self.first_index, inlined
+        if snap is not None and stored is not None and snap.index <= stored.index:
             snap = None  # not newer than the one stored
         # Checked before anything changes: what would be stored after this save?
-        base, held = self.first_index, len(self.entries)
+        base, held = first, len(self.entries)
         if snap is not None:
             held = max(0, held - (snap.index - base + 1))
             base = snap.index + 1
@@ -55,7 +57,7 @@ class MemoryStorage:
             self.hard_state = ready.hard_state
         if snap is not None:
             # The snapshot replaces every entry up to its index (§7).
-            del self.entries[: snap.index - self.first_index + 1]
+            del self.entries[: snap.index - first + 1]
             self.snapshot = snap
         if start is not None:
             start = max(start, base)  # what comes before is in the snapshot

@@ -282,20 +282,10 @@ class Cluster:
             if clock is not None:
                 now = clock[1] + (now - clock[0]) * clock[2]
         node.step(msg, now)
-        rd = node._ready
         if (
-            not rd.messages
-            and not rd.events
-            and rd.persist_from is None
-            and rd.hard_state is None
-            and node.commit_index == node.last_applied
+            node.commit_index == node.last_applied
             and self._plain_ready
-            and rd.snapshot is None
-            and not rd.roles
-            and not rd.leader_changed
-            and not rd.removed
-            and not rd.read_states
-            and not rd.reads_failed
+            and node._ready.is_empty()
             and not self._drivers[msg.dst].reads._waiting
         ):
             # The message changed nothing to persist, send, apply, trace or check (a

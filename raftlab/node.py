@@ -135,6 +135,22 @@ class Ready:
         # messages; stable storage drops the entries it covers.
         self.snapshot: Snapshot | None = None
 
+    def is_empty(self) -> bool:
+        """Nothing to persist, send, trace, check or hand to a client: handling it would do
+        nothing.  (It names every field above: a field added must be added here too.)"""
+        return (
+            not self.messages
+            and not self.events
+            and self.hard_state is None
+            and self.persist_from is None
+            and self.snapshot is None
+            and not self.roles
+            and not self.leader_changed
+            and not self.removed
+            and not self.read_states
+            and not self.reads_failed
+        )
+
     @property
     def became_leader(self) -> bool:
         """Did the node win an election during this input?"""

@@ -60,3 +60,18 @@ def test_the_timeline_reads_the_typed_facts_not_the_words():
         (f.start, f.end, f.cut) for f in fault_periods(snap)
     ]
     assert any(s.role == "leader" and s.term >= 1 for s in role_segments(mute))
+
+
+def test_a_ready_is_empty_only_when_every_field_is():
+    """The simulator skips handling an empty Ready (a duplicate, a reply that moved
+    nothing), so ``is_empty`` must see every field: a field it forgot would be dropped."""
+    from raftlab.node import Ready
+
+    assert Ready().is_empty()
+    for name in Ready.__slots__:
+        if name == "leader_id":
+            continue  # meaningful only with leader_changed, which is checked
+        rd = Ready()
+        value = getattr(rd, name)
+        setattr(rd, name, [object()] if isinstance(value, list) else True if value is False else 1)
+        assert not rd.is_empty(), f"Ready.is_empty() ignores {name}"

@@ -208,10 +208,11 @@ def test_reads_out_when_the_leader_is_deposed_fail_and_stop_fails_queued_ones(tm
 LEASE = Config(election_timeout_ms=(30_000, 30_000), heartbeat_ms=10_000, lease_ms=300)
 
 
-async def renew_lease(rt: NodeRuntime, transport: FakeTransport) -> None:
-    """One round (a ReadIndex's) that S2 acknowledges: the lease runs from when it left."""
+async def renew_lease(rt: NodeRuntime, transport: FakeTransport, mode: str = "read_index") -> None:
+    """One round (a ReadIndex's) that S2 acknowledges: the lease runs from when it left.
+    (``mode="lease"``: a lease read that has no lease goes through the node the same way.)"""
     start = len(transport.sent)
-    read = rt.submit_read("read_index", "x")
+    read = rt.submit_read(mode, "x")
     await settle()
     (to_s2,) = [m for m in heartbeats(transport, start) if m.dst == 2]
     rt.deliver([ack(to_s2)], 2, None)
@@ -233,13 +234,7 @@ def test_a_lease_read_is_served_on_the_calling_thread_while_the_lease_holds_s6_4
         assert rt.rounds == rounds
         assert rt.read_under_lease("x") is None
         # A lease read then goes through the node, as a ReadIndex (one round).
-        start = len(transport.sent)
-        read = rt.submit_read("lease", "x")
-        await settle()
-        (to_s2,) = [m for m in heartbeats(transport, start) if m.dst == 2]
-        rt.deliver([ack(to_s2)], 2, None)
-        await settle()
-        assert read.result() == (2, "1")
+        await renew_lease(rt, transport, mode="lease")
         assert rt.read_under_lease("x") == (2, "1")  # and that round renewed the lease
 
     run(tmp_path, scenario, LEASE)

@@ -236,23 +236,7 @@ def _guess(rows: Sequence[Row], states: list[Any]) -> bool:
             seg = rows[i:j] if j > i + 2 else None  # not needed for one or two steps
             m = j - i
         if m == 1:
-            if kind == WRITE:
-                states = [row[4]]
-            elif kind == READ:
-                a = row[4]
-                if len(states) == 1:
-                    if states[0] != a:
-                        states = []
-                else:
-                    states = [v for v in states if v == a]
-            elif len(states) == 1:
-                w = _apply(kind, row[4], row[5], states[0])
-                if w is _NO:
-                    states = []
-                elif kind != FAILED_CAS:  # a failed cas leaves the value as it was
-                    states = [w]
-            else:
-                states = _map(kind, row[4], row[5], states)
+            states = _lone(kind, row[4], row[5], states)
         else:
             if m == 2:
                 r1 = seg[1] if seg else rows[i + 1]
@@ -286,7 +270,7 @@ def _replay_exact(
 ) -> bool | None:
     """The exact segment replay of :func:`decide_rows`, every value of every segment.
 
-    Segments of one and two steps, most of a chaos history, are replayed inline: a lone
+    Segments of one and two steps, most of a chaos history, skip the general search: a lone
     step just maps each value (a write leaves its value whatever came before; a read keeps
     the values equal to what it saw); of two overlapping steps either may go first (the
     second was called before the first returned, so real time forbids neither order), so
@@ -313,27 +297,7 @@ def _replay_exact(
                 end = nxt[1]
             j += 1
         if j == i + 1:
-            if kind == WRITE:
-                states = [row[4]]
-                i = j
-                continue  # never empty
-            if kind == READ:
-                a = row[4]
-                if len(states) == 1:
-                    if states[0] == a:
-                        i = j
-                        continue
-                    states = []
-                else:
-                    states = [v for v in states if v == a]
-            elif len(states) == 1:
-                w = _apply(kind, row[4], row[5], states[0])
-                if w is _NO:
-                    states = []
-                elif kind != FAILED_CAS:  # a failed cas leaves the value as it was
-                    states = [w]
-            else:
-                states = _map(kind, row[4], row[5], states)
+            states = _lone(kind, row[4], row[5], states)
         elif j == i + 2:
             states = _pair(row, rows[i + 1], states)
         elif j == i + 3:
@@ -351,6 +315,24 @@ def _replay_exact(
             return None  # no order: let the full search find and explain the failure
         i = j
     return True
+
+
+def _lone(kind: int, a: Any, b: Any, states: list[Any]) -> list[Any]:
+    """The values a lone step leaves from ``states`` (:func:`_map`, with the cases most
+    steps are answered quickly: a write leaves its value whatever came before, a read
+    keeps the values equal to what it saw, and a single value needs no list walk)."""
+    if kind == WRITE:
+        return [a]
+    if kind == READ:
+        if len(states) == 1:
+            return states if states[0] == a else []
+        return [v for v in states if v == a]
+    if len(states) == 1:
+        w = _apply(kind, a, b, states[0])
+        if w is _NO:
+            return []
+        return states if kind == FAILED_CAS else [w]  # a failed cas leaves the value as it was
+    return _map(kind, a, b, states)
 
 
 def _map(kind: int, a: Any, b: Any, states: list[Any]) -> list[Any]:

@@ -278,9 +278,7 @@ class Cluster:
         old_commit = node.commit_index
         now = self.kernel.now
         if self._clocks:
-            clock = self._clocks.get(msg.dst)  # self._local, inlined: once per message
-            if clock is not None:
-                now = clock[1] + (now - clock[0]) * clock[2]
+            now = self._local(node.id, now)  # the node reads its own clock
         node.step(msg, now)
         if (
             node.commit_index == node.last_applied
@@ -305,9 +303,7 @@ class Cluster:
         node = self.nodes[i]
         now = self.kernel.now
         if self._clocks:
-            clock = self._clocks.get(i)  # self._local, inlined: the node's timers run on
-            if clock is not None:  # its own clock
-                now = clock[1] + (now - clock[0]) * clock[2]
+            now = self._local(i, now)  # the node's timers run on its own clock
         if now < node.next_deadline:
             self._schedule_timer(i)  # the deadline moved later meanwhile (e.g. a heartbeat)
             return False
@@ -349,17 +345,7 @@ class Cluster:
         # Most inputs (a heartbeat and its reply) change nothing the checker watches.
         if self.checking and (rd.events or rd.persist_from is not None or applied):
             self.checker.observe(node, rd, applied, self.nodes, old_commit)
-        if self._clocks:
-            self._schedule_timer(i)
-            return
-        # self._schedule_timer(i), inlined for clocks that do not drift: once per event.
-        deadline = node.next_deadline
-        timer = self._timers[i]
-        if deadline < timer.at:
-            timer.at = deadline
-            self.kernel.schedule(
-                max(deadline, now), self._on_timer, (i, self._incarnation[i], deadline)
-            )
+        self._schedule_timer(i)
 
     def _crash_in_window(self, node: RaftNode, rd: Any, old_commit: int) -> None:
         """An armed crash window (``crash_window``) is reached: what happened so far is
